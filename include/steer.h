@@ -1,0 +1,343 @@
+/*
+ * steer.h — the public API of libsteer: activation steering of transformer
+ * language models on CPU.
+ *
+ * Conventions (read once):
+ *   - Every function that can fail returns an int status (STEER_OK = 0, or a
+ *     negative STEER_E* code) and leaves a one-line message naming the file or
+ *     argument and the problem in steer_last_error() (thread-local).
+ *     The library never exits and never prints.
+ *   - Handles are opaque. build/new functions hand ownership to the caller,
+ *     who releases it with the matching *_free function.
+ *   - Tensors are float32, row-major. Shapes are written [rows, cols].
+ *   - Layers are 0-based. Sites are named as in SPEC §2 (see steer_site).
+ */
+#ifndef STEER_H
+#define STEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STEER_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+
+enum {
+    STEER_OK = 0,
+    STEER_EIO = -1,          /* file missing, unreadable, or write failed       */
+    STEER_EFORMAT = -2,      /* corrupt/truncated/wrong-magic file contents      */
+    STEER_EARG = -3,         /* bad argument: unknown site, layer out of range…  */
+    STEER_ENOMEM = -4,       /* allocation failed                                */
+    STEER_EUNSUPPORTED = -5, /* valid file, but a feature we do not implement    */
+    STEER_ENAN = -6,         /* NaN/Inf in a user-supplied vector                */
+    STEER_ECONTEXT = -7,     /* sequence longer than the context window          */
+};
+
+/* The message of the last failure on this thread. Never NULL; valid until the
+ * next failing call on the same thread. */
+const char *steer_last_error(void);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum {
+    STEER_DTYPE_F32 = 0,
+    STEER_DTYPE_F16 = 1,
+    STEER_DTYPE_BF16 = 2,
+    STEER_DTYPE_F64 = 3,
+    STEER_DTYPE_I32 = 4,
+    STEER_DTYPE_I64 = 5,
+    STEER_DTYPE_U8 = 6,
+    STEER_DTYPE_I8 = 7,
+    STEER_DTYPE_COUNT
+} steer_dtype;
+
+const char *steer_dtype_name(steer_dtype t); /* "F32", "BF16", … (static)       */
+size_t steer_dtype_size(steer_dtype t);      /* bytes per element                */
+
+/* ---------------------------------------------------------------- sites */
+
+/* Hook sites inside decoder block l (SPEC §2). Widths: d_model for all but
+ * mlp_gate, mlp_up and mlp_act, which are d_ff wide. */
+typedef enum {
+    STEER_SITE_RESID_PRE = 0, /* block input x                                  */
+    STEER_SITE_ATTN_OUT,      /* W_o·Attn(RMSNorm_in(x))                         */
+    STEER_SITE_RESID_MID,     /* resid_pre + attn_out                            */
+    STEER_SITE_MLP_IN,        /* RMSNorm_post(resid_mid)                         */
+    STEER_SITE_MLP_GATE,      /* a_g = W_g·mlp_in              [d_ff]            */
+    STEER_SITE_MLP_UP,        /* a_u = W_u·mlp_in              [d_ff]            */
+    STEER_SITE_MLP_ACT,       /* φ(a_g) ⊙ a_u                  [d_ff]            */
+    STEER_SITE_MLP_OUT,       /* W_d·mlp_act                                     */
+    STEER_SITE_RESID_POST,    /* resid_mid + mlp_out (block output)              */
+    STEER_SITE_COUNT
+} steer_site;
+
+const char *steer_site_name(steer_site s); /* "resid_pre", … (static)            */
+/* Parses a site name. Returns STEER_OK, or STEER_EARG for an unknown name. */
+int steer_site_parse(const char *name, steer_site *out);
+
+/* ---------------------------------------------------------------- model */
+
+typedef enum {
+    STEER_ARCH_LLAMA = 0,
+} steer_arch;
+
+typedef struct {
+    steer_arch arch;
+    const char *arch_name; /* "llama"                                          */
+    const char *format;    /* "llama2c", "gguf"                                 */
+    int n_layer;
+    int d_model;
+    int n_head;
+    int n_kv_head;
+    int head_dim;
+    int d_ff;
+    int n_vocab;
+    int n_ctx_train;  /* context length the model was trained with             */
+    float rope_theta;
+    float rms_eps;
+    int tied_embeddings; /* 1 if the output head is the token embedding        */
+    steer_dtype weight_dtype; /* dtype of the large matrices                   */
+    int64_t n_params;
+} steer_model_config;
+
+typedef struct steer_model steer_model;
+
+typedef struct {
+    const char *tokenizer_path; /* llama2.c checkpoints: tokenizer .bin; NULL =
+                                   look beside the model for tokenizer.bin or
+                                   tok<n_vocab>.bin                            */
+} steer_model_params;
+
+steer_model_params steer_model_default_params(void);
+
+/* Loads a model: a llama2.c checkpoint (legacy .bin) or a GGUF v3 file
+ * (architecture "llama"; F32/F16/BF16 tensors). Weights are memory-mapped.
+ * On success *out is owned by the caller (steer_model_free). */
+int steer_model_load(const char *path, const steer_model_params *params, steer_model **out);
+void steer_model_free(steer_model *m);
+
+/* Valid until steer_model_free. */
+const steer_model_config *steer_model_get_config(const steer_model *m);
+
+/* Width of a site's activations (d_model or d_ff). */
+int steer_model_site_width(const steer_model *m, steer_site s);
+
+/* Final norm and head applied to rows of a residual stream:
+ * logits[n, n_vocab] = head(RMSNorm_final(h[n, d_model])). Caller owns both. */
+int steer_model_unembed(const steer_model *m, const float *h, int n, float *logits);
+
+/* ---------------------------------------------------------------- tokenizer */
+
+int steer_vocab_size(const steer_model *m);
+int steer_token_bos(const steer_model *m);
+int steer_token_eos(const steer_model *m);
+
+/* Encodes UTF-8 text (SentencePiece BPE with byte fallback). Writes at most
+ * max_tokens ids to tokens and the count to *n_tokens. add_bos prepends BOS.
+ * STEER_EARG if the buffer is too small (then *n_tokens is the needed size). */
+int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tokens, int max_tokens,
+                   int *n_tokens);
+
+/* The bytes of one token as it appears after `prev` (llama2.c rules: the
+ * leading space after BOS is dropped; <0xXX> pieces decode to that byte).
+ * *len receives the byte count. Valid until steer_model_free (static for
+ * byte pieces). Returns NULL for an id out of range. */
+const char *steer_token_piece(const steer_model *m, int prev, int token, size_t *len);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct steer_ctx steer_ctx;
+
+typedef struct {
+    int n_ctx;     /* positions per sequence; 0 = the model's training context */
+    int n_seq;     /* sequences held in the KV cache (default 1)                */
+    int n_threads; /* 0 = OpenMP default                                        */
+} steer_ctx_params;
+
+steer_ctx_params steer_ctx_default_params(void);
+
+/* A context holds the KV cache, scratch buffers, hooks and logits for one model
+ * (which must outlive it). Caller frees with steer_ctx_free. */
+int steer_ctx_new(steer_model *m, const steer_ctx_params *p, steer_ctx **out);
+void steer_ctx_free(steer_ctx *c);
+int steer_ctx_n_ctx(const steer_ctx *c);
+
+/* Forgets cached positions of sequence seq (-1: all). Hooks stay. */
+void steer_ctx_clear(steer_ctx *c, int seq);
+
+/* A batch of tokens processed together as matrix-matrix products. Tokens of
+ * one sequence must have consecutive positions and attend causally to every
+ * earlier position of their sequence in the KV cache and in the batch. */
+typedef struct {
+    int n;                    /* number of tokens                             */
+    const int *tokens;        /* [n] token ids                                 */
+    const int *pos;           /* [n] absolute positions                        */
+    const int *seq;           /* [n] sequence ids, NULL = all 0                */
+    const int8_t *logits;     /* [n] nonzero = compute logits for this row;
+                                 NULL = every row                              */
+} steer_batch;
+
+/* Runs the model on the batch, applying hooks. STEER_ECONTEXT if a position is
+ * outside [0, n_ctx). */
+int steer_forward(steer_ctx *c, const steer_batch *b);
+
+/* Logits [n_vocab] of batch row i of the last forward, or NULL if that row was
+ * not asked for. Valid until the next forward on c. */
+const float *steer_ctx_logits(const steer_ctx *c, int i);
+
+/* Convenience: runs tokens[0..n) of sequence seq at positions start.. as one
+ * batch, logits for every row. */
+int steer_eval(steer_ctx *c, const int *tokens, int n, int start, int seq);
+
+/* ---------------------------------------------------------------- hooks */
+
+/* What a hook is handed: the batch rows being processed. */
+typedef struct {
+    int n;            /* rows in h                                          */
+    int width;        /* columns in h (site width)                          */
+    const int *pos;   /* [n] absolute positions                             */
+    const int *seq;   /* [n] sequence ids                                   */
+} steer_hook_batch;
+
+/* A user hook. wants() is asked once per (site, layer) when the hook is added
+ * (and again by steer_ctx_refresh_hooks); apply() is then called at those
+ * sites with h [n, width], which it may read or change in place. A non-zero
+ * return aborts the forward pass with that status. Sites no hook wants cost
+ * nothing. Hooks run in the order they were added. */
+typedef struct {
+    int (*wants)(void *ud, steer_site site, int layer);
+    int (*apply)(void *ud, steer_site site, int layer, float *h, const steer_hook_batch *b);
+    void *ud;
+} steer_hook;
+
+/* Adds a hook (copied; ud must outlive its use). Returns its id (>= 0) or a
+ * negative status. */
+int steer_ctx_add_hook(steer_ctx *c, const steer_hook *h);
+void steer_ctx_refresh_hooks(steer_ctx *c);
+/* Removes every hook, intervention and capture. */
+void steer_ctx_clear_hooks(steer_ctx *c);
+
+/* Position selectors for declarative interventions (SPEC §3). Positions are
+ * absolute. "prompt" means pos < prompt length of the sequence
+ * (steer_ctx_set_prompt_len). */
+typedef enum {
+    STEER_POS_ALL = 0,
+    STEER_POS_PROMPT,    /* pos < prompt_len                                   */
+    STEER_POS_GENERATED, /* pos >= prompt_len                                  */
+    STEER_POS_LIST,      /* pos in list[0..n_list)                             */
+    STEER_POS_LAST_K,    /* the last k positions of the prompt                  */
+    STEER_POS_FROM,      /* pos >= k                                           */
+} steer_pos_kind;
+
+typedef struct {
+    steer_pos_kind kind;
+    int k;
+    const int *list;
+    int n_list;
+} steer_positions;
+
+void steer_ctx_set_prompt_len(steer_ctx *c, int seq, int prompt_len);
+
+typedef enum {
+    STEER_ADD = 0, /* h ← h + α·v                                          */
+    STEER_PATCH,   /* h ← h + α·(src − h)   (α = 1: replace by src)          */
+    STEER_ABLATE,  /* h ← h − (h·u)u, u = v/‖v‖                              */
+} steer_intervention_kind;
+
+typedef struct {
+    steer_intervention_kind kind;
+    steer_site site;
+    int layer;
+    float alpha;
+    const float *data; /* ADD: v; PATCH: src; ABLATE: direction. Either one row
+                          [width] for every position (n_rows = 0) or rows
+                          indexed by absolute position [n_rows, width]; rows
+                          past n_rows are left alone. Copied.                 */
+    int n_rows;
+    steer_positions positions;
+    int seq; /* -1: every sequence                                          */
+} steer_intervention;
+
+/* Validates (site, layer, finite values, non-zero ablation direction) and adds
+ * the intervention after existing hooks. Returns hook id or a status. */
+int steer_ctx_add_intervention(steer_ctx *c, const steer_intervention *iv);
+
+/* Records site/layer activations of sequence seq at every position processed
+ * from now on. Returns hook id or a status. */
+int steer_ctx_add_capture(steer_ctx *c, steer_site site, int layer, int seq);
+
+/* The captured rows [*n_rows, width] (row = absolute position; rows never
+ * processed are zero). Valid until the next forward or clear_hooks. NULL if
+ * nothing was captured at (site, layer). */
+const float *steer_ctx_captured(const steer_ctx *c, steer_site site, int layer, int *n_rows);
+
+/* ---------------------------------------------------------------- sampling */
+
+typedef struct {
+    float temperature; /* 0 = greedy (argmax, first index wins ties)        */
+    int top_k;         /* 0 = off                                           */
+    float top_p;       /* 1 = off                                           */
+    uint64_t seed;
+} steer_sampler_params;
+
+steer_sampler_params steer_sampler_default_params(void);
+
+typedef struct steer_sampler steer_sampler;
+int steer_sampler_new(const steer_sampler_params *p, steer_sampler **out);
+void steer_sampler_free(steer_sampler *s);
+int steer_sample(steer_sampler *s, const float *logits, int n_vocab);
+
+/* Generates up to n_new tokens after prompt[0..n_prompt) in sequence 0,
+ * calling on_token for each new token (return non-zero to stop). Stops early
+ * at BOS or EOS. Sets the prompt length for position selectors. Writes the
+ * number of generated tokens to *n_out (may be NULL). */
+int steer_generate(steer_ctx *c, const int *prompt, int n_prompt, int n_new, steer_sampler *s,
+                   int (*on_token)(void *ud, int token), void *ud, int *n_out);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* out[n] = log_softmax(logits[n]) in double precision. */
+void steer_log_softmax(const float *logits, int n, double *out);
+/* KL(P‖Q) = Σ P·(log P − log Q), natural log, from logits, in double. */
+double steer_kl_logits(const float *logits_p, const float *logits_q, int n);
+
+/* ---------------------------------------------------------------- tensors files */
+
+/* A read-only safetensors file, memory-mapped. */
+typedef struct steer_tensors steer_tensors;
+
+typedef struct {
+    const char *name;
+    steer_dtype dtype;
+    int n_dims;
+    int64_t shape[8];
+    const void *data; /* into the mapping; valid until steer_tensors_close */
+    size_t nbytes;
+} steer_tensor_info;
+
+int steer_tensors_open(const char *path, steer_tensors **out);
+void steer_tensors_close(steer_tensors *t);
+int steer_tensors_count(const steer_tensors *t);
+const steer_tensor_info *steer_tensors_at(const steer_tensors *t, int i);
+const steer_tensor_info *steer_tensors_find(const steer_tensors *t, const char *name);
+/* __metadata__ value for key, or NULL. Valid until close. */
+const char *steer_tensors_meta(const steer_tensors *t, const char *key);
+
+/* A safetensors writer: add tensors (the data pointer must stay valid until
+ * write), then write atomically (temporary file + rename). */
+typedef struct steer_tensors_writer steer_tensors_writer;
+int steer_tensors_writer_new(steer_tensors_writer **out);
+int steer_tensors_writer_add(steer_tensors_writer *w, const char *name, steer_dtype dtype, int n_dims,
+                             const int64_t *shape, const void *data);
+int steer_tensors_writer_meta(steer_tensors_writer *w, const char *key, const char *value);
+int steer_tensors_writer_write(steer_tensors_writer *w, const char *path);
+void steer_tensors_writer_free(steer_tensors_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STEER_H */

@@ -1,0 +1,345 @@
+/*
+ * forward.c — the inference context and the forward pass of a Llama-family
+ * decoder, batched over tokens (matrix-matrix products) and sequences, with a
+ * hook call at every site of SPEC §2.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+steer_ctx_params steer_ctx_default_params(void)
+{
+    steer_ctx_params p = {.n_ctx = 0, .n_seq = 1, .n_threads = 0};
+    return p;
+}
+
+int steer_ctx_n_ctx(const steer_ctx *c) { return c->n_ctx; }
+
+/* ---------------------------------------------------------------- build/free */
+
+int steer_ctx_new(steer_model *m, const steer_ctx_params *p, steer_ctx **out)
+{
+    *out = NULL;
+    steer_ctx_params dp = steer_ctx_default_params();
+    if (!p) p = &dp;
+    const steer_model_config *cfg = &m->cfg;
+    if (p->n_ctx < 0 || p->n_seq < 0 || p->n_threads < 0)
+        return steer_err(STEER_EARG, "context: negative n_ctx, n_seq or n_threads");
+    steer_ctx *c = calloc(1, sizeof *c);
+    if (!c) return steer_err(STEER_ENOMEM, "context: out of memory");
+    c->m = m;
+    c->n_ctx = p->n_ctx > 0 ? p->n_ctx : cfg->n_ctx_train;
+    c->n_seq = p->n_seq > 0 ? p->n_seq : 1;
+    c->n_threads = p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
+    const size_t kv_dim = (size_t)cfg->n_kv_head * cfg->head_dim;
+    const size_t kv_n = (size_t)cfg->n_layer * c->n_seq * c->n_ctx * kv_dim;
+    const int half = cfg->head_dim / 2;
+    c->k_cache = calloc(kv_n, sizeof(float));
+    c->v_cache = calloc(kv_n, sizeof(float));
+    c->rope_cos = malloc((size_t)c->n_ctx * half * sizeof(float));
+    c->rope_sin = malloc((size_t)c->n_ctx * half * sizeof(float));
+    c->prompt_len = calloc((size_t)c->n_seq, sizeof(int));
+    c->want = calloc((size_t)STEER_SITE_COUNT * cfg->n_layer, 1);
+    if (!c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->prompt_len || !c->want) {
+        steer_ctx_free(c);
+        return steer_err(STEER_ENOMEM, "context: out of memory for a KV cache of %d x %d positions", c->n_seq,
+                         c->n_ctx);
+    }
+    /* RoPE table in double: angle = pos * theta^(-2i/head_dim) */
+    for (int pos = 0; pos < c->n_ctx; pos++) {
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)cfg->rope_theta, -2.0 * i / cfg->head_dim);
+            double a = pos * freq;
+            c->rope_cos[(size_t)pos * half + i] = (float)cos(a);
+            c->rope_sin[(size_t)pos * half + i] = (float)sin(a);
+        }
+    }
+    *out = c;
+    return STEER_OK;
+}
+
+static void free_scratch(steer_ctx *c)
+{
+    free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att);
+    free(c->hg); free(c->hu); free(c->ha); free(c->scores); free(c->seq_tmp);
+    free(c->logits); free(c->logit_row);
+    c->x = c->xb = c->q = c->k = c->v = c->att = c->hg = c->hu = c->ha = c->scores = c->logits = NULL;
+    c->seq_tmp = c->logit_row = NULL;
+    c->n_cap = 0;
+}
+
+void steer_ctx_free(steer_ctx *c)
+{
+    if (!c) return;
+    hook_free_all(c);
+    free(c->hooks);
+    free_scratch(c);
+    free(c->k_cache); free(c->v_cache); free(c->rope_cos); free(c->rope_sin);
+    free(c->prompt_len); free(c->want);
+    free(c);
+}
+
+void steer_ctx_clear(steer_ctx *c, int seq)
+{
+    for (int s = 0; s < c->n_seq; s++) {
+        if (seq >= 0 && s != seq) continue;
+        c->prompt_len[s] = 0;
+    }
+    /* Cached keys/values need no wiping: attention reads positions <= pos only,
+     * and every position is rewritten before it is read again. */
+}
+
+void steer_ctx_set_prompt_len(steer_ctx *c, int seq, int prompt_len)
+{
+    for (int s = 0; s < c->n_seq; s++)
+        if (seq < 0 || s == seq) c->prompt_len[s] = prompt_len;
+}
+
+/* Grows scratch to n rows with n_out logit rows. */
+static int fwd_reserve(steer_ctx *c, int n, int n_out)
+{
+    const steer_model_config *cfg = &c->m->cfg;
+    const size_t d = cfg->d_model, qd = (size_t)cfg->n_head * cfg->head_dim,
+                 kvd = (size_t)cfg->n_kv_head * cfg->head_dim, ff = cfg->d_ff;
+    if (n > c->n_cap) {
+        free_scratch(c);
+        size_t r = (size_t)n;
+        c->x = malloc(r * d * sizeof(float));
+        c->xb = malloc(r * d * sizeof(float));
+        c->q = malloc(r * qd * sizeof(float));
+        c->k = malloc(r * kvd * sizeof(float));
+        c->v = malloc(r * kvd * sizeof(float));
+        c->att = malloc(r * qd * sizeof(float));
+        c->hg = malloc(r * ff * sizeof(float));
+        c->hu = malloc(r * ff * sizeof(float));
+        c->ha = malloc(r * ff * sizeof(float));
+        c->seq_tmp = calloc(r, sizeof(int));
+        c->logit_row = malloc(r * sizeof(int));
+        c->n_scores = omp_get_max_threads() > c->n_threads ? omp_get_max_threads() : c->n_threads;
+        c->scores = malloc((size_t)c->n_scores * c->n_ctx * sizeof(float));
+        c->logits = malloc(r * cfg->n_vocab * sizeof(float));
+        if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hg || !c->hu || !c->ha || !c->seq_tmp ||
+            !c->logit_row || !c->scores || !c->logits) {
+            free_scratch(c);
+            return steer_err(STEER_ENOMEM, "forward: out of memory for a batch of %d tokens", n);
+        }
+        c->n_cap = n;
+    }
+    (void)n_out;
+    return STEER_OK;
+}
+
+/* ---------------------------------------------------------------- pieces */
+
+/* Rotates q [n_heads, hd] of one token at pos in place. */
+static void rope_apply(const steer_ctx *c, float *v, int n_heads, int pos)
+{
+    const int hd = c->m->cfg.head_dim, half = hd / 2;
+    const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * hd;
+        if (c->m->rope == ROPE_ADJACENT) {
+            for (int i = 0; i < half; i++) {
+                float a = x[2 * i], b = x[2 * i + 1];
+                x[2 * i] = a * cs[i] - b * sn[i];
+                x[2 * i + 1] = a * sn[i] + b * cs[i];
+            }
+        } else {
+            for (int i = 0; i < half; i++) {
+                float a = x[i], b = x[i + half];
+                x[i] = a * cs[i] - b * sn[i];
+                x[i + half] = a * sn[i] + b * cs[i];
+            }
+        }
+    }
+}
+
+#define HOOK(site, buf, w)                                                                         \
+    do {                                                                                           \
+        if (c->want[(site) * L + l]) {                                                             \
+            hb.width = (w);                                                                        \
+            int hrc_ = hook_run(c, (site), l, (buf), &hb);                                         \
+            if (hrc_) return hrc_;                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* ---------------------------------------------------------------- forward */
+
+int steer_forward(steer_ctx *c, const steer_batch *b)
+{
+    const steer_model *m = c->m;
+    const steer_model_config *cfg = &m->cfg;
+    const int n = b->n, d = cfg->d_model, L = cfg->n_layer, hd = cfg->head_dim, nh = cfg->n_head,
+              nkv = cfg->n_kv_head, ff = cfg->d_ff, V = cfg->n_vocab;
+    const int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
+    if (n <= 0) return steer_err(STEER_EARG, "forward: empty batch");
+    for (int i = 0; i < n; i++) {
+        if (b->tokens[i] < 0 || b->tokens[i] >= V)
+            return steer_err(STEER_EARG, "forward: token id %d at batch row %d is outside the vocabulary (0..%d)",
+                             b->tokens[i], i, V - 1);
+        if (b->pos[i] < 0 || b->pos[i] >= c->n_ctx)
+            return steer_err(STEER_ECONTEXT, "forward: position %d is outside the context (%d positions)", b->pos[i],
+                             c->n_ctx);
+        if (b->seq && (b->seq[i] < 0 || b->seq[i] >= c->n_seq))
+            return steer_err(STEER_EARG, "forward: sequence id %d outside 0..%d", b->seq[i], c->n_seq - 1);
+    }
+    int n_out = 0;
+    int rc = fwd_reserve(c, n, n);
+    if (rc) return rc;
+    for (int i = 0; i < n; i++) c->logit_row[i] = (!b->logits || b->logits[i]) ? n_out++ : -1;
+    const int *seq = b->seq;
+    if (!seq) {
+        memset(c->seq_tmp, 0, (size_t)n * sizeof(int));
+        seq = c->seq_tmp;
+    }
+    omp_set_num_threads(c->n_threads);
+    steer_hook_batch hb = {.n = n, .width = d, .pos = b->pos, .seq = seq};
+    const float att_scale = 1.0f / sqrtf((float)hd);
+    float *x = c->x, *xb = c->xb;
+
+    /* token embeddings: x [n, d] */
+    const size_t esz = steer_dtype_size(m->tok_embd.dtype);
+    for (int i = 0; i < n; i++)
+        ops_to_f32(x + (size_t)i * d, (const uint8_t *)m->tok_embd.data + (size_t)b->tokens[i] * d * esz,
+                   m->tok_embd.dtype, (size_t)d);
+
+    for (int l = 0; l < L; l++) {
+        const model_layer *w = &m->layers[l];
+        float *kc = c->k_cache + (size_t)l * c->n_seq * c->n_ctx * kvd; /* [n_seq, n_ctx, kvd] */
+        float *vc = c->v_cache + (size_t)l * c->n_seq * c->n_ctx * kvd;
+        HOOK(STEER_SITE_RESID_PRE, x, d);
+
+        /* attention: q [n, qd], k/v [n, kvd] */
+        ops_rmsnorm(xb, x, w->attn_norm, n, d, cfg->rms_eps);
+        ops_matmul(c->q, xb, &w->wq, n);
+        ops_matmul(c->k, xb, &w->wk, n);
+        ops_matmul(c->v, xb, &w->wv, n);
+        for (int i = 0; i < n; i++) {
+            rope_apply(c, c->q + (size_t)i * qd, nh, b->pos[i]);
+            rope_apply(c, c->k + (size_t)i * kvd, nkv, b->pos[i]);
+            size_t off = ((size_t)seq[i] * c->n_ctx + b->pos[i]) * kvd;
+            memcpy(kc + off, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
+            memcpy(vc + off, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
+        }
+        /* att [n, qd]: each (token, head) attends to positions 0..pos of its sequence */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int ih = 0; ih < n * nh; ih++) {
+            const int i = ih / nh, h = ih % nh, pos = b->pos[i];
+            float *sc = c->scores + (size_t)omp_get_thread_num() * c->n_ctx;
+            const float *qi = c->q + (size_t)i * qd + (size_t)h * hd;
+            const float *ks = kc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
+            const float *vs = vc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
+            for (int t = 0; t <= pos; t++) {
+                const float *kt = ks + (size_t)t * kvd;
+                float s = 0.0f;
+                for (int j = 0; j < hd; j++) s += qi[j] * kt[j];
+                sc[t] = s * att_scale;
+            }
+            ops_softmax(sc, pos + 1);
+            float *o = c->att + (size_t)i * qd + (size_t)h * hd;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int t = 0; t <= pos; t++) {
+                const float *vt = vs + (size_t)t * kvd;
+                const float a = sc[t];
+                for (int j = 0; j < hd; j++) o[j] += a * vt[j];
+            }
+        }
+        ops_matmul(xb, c->att, &w->wo, n); /* attn_out [n, d] */
+        HOOK(STEER_SITE_ATTN_OUT, xb, d);
+        for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
+        HOOK(STEER_SITE_RESID_MID, x, d);
+
+        /* MLP */
+        ops_rmsnorm(xb, x, w->ffn_norm, n, d, cfg->rms_eps);
+        HOOK(STEER_SITE_MLP_IN, xb, d);
+        ops_matmul(c->hg, xb, &w->w_gate, n);
+        HOOK(STEER_SITE_MLP_GATE, c->hg, ff);
+        ops_matmul(c->hu, xb, &w->w_up, n);
+        HOOK(STEER_SITE_MLP_UP, c->hu, ff);
+        ops_silu_mul(c->ha, c->hg, c->hu, (size_t)n * ff);
+        HOOK(STEER_SITE_MLP_ACT, c->ha, ff);
+        ops_matmul(xb, c->ha, &w->w_down, n);
+        HOOK(STEER_SITE_MLP_OUT, xb, d);
+        for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
+        HOOK(STEER_SITE_RESID_POST, x, d);
+    }
+
+    /* head on the rows that want logits: gather into xb, norm, project */
+    int r = 0;
+    for (int i = 0; i < n; i++)
+        if (c->logit_row[i] >= 0) memcpy(xb + (size_t)r++ * d, x + (size_t)i * d, (size_t)d * sizeof(float));
+    if (n_out > 0) {
+        ops_rmsnorm(xb, xb, m->out_norm, n_out, d, cfg->rms_eps);
+        ops_matmul(c->logits, xb, &m->output, n_out);
+    }
+    return STEER_OK;
+}
+
+const float *steer_ctx_logits(const steer_ctx *c, int i)
+{
+    if (i < 0 || i >= c->n_cap || !c->logit_row || c->logit_row[i] < 0) return NULL;
+    return c->logits + (size_t)c->logit_row[i] * c->m->cfg.n_vocab;
+}
+
+int steer_eval(steer_ctx *c, const int *tokens, int n, int start, int seq)
+{
+    if (n <= 0) return steer_err(STEER_EARG, "eval: no tokens");
+    if (start < 0 || start + n > c->n_ctx)
+        return steer_err(STEER_ECONTEXT, "%d tokens from position %d do not fit the context (%d positions)", n,
+                         start, c->n_ctx);
+    int *pos = malloc((size_t)n * sizeof(int)), *sq = malloc((size_t)n * sizeof(int));
+    if (!pos || !sq) {
+        free(pos); free(sq);
+        return steer_err(STEER_ENOMEM, "eval: out of memory");
+    }
+    for (int i = 0; i < n; i++) { pos[i] = start + i; sq[i] = seq; }
+    steer_batch b = {.n = n, .tokens = tokens, .pos = pos, .seq = sq, .logits = NULL};
+    int rc = steer_forward(c, &b);
+    free(pos); free(sq);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- generation */
+
+int steer_generate(steer_ctx *c, const int *prompt, int n_prompt, int n_new, steer_sampler *s,
+                   int (*on_token)(void *ud, int token), void *ud, int *n_out)
+{
+    if (n_out) *n_out = 0;
+    if (n_prompt <= 0) return steer_err(STEER_EARG, "generate: empty prompt (it needs at least BOS)");
+    if (n_prompt > c->n_ctx)
+        return steer_err(STEER_ECONTEXT, "prompt has %d tokens but the context holds %d", n_prompt, c->n_ctx);
+    steer_ctx_clear(c, 0);
+    steer_ctx_set_prompt_len(c, 0, n_prompt);
+    const int V = c->m->cfg.n_vocab, bos = tok_bos(c->m->tok), eos = tok_eos(c->m->tok);
+    /* prompt as one batch, logits for its last row only */
+    int *pos = malloc((size_t)n_prompt * sizeof(int));
+    int8_t *want = calloc((size_t)n_prompt, 1);
+    if (!pos || !want) {
+        free(pos); free(want);
+        return steer_err(STEER_ENOMEM, "generate: out of memory");
+    }
+    for (int i = 0; i < n_prompt; i++) pos[i] = i;
+    want[n_prompt - 1] = 1;
+    steer_batch b = {.n = n_prompt, .tokens = prompt, .pos = pos, .seq = NULL, .logits = want};
+    int rc = steer_forward(c, &b);
+    free(pos); free(want);
+    if (rc) return rc;
+    const float *logits = steer_ctx_logits(c, n_prompt - 1);
+    int p = n_prompt, made = 0;
+    while (made < n_new) {
+        int tok = steer_sample(s, logits, V);
+        if (tok == bos || tok == eos) break;
+        made++;
+        if (on_token && on_token(ud, tok)) break;
+        if (made == n_new || p >= c->n_ctx) break;
+        steer_batch one = {.n = 1, .tokens = &tok, .pos = &p, .seq = NULL, .logits = NULL};
+        if ((rc = steer_forward(c, &one))) return rc;
+        logits = steer_ctx_logits(c, 0);
+        p++;
+    }
+    if (n_out) *n_out = made;
+    return STEER_OK;
+}

@@ -1,0 +1,164 @@
+/*
+ * internal.h — interfaces between libsteer's modules (not installed).
+ * Modules are flat files named by prefix: err_, io_mmap_, gguf_, st_ (safetensors),
+ * tok_ (tokenizer), ops_, model_, fwd_ (forward), hook_, sample_.
+ */
+#ifndef STEER_INTERNAL_H
+#define STEER_INTERNAL_H
+
+#include "steer.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- errors (error.c) */
+
+/* Formats the thread-local error message and returns code (so callers can
+ * `return steer_err(STEER_EFORMAT, "%s: truncated header", path);`). */
+int steer_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- mmap (io_mmap.c) */
+
+typedef struct {
+    const uint8_t *data; /* read-only mapping of the whole file          */
+    size_t size;
+} io_map;
+
+/* Maps path read-only. STEER_EIO (message names the file) if missing/unreadable.
+ * An empty file maps to data = NULL, size = 0. */
+int io_map_open(const char *path, io_map *out);
+void io_map_close(io_map *m);
+
+/* Writes `size` bytes to path atomically: path.tmp.<pid> then rename. */
+int io_write_atomic(const char *path, const void *data, size_t size);
+
+/* Opens a temporary file beside path for streaming writes; io_commit renames it
+ * over path (or removes it if ok == 0). tmp_path must hold 4096 bytes. */
+FILE *io_tmp_open(const char *path, char *tmp_path);
+int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok);
+
+/* ---------------------------------------------------------------- GGUF (io_gguf.c) */
+
+/* ggml tensor types we read (values as in ggml.h). */
+enum { GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q8_0 = 8, GGML_TYPE_BF16 = 30 };
+
+/* GGUF metadata value types (as in the GGUF spec). */
+enum {
+    GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2, GGUF_TYPE_INT16 = 3,
+    GGUF_TYPE_UINT32 = 4, GGUF_TYPE_INT32 = 5, GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7,
+    GGUF_TYPE_STRING = 8, GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
+    GGUF_TYPE_FLOAT64 = 12,
+};
+
+typedef struct {
+    char *name;        /* owned by the file                                   */
+    int type;          /* GGML_TYPE_*                                         */
+    int n_dims;
+    uint64_t ne[4];    /* ggml order: ne[0] fastest-varying (= columns)       */
+    const void *data;  /* into the mapping                                    */
+    size_t nbytes;
+} gguf_tensor;
+
+typedef struct gguf_file gguf_file;
+
+/* Opens and fully validates a GGUF v2/v3 file (magic, version, every key and
+ * tensor record inside the file, tensor data inside the file and aligned).
+ * Errors name the file: "x.gguf: truncated at tensor info 3". */
+int gguf_open(const char *path, gguf_file **out);
+void gguf_close(gguf_file *f);
+const char *gguf_path(const gguf_file *f);
+
+/* Scalars, converting between integer types. STEER_EARG if the key is missing
+ * ("<file>: missing key llama.block_count") or of another kind. */
+int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
+int gguf_get_f32(const gguf_file *f, const char *key, float *out);
+int gguf_get_bool(const gguf_file *f, const char *key, int *out);
+/* NUL-terminated copy owned by the file. */
+int gguf_get_str(const gguf_file *f, const char *key, const char **out);
+int gguf_has_key(const gguf_file *f, const char *key);
+/* Array of strings: NUL-terminated copies (lens[i] = byte length, strings may
+ * hold NUL bytes in principle) owned by the file. */
+int gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t *n, const char *const **strs,
+                     const uint32_t **lens);
+/* Array of numbers converted to float / int32 (malloc'd, caller frees). */
+int gguf_get_arr_f32(const gguf_file *f, const char *key, uint64_t *n, float **out);
+int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t *n, int32_t **out);
+
+int gguf_n_tensors(const gguf_file *f);
+const gguf_tensor *gguf_tensor_at(const gguf_file *f, int i);
+const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
+
+/* A GGUF v3 writer (alignment 32). Data pointers must stay valid until write. */
+typedef struct gguf_writer gguf_writer;
+int gguf_writer_new(gguf_writer **out);
+void gguf_writer_free(gguf_writer *w);
+int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
+int gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
+int gguf_writer_set_bool(gguf_writer *w, const char *key, int v);
+int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, int n);
+int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, int n);
+int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, int n);
+/* ne in ggml order (ne[0] fastest). */
+int gguf_writer_add_tensor(gguf_writer *w, const char *name, int ggml_type, int n_dims, const uint64_t *ne,
+                           const void *data);
+int gguf_writer_write(gguf_writer *w, const char *path); /* atomic */
+
+/* ---------------------------------------------------------------- tokenizer (tokenizer.c) */
+
+/* SentencePiece-style BPE with byte fallback, as llama2.c run.c and llama.cpp's
+ * SPM tokenizer do it: dummy-prefix space, spaces as U+2581 "▁", code points
+ * looked up whole or as <0xXX> byte tokens, then greedy merges of the adjacent
+ * pair with the highest score (leftmost wins ties). */
+typedef struct tokenizer tokenizer;
+
+/* Token types (as GGUF tokenizer.ggml.token_type). */
+enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
+
+/* llama2.c tokenizer.bin: int32 max_token_length, then per token
+ * float score, int32 len, bytes. n_vocab from the model header. */
+int tok_load_llama2c(const char *path, int n_vocab, tokenizer **out);
+/* tokenizer.ggml.{model="llama", tokens, scores, token_type, bos/eos/unk ids,
+ * add_space_prefix}. */
+int tok_load_gguf(const gguf_file *f, tokenizer **out);
+void tok_free(tokenizer *t);
+
+int tok_n_vocab(const tokenizer *t);
+int tok_bos(const tokenizer *t);
+int tok_eos(const tokenizer *t);
+
+/* Encodes text; see steer_tokenize for the contract. */
+int tok_encode(const tokenizer *t, const char *text, int add_bos, int *tokens, int max_tokens, int *n_tokens);
+/* See steer_token_piece. */
+const char *tok_piece(const tokenizer *t, int prev, int token, size_t *len);
+
+/* ---------------------------------------------------------------- ops (ops.c) */
+
+/* A weight matrix W [rows, cols], row-major, y = W·x. */
+typedef struct {
+    const void *data;
+    steer_dtype dtype; /* F32, F16 or BF16                                    */
+    int rows, cols;
+} steer_mat;
+
+float ops_f16_to_f32(uint16_t h);
+uint16_t ops_f32_to_f16(float f);
+float ops_bf16_to_f32(uint16_t h);
+uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
+/* dst[n] = src[n] converted from dtype to f32. */
+void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
+
+/* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: a
+ * batch-invariant AVX2/FMA kernel for f32, f16 and bf16 weights (ops.c). */
+void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
+/* The same product through OpenBLAS sgemm (f32 weights only; not
+ * batch-invariant). Baseline for bench/. */
+void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
+/* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
+void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
+/* x[n] = silu(g[n]) * u[n] into out. */
+void ops_silu_mul(float *out, const float *g, const float *u, size_t n);
+void ops_softmax(float *x, int n);
+
+#endif /* STEER_INTERNAL_H */

@@ -1,0 +1,29 @@
+/* tolerances.h — every numeric tolerance the tests use, with its reason. */
+#ifndef STEER_TOLERANCES_H
+#define STEER_TOLERANCES_H
+
+/* Logits vs golden llama2.c / llama.cpp outputs (float32 both sides; the
+ * references differ from each other by 1.1e-5..1.6e-5 on stories260K and from
+ * an f64 reference by 2.4e-6 on the llama fixture). The issue asks for 1e-4. */
+#define TOL_LOGITS_GOLDEN 1e-4
+
+/* Same model from two file formats (.bin vs .gguf hold bit-identical f32
+ * weights): only summation order could differ, and it does not. */
+#define TOL_LOGITS_FORMATS 1e-6
+
+/* Batched vs token-by-token evaluation, a sequence alone vs inside a
+ * multi-sequence batch, and 1 vs 2 threads: the issue's bound. The matmul
+ * kernel is batch-invariant (ops.c), so we observe 0; an sgemm-based path
+ * re-associates and measured 1.2e-5..2.1e-5 on stories260K, which fails it. */
+#define TOL_BATCH_VS_SEQ 1e-5
+
+/* Hook invariants that are exact in real arithmetic but pass through a
+ * different float path (e.g. resid_post → final norm → head vs the forward's
+ * own head: identical ops, so tight). */
+#define TOL_HOOK_EXACT 1e-6
+
+/* Projection onto an ablated unit direction after ablation: one float32 dot
+ * product of length d of values of order |h| ~ 10. */
+#define TOL_ABLATE 1e-4
+
+#endif

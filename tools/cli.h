@@ -1,0 +1,132 @@
+/*
+ * cli.h — shared pieces of the `steer` command-line tool: the command table,
+ * option parsing, error reporting, and helpers that every command uses
+ * (model loading, prompts, layer/site lists, steering vector files).
+ *
+ * Exit statuses: 0 success, 1 a failure while running (library error, bad
+ * file, value that does not fit the model), 2 a usage error (unknown option,
+ * missing or malformed argument).
+ */
+#ifndef STEER_CLI_H
+#define STEER_CLI_H
+
+#include "steer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- commands */
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;
+} cli_command;
+
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_make_random(int argc, char **argv);
+int cmd_tensors(int argc, char **argv);
+
+/* ---------------------------------------------------------------- errors */
+
+/* Name of the running command (for messages) and the whole command line
+ * (recorded in output metadata). Set by main. */
+extern const char *cli_cmd;
+extern const char *cli_cmdline;
+
+/* Prints "steer <cmd>: <message>" as one line on stderr and returns 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same with steer_last_error() as the message. */
+int cli_lib_error(void);
+/* Same with "<prefix>: steer_last_error()". */
+int cli_lib_error_at(const char *prefix);
+/* A usage error: one line "steer <cmd>: <message> (see 'steer <cmd> --help')",
+ * returns 2. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum {
+    OPT_FLAG,  /* int, set to 1                                             */
+    OPT_STR,   /* const char *                                              */
+    OPT_INT,   /* int                                                       */
+    OPT_FLOAT, /* float (finite)                                            */
+    OPT_U64,   /* uint64_t                                                  */
+    OPT_LIST,  /* cli_strlist: repeatable                                   */
+} cli_opt_kind;
+
+#define CLI_LIST_MAX 64
+typedef struct {
+    const char *items[CLI_LIST_MAX];
+    int n;
+} cli_strlist;
+
+typedef struct {
+    const char *short_name; /* "-m" or NULL                                 */
+    const char *long_name;  /* "--model"                                    */
+    cli_opt_kind kind;
+    void *dest;
+    const char *metavar; /* "MODEL" (NULL for flags)                        */
+    const char *help;    /* one line                                        */
+} cli_opt;
+
+typedef struct {
+    const char *usage;       /* "steer info MODEL"                          */
+    const char *description; /* a paragraph, may hold newlines              */
+    const cli_opt *opts;
+    int n_opts;
+    const char *example;     /* one or more lines                           */
+    int min_pos, max_pos;    /* positional arguments allowed                */
+    const char **pos;        /* [max_pos] receives them                     */
+} cli_spec;
+
+/* Parses argv[1..argc) (argv[0] is the command name). Returns -1 to go on, or
+ * an exit status to return at once: 0 after printing --help, 2 after a usage
+ * error (already printed). */
+int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos);
+void cli_print_help(const cli_spec *spec);
+
+/* ---------------------------------------------------------------- lists */
+
+/* "all" | "3" | "0,2,5-7" into mask[n_layer] (1 = chosen). On failure writes
+ * a message ("layer 9 out of range (model has 5 layers)") into err and
+ * returns -1. */
+int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *err, size_t err_size);
+
+/* "resid_post,attn_out" | "all" into sites[] (order kept, duplicates
+ * dropped). On failure writes "unknown site 'foo' (sites: …)" into err. */
+int cli_parse_sites(const char *spec, steer_site *sites, int *n_sites, char *err, size_t err_size);
+/* "unknown site 'foo' (sites: resid_pre, …)" */
+void cli_unknown_site_msg(const char *name, char *err, size_t err_size);
+
+/* ---------------------------------------------------------------- model, prompts */
+
+/* Loads a model (tokenizer may be NULL); prints the error and returns 1. */
+int cli_load_model(const char *path, const char *tokenizer, steer_model **out);
+/* A context for one sequence; prints the error and returns 1. */
+int cli_new_ctx(steer_model *m, int n_ctx, int n_threads, steer_ctx **out);
+
+/* Tokens from either text (tokenized with BOS) or an id list "1 403 407"
+ * (commas also accepted; ids checked against the vocabulary). Exactly one of
+ * text and ids must be non-NULL. *out is malloc'd. Prints errors; returns 0,
+ * 1 (bad input) or 2 (usage). */
+int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int **out, int *n);
+/* Fails (1) with "prompt is N tokens but the context holds C positions" when
+ * n > n_ctx. */
+int cli_check_context(int n, int n_ctx);
+
+/* Parses --steer FILE[:SITE[:LAYERS[:ALPHA]]] specs, reads the vector files
+ * and adds one STEER_ADD intervention per matching tensor. Prints errors and
+ * returns 0 or 1. *n_added (may be NULL) gets the number of interventions. */
+int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *specs, int *n_added);
+
+/* ---------------------------------------------------------------- misc */
+
+double cli_now(void); /* monotonic seconds */
+/* "steer" followed by argv[0..argc), shell-quoted where needed (malloc'd). */
+char *cli_join_args(int argc, char **argv);
+
+#endif /* STEER_CLI_H */

@@ -1,0 +1,665 @@
+/* cli_common.c — option parsing, errors and helpers shared by the commands. */
+#include "cli.h"
+#include "internal.h" /* ops_f16_to_f32, ops_bf16_to_f32 */
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *cli_cmd = "";
+const char *cli_cmdline = "";
+
+/* ---------------------------------------------------------------- errors */
+
+static void print_prefix(void)
+{
+    if (cli_cmd && *cli_cmd)
+        fprintf(stderr, "steer %s: ", cli_cmd);
+    else
+        fputs("steer: ", stderr);
+}
+
+/* Prints msg on one line: embedded newlines become spaces. */
+static void print_one_line(const char *msg)
+{
+    for (const char *p = msg; *p; p++)
+        fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
+}
+
+int cli_error(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    print_prefix();
+    print_one_line(buf);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_lib_error(void) { return cli_error("%s", steer_last_error()); }
+
+int cli_lib_error_at(const char *prefix) { return cli_error("%s: %s", prefix, steer_last_error()); }
+
+int cli_usage(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    print_prefix();
+    print_one_line(buf);
+    if (cli_cmd && *cli_cmd)
+        fprintf(stderr, " (see 'steer %s --help')\n", cli_cmd);
+    else
+        fputs(" (see 'steer --help')\n", stderr);
+    return 2;
+}
+
+/* ---------------------------------------------------------------- numbers */
+
+static int parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno || v < INT_MIN || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (*s == '\0' || *end != '\0' || errno || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- options */
+
+void cli_print_help(const cli_spec *spec)
+{
+    printf("usage: %s\n", spec->usage);
+    if (spec->description)
+        printf("\n%s\n", spec->description);
+    if (spec->n_opts > 0) {
+        printf("\noptions:\n");
+        for (int i = 0; i < spec->n_opts; i++) {
+            const cli_opt *o = &spec->opts[i];
+            char left[96];
+            snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "",
+                     o->short_name ? ", " : "", o->long_name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+            printf("  %-30s %s\n", left, o->help ? o->help : "");
+        }
+        printf("  %-30s %s\n", "-h, --help", "show this help");
+    }
+    if (spec->example)
+        printf("\nexample:\n%s\n", spec->example);
+}
+
+static const cli_opt *find_opt(const cli_spec *spec, const char *name, size_t len)
+{
+    for (int i = 0; i < spec->n_opts; i++) {
+        const cli_opt *o = &spec->opts[i];
+        if (o->short_name && strlen(o->short_name) == len && strncmp(o->short_name, name, len) == 0)
+            return o;
+        if (strlen(o->long_name) == len && strncmp(o->long_name, name, len) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int set_opt(const cli_opt *o, const char *v)
+{
+    switch (o->kind) {
+    case OPT_FLAG:
+        *(int *)o->dest = 1;
+        return -1;
+    case OPT_STR:
+        *(const char **)o->dest = v;
+        return -1;
+    case OPT_INT:
+        if (parse_int(v, (int *)o->dest))
+            return cli_usage("%s expects an integer, got '%s'", o->long_name, v);
+        return -1;
+    case OPT_FLOAT:
+        if (parse_float(v, (float *)o->dest))
+            return cli_usage("%s expects a number, got '%s'", o->long_name, v);
+        return -1;
+    case OPT_U64:
+        if (parse_u64(v, (uint64_t *)o->dest))
+            return cli_usage("%s expects a non-negative integer, got '%s'", o->long_name, v);
+        return -1;
+    case OPT_LIST: {
+        cli_strlist *l = (cli_strlist *)o->dest;
+        if (l->n >= CLI_LIST_MAX)
+            return cli_usage("%s given more than %d times", o->long_name, CLI_LIST_MAX);
+        l->items[l->n++] = v;
+        return -1;
+    }
+    }
+    return -1;
+}
+
+int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
+{
+    int np = 0, only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
+            cli_print_help(spec);
+            return 0;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+            size_t len = eq ? (size_t)(eq - a) : strlen(a);
+            const cli_opt *o = find_opt(spec, a, len);
+            if (!o)
+                return cli_usage("unknown option '%.*s'", (int)len, a);
+            const char *v = NULL;
+            if (o->kind == OPT_FLAG) {
+                if (eq)
+                    return cli_usage("option %s takes no value", o->long_name);
+            } else if (eq) {
+                v = eq + 1;
+            } else {
+                if (i + 1 >= argc)
+                    return cli_usage("option %s needs a value (%s)", o->long_name, o->metavar ? o->metavar : "");
+                v = argv[++i];
+            }
+            int rc = set_opt(o, v);
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
+        if (np >= spec->max_pos)
+            return cli_usage("unexpected argument '%s'", a);
+        spec->pos[np++] = a;
+    }
+    if (np < spec->min_pos)
+        return cli_usage("missing argument (usage: %s)", spec->usage);
+    if (n_pos)
+        *n_pos = np;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- lists */
+
+/* Reads a decimal number of at most 9 digits at *p. */
+static int read_uint(const char **p, int *out)
+{
+    const char *s = *p;
+    int v = 0, nd = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (++nd > 9)
+            return -1;
+        v = v * 10 + (*s - '0');
+        s++;
+    }
+    if (nd == 0)
+        return -1;
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *err, size_t err_size)
+{
+    memset(mask, 0, (size_t)n_layer);
+    if (strcmp(spec, "all") == 0) {
+        memset(mask, 1, (size_t)n_layer);
+        return 0;
+    }
+    const char *p = spec;
+    for (;;) {
+        int a, b;
+        if (read_uint(&p, &a))
+            goto bad;
+        b = a;
+        if (*p == '-') {
+            p++;
+            if (read_uint(&p, &b) || b < a)
+                goto bad;
+        }
+        if (*p != ',' && *p != '\0')
+            goto bad;
+        if (b >= n_layer) {
+            snprintf(err, err_size, "layer %d out of range (model has %d layers)", a >= n_layer ? a : b, n_layer);
+            return -1;
+        }
+        for (int l = a; l <= b; l++)
+            mask[l] = 1;
+        if (*p == '\0')
+            return 0;
+        p++;
+    }
+bad:
+    snprintf(err, err_size, "bad layer list '%s' (expected all, 3 or 0,2,5-7)", spec);
+    return -1;
+}
+
+void cli_unknown_site_msg(const char *name, char *err, size_t err_size)
+{
+    int off = snprintf(err, err_size, "unknown site '%s' (sites:", name);
+    for (int s = 0; s < STEER_SITE_COUNT && off > 0 && (size_t)off < err_size; s++)
+        off += snprintf(err + off, err_size - (size_t)off, "%s %s", s ? "," : "", steer_site_name((steer_site)s));
+    if (off > 0 && (size_t)off < err_size)
+        snprintf(err + off, err_size - (size_t)off, ")");
+}
+
+int cli_parse_sites(const char *spec, steer_site *sites, int *n_sites, char *err, size_t err_size)
+{
+    int n = 0;
+    if (strcmp(spec, "all") == 0) {
+        for (int s = 0; s < STEER_SITE_COUNT; s++)
+            sites[n++] = (steer_site)s;
+        *n_sites = n;
+        return 0;
+    }
+    const char *p = spec;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char name[64];
+        if (len >= sizeof name)
+            len = sizeof name - 1;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        steer_site s;
+        if (steer_site_parse(name, &s) != STEER_OK) {
+            cli_unknown_site_msg(name, err, err_size);
+            return -1;
+        }
+        int dup = 0;
+        for (int i = 0; i < n; i++)
+            dup |= sites[i] == s;
+        if (!dup)
+            sites[n++] = s;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *n_sites = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- model, prompts */
+
+int cli_load_model(const char *path, const char *tokenizer, steer_model **out)
+{
+    steer_model_params mp = steer_model_default_params();
+    mp.tokenizer_path = tokenizer;
+    if (steer_model_load(path, &mp, out) != STEER_OK)
+        return cli_lib_error();
+    return 0;
+}
+
+int cli_new_ctx(steer_model *m, int n_ctx, int n_threads, steer_ctx **out)
+{
+    if (n_ctx < 0)
+        return cli_usage("--ctx must be >= 0, got %d", n_ctx);
+    if (n_threads < 0)
+        return cli_usage("--threads must be >= 0, got %d", n_threads);
+    steer_ctx_params cp = steer_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = n_threads;
+    if (steer_ctx_new(m, &cp, out) != STEER_OK)
+        return cli_lib_error();
+    return 0;
+}
+
+static int parse_ids(const steer_model *m, const char *ids, int **out, int *n)
+{
+    size_t cap = strlen(ids) / 2 + 1;
+    int *toks = malloc(cap * sizeof *toks);
+    if (!toks)
+        return cli_error("out of memory");
+    int count = 0, n_vocab = steer_vocab_size(m);
+    const char *p = ids;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
+        if (*p == '\0')
+            break;
+        int v;
+        const char *start = p;
+        if (read_uint(&p, &v) || (*p && *p != ' ' && *p != ',' && *p != '\t' && *p != '\n')) {
+            free(toks);
+            return cli_usage("--ids: bad token id near '%.16s'", start);
+        }
+        if (v >= n_vocab) {
+            free(toks);
+            return cli_error("--ids: token id %d out of range (vocabulary has %d tokens)", v, n_vocab);
+        }
+        toks[count++] = v;
+    }
+    if (count == 0) {
+        free(toks);
+        return cli_usage("--ids holds no token ids");
+    }
+    *out = toks;
+    *n = count;
+    return 0;
+}
+
+int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int **out, int *n)
+{
+    if ((text == NULL) == (ids == NULL))
+        return cli_usage("give exactly one of --prompt and --ids");
+    if (ids)
+        return parse_ids(m, ids, out, n);
+    int cap = (int)strlen(text) + 8;
+    for (;;) {
+        int *toks = malloc((size_t)cap * sizeof *toks);
+        if (!toks)
+            return cli_error("out of memory");
+        int count = 0;
+        int rc = steer_tokenize(m, text, 1, toks, cap, &count);
+        if (rc == STEER_OK) {
+            *out = toks;
+            *n = count;
+            return 0;
+        }
+        free(toks);
+        if (rc == STEER_EARG && count > cap) {
+            cap = count;
+            continue;
+        }
+        return cli_lib_error_at("prompt");
+    }
+}
+
+int cli_check_context(int n, int n_ctx)
+{
+    if (n > n_ctx)
+        return cli_error("prompt is %d tokens but the context holds %d positions (see --ctx)", n, n_ctx);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- steering vectors */
+
+typedef struct {
+    char buf[4096];
+    const char *file, *site, *layers, *alpha;
+} steer_spec;
+
+static int split_spec(const char *arg, steer_spec *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    if (strlen(arg) >= sizeof sp->buf)
+        return cli_usage("--steer argument too long");
+    strcpy(sp->buf, arg);
+    sp->file = sp->buf;
+    /* A path that exists as given (even with ':' in it) is a plain file. */
+    FILE *f = fopen(arg, "rb");
+    if (f) {
+        fclose(f);
+        return 0;
+    }
+    const char **fields[3] = {&sp->site, &sp->layers, &sp->alpha};
+    char *p = sp->buf;
+    for (int i = 0; i < 3; i++) {
+        char *colon = strchr(p, ':');
+        if (!colon)
+            return 0;
+        *colon = '\0';
+        p = colon + 1;
+        *fields[i] = p;
+    }
+    if (strchr(p, ':'))
+        return cli_usage("--steer '%s': expected FILE[:SITE[:LAYERS[:ALPHA]]]", arg);
+    return 0;
+}
+
+/* "resid_post.12" → site, layer. */
+static int parse_tensor_name(const char *name, steer_site *site, int *layer)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        return -1;
+    char sname[64];
+    size_t len = (size_t)(dot - name);
+    if (len >= sizeof sname)
+        return -1;
+    memcpy(sname, name, len);
+    sname[len] = '\0';
+    const char *p = dot + 1;
+    if (read_uint(&p, layer) || *p != '\0')
+        return -1;
+    return steer_site_parse(sname, site) == STEER_OK ? 0 : -1;
+}
+
+/* Copies a tensor's elements to float32 (malloc'd). */
+static float *tensor_to_f32(const steer_tensor_info *ti, size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    const unsigned char *src = ti->data;
+    for (size_t i = 0; i < n; i++) {
+        switch (ti->dtype) {
+        case STEER_DTYPE_F32: {
+            float x;
+            memcpy(&x, src + 4 * i, 4);
+            v[i] = x;
+            break;
+        }
+        case STEER_DTYPE_F64: {
+            double x;
+            memcpy(&x, src + 8 * i, 8);
+            v[i] = (float)x;
+            break;
+        }
+        case STEER_DTYPE_F16:
+        case STEER_DTYPE_BF16: {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2); /* the mapping may be unaligned */
+            float x = ti->dtype == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : ops_f16_to_f32(h);
+            v[i] = x;
+            break;
+        }
+        default:
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static int add_one_file(steer_ctx *c, const steer_model *m, const char *arg, int *n_added)
+{
+    steer_spec sp;
+    int rc = split_spec(arg, &sp);
+    if (rc)
+        return rc;
+    if (*sp.file == '\0')
+        return cli_usage("--steer '%s': missing file name", arg);
+
+    const steer_model_config *cfg = steer_model_get_config(m);
+    char err[512];
+    int have_site = sp.site && *sp.site;
+    steer_site want_site = STEER_SITE_RESID_POST;
+    if (have_site && steer_site_parse(sp.site, &want_site) != STEER_OK) {
+        cli_unknown_site_msg(sp.site, err, sizeof err);
+        return cli_error("--steer %s: %s", sp.file, err);
+    }
+    unsigned char *mask = malloc((size_t)cfg->n_layer);
+    if (!mask)
+        return cli_error("out of memory");
+    const char *layers = sp.layers && *sp.layers ? sp.layers : "all";
+    if (cli_parse_layers(layers, cfg->n_layer, mask, err, sizeof err)) {
+        free(mask);
+        return cli_error("--steer %s: %s", sp.file, err);
+    }
+    float alpha = 1.0f;
+    if (sp.alpha && *sp.alpha && parse_float(sp.alpha, &alpha)) {
+        free(mask);
+        return cli_usage("--steer %s: bad alpha '%s'", sp.file, sp.alpha);
+    }
+
+    steer_tensors *tf = NULL;
+    if (steer_tensors_open(sp.file, &tf) != STEER_OK) {
+        free(mask);
+        return cli_lib_error();
+    }
+    int used = 0;
+    rc = 0;
+    for (int i = 0; i < steer_tensors_count(tf) && rc == 0; i++) {
+        const steer_tensor_info *ti = steer_tensors_at(tf, i);
+        steer_site site;
+        int layer;
+        if (parse_tensor_name(ti->name, &site, &layer)) {
+            rc = cli_error("%s: tensor '%s' is not a steering vector (expected <site>.<layer>)", sp.file, ti->name);
+            break;
+        }
+        if (have_site && site != want_site)
+            continue;
+        if (layer >= cfg->n_layer) {
+            rc = cli_error("%s: tensor %s: layer %d out of range (model has %d layers)", sp.file, ti->name, layer,
+                           cfg->n_layer);
+            break;
+        }
+        if (!mask[layer])
+            continue;
+        int width = steer_model_site_width(m, site);
+        if (ti->n_dims < 1 || ti->n_dims > 2) {
+            rc = cli_error("%s: tensor %s has %d dimensions (expected [%d] or [T, %d])", sp.file, ti->name,
+                           ti->n_dims, width, width);
+            break;
+        }
+        int64_t cols = ti->shape[ti->n_dims - 1], rows = ti->n_dims == 2 ? ti->shape[0] : 0;
+        if (cols != width) {
+            rc = cli_error("%s: tensor %s has width %lld but %s is %d wide in this model", sp.file, ti->name,
+                           (long long)cols, steer_site_name(site), width);
+            break;
+        }
+        if (rows > INT_MAX / (width ? width : 1)) {
+            rc = cli_error("%s: tensor %s has too many rows", sp.file, ti->name);
+            break;
+        }
+        size_t n = (size_t)(rows ? rows : 1) * (size_t)width;
+        float *v = tensor_to_f32(ti, n);
+        if (!v) {
+            rc = cli_error("%s: tensor %s has dtype %s (expected F32, F16, BF16 or F64)", sp.file, ti->name,
+                           steer_dtype_name(ti->dtype));
+            break;
+        }
+        steer_intervention iv;
+        memset(&iv, 0, sizeof iv);
+        iv.kind = STEER_ADD;
+        iv.site = site;
+        iv.layer = layer;
+        iv.alpha = alpha;
+        iv.data = v;
+        iv.n_rows = (int)rows;
+        iv.positions.kind = STEER_POS_ALL;
+        iv.seq = -1;
+        int id = steer_ctx_add_intervention(c, &iv);
+        free(v);
+        if (id < 0) {
+            char where[1024];
+            snprintf(where, sizeof where, "%s: tensor %s", sp.file, ti->name);
+            rc = cli_lib_error_at(where);
+            break;
+        }
+        used++;
+    }
+    if (rc == 0 && used == 0)
+        rc = cli_error("%s: no tensor matches site %s, layers %s", sp.file, have_site ? sp.site : "(any)", layers);
+    steer_tensors_close(tf);
+    free(mask);
+    if (n_added)
+        *n_added += used;
+    return rc;
+}
+
+int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *specs, int *n_added)
+{
+    if (n_added)
+        *n_added = 0;
+    for (int i = 0; i < specs->n; i++) {
+        int rc = add_one_file(c, m, specs->items[i], n_added);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- misc */
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int needs_quotes(const char *s)
+{
+    if (*s == '\0')
+        return 1;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("-_./=:,+@%", *s)))
+            return 1;
+    return 0;
+}
+
+char *cli_join_args(int argc, char **argv)
+{
+    size_t len = sizeof "steer";
+    for (int i = 0; i < argc; i++)
+        len += 4 * strlen(argv[i]) + 3;
+    char *out = malloc(len), *p = out;
+    if (!out)
+        return NULL;
+    p += sprintf(p, "steer");
+    for (int i = 0; i < argc; i++) {
+        *p++ = ' ';
+        if (!needs_quotes(argv[i])) {
+            p += sprintf(p, "%s", argv[i]);
+            continue;
+        }
+        *p++ = '\'';
+        for (const char *s = argv[i]; *s; s++) {
+            if (*s == '\'')
+                p += sprintf(p, "'\\''");
+            else
+                *p++ = *s;
+        }
+        *p++ = '\'';
+    }
+    *p = '\0';
+    return out;
+}

@@ -1,0 +1,153 @@
+/* cmd_generate.c — `steer generate`: text generation printed like llama2.c's
+ * run.c, with optional steering vectors. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    const steer_model *m;
+    int prev, bos, eos;
+} printer;
+
+/* Writes a token's piece as run.c's safe_printf does: a piece that is one
+ * byte which is neither printable nor whitespace is skipped, and the piece
+ * ends at its first NUL. */
+static void print_piece(const steer_model *m, int prev, int token)
+{
+    size_t len = 0;
+    const char *piece = steer_token_piece(m, prev, token, &len);
+    if (!piece)
+        return;
+    len = strnlen(piece, len);
+    if (len == 0)
+        return;
+    if (len == 1) {
+        unsigned char b = (unsigned char)piece[0];
+        if (!(isprint(b) || isspace(b)))
+            return;
+    }
+    fwrite(piece, 1, len, stdout);
+}
+
+static int on_token(void *ud, int token)
+{
+    printer *p = ud;
+    if (token == p->bos || token == p->eos)
+        return 1;
+    print_piece(p->m, p->prev, token);
+    fflush(stdout);
+    p->prev = token;
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *model = NULL, *tokenizer = NULL, *prompt = NULL, *ids = NULL;
+    int n_new = 128, top_k = 0, n_threads = 0, n_ctx = 0, quiet = 0;
+    float temp = 0.0f, top_p = 1.0f;
+    uint64_t seed = steer_sampler_default_params().seed;
+    cli_strlist steers = {{0}, 0};
+    const cli_opt opts[] = {
+        {"-m", "--model", OPT_STR, &model, "MODEL", "llama2.c .bin or GGUF model (required)"},
+        {"-z", "--tokenizer", OPT_STR, &tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"},
+        {"-p", "--prompt", OPT_STR, &prompt, "TEXT", "prompt (default empty: start from BOS)"},
+        {NULL, "--ids", OPT_STR, &ids, "\"1 403 ...\"", "prompt as token ids instead of text"},
+        {"-n", "--n-new", OPT_INT, &n_new, "N", "new tokens to generate (default 128)"},
+        {"-t", "--temp", OPT_FLOAT, &temp, "T", "temperature, 0 = greedy (default 0)"},
+        {NULL, "--top-k", OPT_INT, &top_k, "K", "sample among the K most likely tokens (0 = off)"},
+        {NULL, "--top-p", OPT_FLOAT, &top_p, "P", "nucleus sampling threshold (1 = off)"},
+        {"-s", "--seed", OPT_U64, &seed, "S", "sampler seed"},
+        {NULL, "--threads", OPT_INT, &n_threads, "N", "threads (0 = OpenMP default)"},
+        {NULL, "--ctx", OPT_INT, &n_ctx, "N", "context positions (0 = the model's training context)"},
+        {NULL, "--steer", OPT_LIST, &steers, "FILE[:SITE[:LAYERS[:ALPHA]]]",
+         "add vectors <site>.<layer> from a safetensors file (repeatable)"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no tokens-per-second line on stderr"},
+    };
+    const cli_spec spec = {
+        .usage = "steer generate -m MODEL [-p PROMPT] [-n N] [--temp T] [--steer FILE[:SITE[:LAYERS[:ALPHA]]]]...",
+        .description =
+            "Tokenizes PROMPT with BOS, prints the prompt and then each new token as it is\n"
+            "produced (as llama2.c run.c does), and a final newline. Stops early at BOS/EOS.\n"
+            "--steer adds each tensor <site>.<layer> ([d] or per position [T, d]) of a\n"
+            "safetensors file, times ALPHA (default 1), at that site and layer; SITE and\n"
+            "LAYERS (all | 3 | 0,2,5-7) select which tensors are used.",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .example = "  steer generate -m models/stories260K/stories260K.bin -p \"Once upon a time\" -n 64\n"
+                   "  steer generate -m model.gguf -p \"I think\" --steer happy.safetensors:resid_post:3-5:4.0",
+        .min_pos = 0,
+        .max_pos = 0,
+        .pos = NULL,
+    };
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc >= 0)
+        return rc;
+    if (!model)
+        return cli_usage("missing -m MODEL");
+    if (n_new < 0)
+        return cli_usage("-n must be >= 0, got %d", n_new);
+    if (temp < 0 || top_k < 0 || top_p <= 0 || top_p > 1)
+        return cli_usage("need --temp >= 0, --top-k >= 0 and 0 < --top-p <= 1");
+    if (prompt && ids)
+        return cli_usage("give either --prompt or --ids, not both");
+    if (!prompt && !ids)
+        prompt = "";
+
+    steer_model *m = NULL;
+    steer_ctx *c = NULL;
+    steer_sampler *smp = NULL;
+    int *toks = NULL, n_tok = 0;
+    rc = cli_load_model(model, tokenizer, &m);
+    if (!rc)
+        rc = cli_prompt_tokens(m, prompt, ids, &toks, &n_tok);
+    if (!rc)
+        rc = cli_new_ctx(m, n_ctx, n_threads, &c);
+    if (!rc)
+        rc = cli_check_context(n_tok, steer_ctx_n_ctx(c));
+    if (!rc)
+        rc = cli_add_steering(c, m, &steers, NULL);
+    if (!rc) {
+        steer_sampler_params sp = steer_sampler_default_params();
+        sp.temperature = temp;
+        sp.top_k = top_k;
+        sp.top_p = top_p;
+        sp.seed = seed;
+        if (steer_sampler_new(&sp, &smp) != STEER_OK)
+            rc = cli_lib_error();
+    }
+    if (!rc) {
+        int room = steer_ctx_n_ctx(c) - n_tok;
+        if (n_new > room)
+            n_new = room;
+        for (int i = 1; i < n_tok; i++)
+            print_piece(m, toks[i - 1], toks[i]);
+        fflush(stdout);
+        printer pr = {m, toks[n_tok - 1], steer_token_bos(m), steer_token_eos(m)};
+        int n_out = 0;
+        double t0 = cli_now();
+        if (steer_generate(c, toks, n_tok, n_new, smp, on_token, &pr, &n_out) != STEER_OK) {
+            fputc('\n', stdout);
+            fflush(stdout);
+            rc = cli_lib_error();
+        } else {
+            double dt = cli_now() - t0;
+            fputc('\n', stdout);
+            fflush(stdout);
+            if (!quiet && isatty(STDERR_FILENO))
+                fprintf(stderr, "%d prompt + %d new tokens in %.2f s: %.1f tok/s\n", n_tok, n_out, dt,
+                        dt > 0 ? (double)(n_tok + n_out) / dt : 0.0);
+        }
+    }
+    if (smp)
+        steer_sampler_free(smp);
+    if (c)
+        steer_ctx_free(c);
+    free(toks);
+    if (m)
+        steer_model_free(m);
+    return rc;
+}

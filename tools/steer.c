@@ -1,0 +1,55 @@
+/* steer.c — the `steer` command-line tool: dispatches to one function per
+ * command (see the table below). */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"info", cmd_info, "print a model's architecture, sizes and sites"},
+    {"generate", cmd_generate, "generate text, optionally with steering vectors"},
+    {"capture", cmd_capture, "record activations at sites/layers for a prompt"},
+    {"logits", cmd_logits, "write the logits of every position of a prompt"},
+    {"tensors", cmd_tensors, "list the tensors and metadata of a safetensors file"},
+    {"make-random", cmd_make_random, "write a random-weight llama GGUF model"},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void print_overview(FILE *f)
+{
+    fprintf(f, "steer %s — activation steering of transformer language models on CPU\n\n", STEER_VERSION);
+    fprintf(f, "usage: steer COMMAND [options]     (steer COMMAND --help for details)\n\ncommands:\n");
+    for (int i = 0; i < n_commands; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nexample:\n  steer generate -m models/stories260K/stories260K.bin -p \"Once upon a time\" -n 64\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stdout);
+        return 0;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        print_overview(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("steer %s\n", STEER_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < n_commands; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        char *line = cli_join_args(argc - 1, argv + 1);
+        cli_cmd = commands[i].name;
+        cli_cmdline = line ? line : "";
+        int rc = commands[i].fn(argc - 1, argv + 1);
+        free(line);
+        return rc;
+    }
+    fprintf(stderr, "steer: unknown command '%s' (run 'steer' for the list)\n", name);
+    return 2;
+}
