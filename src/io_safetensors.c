@@ -115,8 +115,8 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Reads one tensor entry j (name, value) into t->info[i]. data[data_size] is
- * the data section. */
+/* Reads the header entry e (name: {dtype, shape, data_offsets}) into
+ * t->info[i] (name owned by t). data[data_size] is the data section. */
 static int parse_entry(steer_tensors *t, int i, const cJSON *e, const uint8_t *data, size_t data_size)
 {
     const char *path = t->path;

@@ -8,12 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    float p;
+    int id;
+} prob_idx;
+
 struct steer_sampler {
     steer_sampler_params p;
     uint64_t state;   /* xorshift64* state                              */
     int cap;
     float *prob;      /* [cap] probabilities                            */
-    int *idx;         /* [cap] candidate ids sorted by probability      */
+    prob_idx *cand;   /* [cap] candidates sorted by probability         */
 };
 
 steer_sampler_params steer_sampler_default_params(void)
@@ -44,7 +49,7 @@ void steer_sampler_free(steer_sampler *s)
 {
     if (!s) return;
     free(s->prob);
-    free(s->idx);
+    free(s->cand);
     free(s);
 }
 
@@ -56,12 +61,12 @@ static float rand_f32(steer_sampler *s) /* uniform in [0, 1) */
     return (float)((s->state * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
 }
 
-static const float *cmp_base;
+/* Descending probability, then ascending id (a total order: deterministic). */
 static int cmp_desc(const void *a, const void *b)
 {
-    float x = cmp_base[*(const int *)a], y = cmp_base[*(const int *)b];
-    if (x != y) return x < y ? 1 : -1;
-    return *(const int *)a - *(const int *)b;
+    const prob_idx *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return x->id - y->id;
 }
 
 int steer_sample(steer_sampler *s, const float *logits, int n)
@@ -74,9 +79,9 @@ int steer_sample(steer_sampler *s, const float *logits, int n)
     }
     if (n > s->cap) {
         float *p = realloc(s->prob, (size_t)n * sizeof(float));
-        int *ix = realloc(s->idx, (size_t)n * sizeof(int));
+        prob_idx *ix = realloc(s->cand, (size_t)n * sizeof(prob_idx));
         if (p) s->prob = p;
-        if (ix) s->idx = ix;
+        if (ix) s->cand = ix;
         if (!p || !ix) return 0;
         s->cap = n;
     }
@@ -90,27 +95,27 @@ int steer_sample(steer_sampler *s, const float *logits, int n)
     }
     for (int i = 0; i < n; i++) prob[i] = (float)(prob[i] / sum);
     int m = n;
-    for (int i = 0; i < n; i++) s->idx[i] = i;
+    prob_idx *cd = s->cand;
+    for (int i = 0; i < n; i++) cd[i] = (prob_idx){prob[i], i};
     if (s->p.top_k > 0 || s->p.top_p < 1.0f) {
-        cmp_base = prob;
-        qsort(s->idx, (size_t)n, sizeof(int), cmp_desc);
+        qsort(cd, (size_t)n, sizeof *cd, cmp_desc);
         if (s->p.top_k > 0 && s->p.top_k < m) m = s->p.top_k;
         if (s->p.top_p < 1.0f) {
             double cum = 0.0;
             for (int i = 0; i < m; i++) {
-                cum += prob[s->idx[i]];
+                cum += cd[i].p;
                 if (cum >= s->p.top_p) { m = i + 1; break; }
             }
         }
     }
     double mass = 0.0;
-    for (int i = 0; i < m; i++) mass += prob[s->idx[i]];
+    for (int i = 0; i < m; i++) mass += cd[i].p;
     double r = rand_f32(s) * mass, cdf = 0.0;
     for (int i = 0; i < m; i++) {
-        cdf += prob[s->idx[i]];
-        if (r < cdf) return s->idx[i];
+        cdf += cd[i].p;
+        if (r < cdf) return cd[i].id;
     }
-    return s->idx[m - 1];
+    return cd[m - 1].id;
 }
 
 /* ---------------------------------------------------------------- metrics */

@@ -14,7 +14,7 @@
  *      with the highest score, leftmost pair on ties (a binary heap of
  *      candidate pairs; stale entries are skipped when popped);
  *   4. emit each final symbol's id, or <0xXX> byte tokens for a code point that
- *      is not a piece.
+ *      is not a piece (one <unk> if the vocabulary lacks one of those bytes).
  * Piece lookup is an open-addressing hash table over the internal text.
  * Control, unknown and byte pieces are not in the table: text such as "<s>" or
  * "<0x41>" is ordinary text (parse_special = false).
