@@ -19,7 +19,7 @@ pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; fails=$((fails + 1)); }
 
 # expect_fail NAME NEEDLE CMD...: CMD fails with 0 < status < 128, prints one
-# line on stderr that starts with "steer " and contains NEEDLE, and leaves
+# line on stderr that starts with "steer" and contains NEEDLE, and leaves
 # nothing in $TMP/out.
 expect_fail() {
     local name=$1 needle=$2
@@ -30,7 +30,7 @@ expect_fail() {
     lines=$(wc -l <"$TMP/stderr.txt")
     [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] || problems+=" exit status $rc;"
     [ "$lines" -eq 1 ] || problems+=" $lines lines on stderr;"
-    grep -q '^steer ' "$TMP/stderr.txt" || problems+=" message does not start with 'steer ';"
+    grep -Eq '^steer[ :]' "$TMP/stderr.txt" || problems+=" message does not start with 'steer';"
     grep -qF -- "$needle" "$TMP/stderr.txt" || problems+=" message does not name '$needle';"
     [ -z "$(ls -A "$TMP/out")" ] || problems+=" left files: $(ls -A "$TMP/out");"
     if [ -z "$problems" ]; then
@@ -131,6 +131,10 @@ expect_fail "prompt longer than the context (logits --ctx 8)" "context" \
     "$STEER" logits -m "$MODEL" --ctx 8 -p "$LONG" -o "$OUT"
 expect_fail "prompt longer than the context (generate --ctx 8)" "context holds 8" \
     "$STEER" generate -m "$MODEL" --ctx 8 -p "$LONG" -n 4
+
+# ---------------------------------------------------------------- outputs
+expect_fail "output in a missing directory" "no_such_dir" \
+    "$STEER" logits -m "$MODEL" --ids "1 403" -o "$TMP/out/no_such_dir/x.safetensors"
 
 # ---------------------------------------------------------------- usage
 expect_fail "unknown option" "--frobnicate" \

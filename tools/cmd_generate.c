@@ -120,9 +120,6 @@ int cmd_generate(int argc, char **argv)
             rc = cli_lib_error();
     }
     if (!rc) {
-        int room = steer_ctx_n_ctx(c) - n_tok;
-        if (n_new > room)
-            n_new = room;
         for (int i = 1; i < n_tok; i++)
             print_piece(m, toks[i - 1], toks[i]);
         fflush(stdout);
