@@ -381,9 +381,9 @@ static int parse_tensor_info(gguf_file *f, reader *r, int i, uint64_t *offset)
     default:
         return steer_err(STEER_EFORMAT, "%s: tensor %s: size overflows", f->path, t->name);
     }
-    if (nbytes > f->map.size)
+    if (nbytes > (uint64_t)SIZE_MAX)
         return steer_err(STEER_EFORMAT, "%s: tensor %s data runs past end of file", f->path, t->name);
-    t->nbytes = (size_t)nbytes;
+    t->nbytes = (size_t)nbytes; /* checked against the file once the data section is known */
     return STEER_OK;
 }
 
@@ -405,29 +405,38 @@ static int gguf_parse(gguf_file *f)
     if (f->version != 2 && f->version != 3)
         return steer_err(STEER_EFORMAT, "%s: unknown GGUF version %u", path, f->version);
 
-    /* Smallest records: key/value 8 + 0 (key) + 4 + 1 = 13 bytes; tensor info
-     * 8 + 4 + 8 + 4 + 8 = 32 bytes. Counts above what the rest of the file could
-     * hold are corrupt, and rejecting them here bounds the allocations below. */
-    if (n_kv > rd_left(&r) / 13 || n_kv > INT_MAX)
-        return steer_err(STEER_EFORMAT, "%s: key/value count %llu is too large for the file size (%zu bytes)",
-                         path, (unsigned long long)n_kv, f->map.size);
-    if (n_tensors > rd_left(&r) / 32 || n_tensors > INT_MAX)
-        return steer_err(STEER_EFORMAT, "%s: tensor count %llu is too large for the file size (%zu bytes)",
-                         path, (unsigned long long)n_tensors, f->map.size);
+    if (n_kv > INT_MAX)
+        return steer_err(STEER_EFORMAT, "%s: key/value count %llu is too large", path, (unsigned long long)n_kv);
+    if (n_tensors > INT_MAX)
+        return steer_err(STEER_EFORMAT, "%s: tensor count %llu is too large", path, (unsigned long long)n_tensors);
 
-    f->kv = calloc((size_t)(n_kv ? n_kv : 1), sizeof *f->kv);
-    f->tensors = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *f->tensors);
-    uint64_t *offsets = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *offsets);
+    /* Smallest records: key/value 8 + 0 (key) + 4 + 1 = 13 bytes, tensor info
+     * 8 + 4 + 8 + 4 + 8 = 32 bytes, so at most left/13 key/values and left/32
+     * tensor infos can be read before the file runs out: the arrays need no
+     * more slots than that (+1), whatever the header claims. A claim beyond
+     * it is then reported as truncation at the record where the bytes end. */
+    size_t left = rd_left(&r);
+    size_t kv_cap = (size_t)n_kv < left / 13 + 1 ? (size_t)n_kv : left / 13 + 1;
+    size_t t_cap = (size_t)n_tensors < left / 32 + 1 ? (size_t)n_tensors : left / 32 + 1;
+    f->kv = calloc(kv_cap ? kv_cap : 1, sizeof *f->kv);
+    f->tensors = calloc(t_cap ? t_cap : 1, sizeof *f->tensors);
+    uint64_t *offsets = calloc(t_cap ? t_cap : 1, sizeof *offsets);
     if (!f->kv || !f->tensors || !offsets) {
         free(offsets);
         return steer_err(STEER_ENOMEM, "%s: out of memory", path);
     }
-    /* Counts are set first so gguf_close frees partially read records. */
-    f->n_kv = (int)n_kv;
-    f->n_tensors = (int)n_tensors;
 
+    /* n_kv / n_tensors count the slots in use, so gguf_close frees exactly
+     * the records read so far. */
     int rc = STEER_OK, dup = -1;
-    for (int i = 0; i < f->n_kv && rc == STEER_OK; i++) rc = parse_kv(f, &r, i);
+    for (int i = 0; i < (int)n_kv && rc == STEER_OK; i++) {
+        if ((size_t)i >= kv_cap) {
+            rc = trunc_kv(f, i, NULL);
+            break;
+        }
+        f->n_kv = i + 1;
+        rc = parse_kv(f, &r, i);
+    }
     if (rc == STEER_OK) {
         int b = ni_build(&f->kv_ix, f->n_kv, kv_name_at, f->kv, &dup);
         if (b < 0) rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
@@ -443,7 +452,14 @@ static int gguf_parse(gguf_file *f)
             rc = steer_err(STEER_EFORMAT, "%s: general.alignment %u is not a power of two", path, f->alignment);
     }
 
-    for (int i = 0; i < f->n_tensors && rc == STEER_OK; i++) rc = parse_tensor_info(f, &r, i, &offsets[i]);
+    for (int i = 0; i < (int)n_tensors && rc == STEER_OK; i++) {
+        if ((size_t)i >= t_cap) {
+            rc = trunc_ti(f, i, NULL);
+            break;
+        }
+        f->n_tensors = i + 1;
+        rc = parse_tensor_info(f, &r, i, &offsets[i]);
+    }
     if (rc == STEER_OK) {
         int b = ni_build(&f->t_ix, f->n_tensors, tensor_name_at, f->tensors, &dup);
         if (b < 0) rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);

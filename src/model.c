@@ -335,6 +335,11 @@ int steer_model_load(const char *path, const steer_model_params *params, steer_m
     if (rc) { free(m); return rc; }
     int is_gguf = probe.size >= 4 && memcmp(probe.data, "GGUF", 4) == 0;
     io_map_close(&probe);
+    size_t plen = strlen(path);
+    if (!is_gguf && plen >= 5 && strcmp(path + plen - 5, ".gguf") == 0) {
+        free(m);
+        return steer_err(STEER_EFORMAT, "%s: not a GGUF file (bad magic)", path);
+    }
     rc = is_gguf ? load_gguf(m, path) : load_llama2c(m, path, params);
     if (rc == STEER_OK && tok_n_vocab(m->tok) != m->cfg.n_vocab)
         rc = steer_err(STEER_EFORMAT, "%s: tokenizer has %d tokens but the model's vocabulary is %d", path,

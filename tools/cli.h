@@ -105,7 +105,7 @@ void cli_unknown_site_msg(const char *name, char *err, size_t err_size);
 /* ---------------------------------------------------------------- model, prompts */
 
 /* Loads a model (tokenizer may be NULL); prints the error and returns 1. */
-int cli_load_model(const char *path, const char *tokenizer, steer_model **out);
+int cli_load_model(const char *path, const char *tokenizer_path, steer_model **out);
 /* A context for one sequence; prints the error and returns 1. */
 int cli_new_ctx(steer_model *m, int n_ctx, int n_threads, steer_ctx **out);
 

@@ -116,7 +116,10 @@ void cli_print_help(const cli_spec *spec)
             snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "",
                      o->short_name ? ", " : "", o->long_name, o->metavar ? " " : "",
                      o->metavar ? o->metavar : "");
-            printf("  %-30s %s\n", left, o->help ? o->help : "");
+            if (strlen(left) > 30)
+                printf("  %s\n  %-30s %s\n", left, "", o->help ? o->help : "");
+            else
+                printf("  %-30s %s\n", left, o->help ? o->help : "");
         }
         printf("  %-30s %s\n", "-h, --help", "show this help");
     }
@@ -316,10 +319,10 @@ int cli_parse_sites(const char *spec, steer_site *sites, int *n_sites, char *err
 
 /* ---------------------------------------------------------------- model, prompts */
 
-int cli_load_model(const char *path, const char *tokenizer, steer_model **out)
+int cli_load_model(const char *path, const char *tokenizer_path, steer_model **out)
 {
     steer_model_params mp = steer_model_default_params();
-    mp.tokenizer_path = tokenizer;
+    mp.tokenizer_path = tokenizer_path;
     if (steer_model_load(path, &mp, out) != STEER_OK)
         return cli_lib_error();
     return 0;

@@ -82,7 +82,8 @@ static char *ids_string(const int *toks, int n)
 /* Metadata both commands record. */
 static int add_common_meta(steer_tensors_writer *w, const run_state *st, const char *ids)
 {
-    if (steer_tensors_writer_meta(w, "format_version", "1") || steer_tensors_writer_meta(w, "model", st->model) ||
+    if (steer_tensors_writer_meta(w, "format_version", "1") || steer_tensors_writer_meta(w, "method", cli_cmd) ||
+        steer_tensors_writer_meta(w, "model", st->model) ||
         steer_tensors_writer_meta(w, "tokens", ids ? ids : "") ||
         (st->prompt && steer_tensors_writer_meta(w, "prompt", st->prompt)) ||
         steer_tensors_writer_meta(w, "command", cli_cmdline))

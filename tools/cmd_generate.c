@@ -120,6 +120,10 @@ int cmd_generate(int argc, char **argv)
             rc = cli_lib_error();
     }
     if (!rc) {
+        /* The prompt after BOS; --ids without BOS print their first token too
+         * (as after any non-BOS token: a leading space is kept). */
+        if (toks[0] != steer_token_bos(m))
+            print_piece(m, toks[0], toks[0]);
         for (int i = 1; i < n_tok; i++)
             print_piece(m, toks[i - 1], toks[i]);
         fflush(stdout);
