@@ -6,9 +6,9 @@
  *
  *   out[n, rows] = in[n, cols] · Wᵀ,   FLOPs = 2·n·rows·cols
  *
- * Each case is run once to warm up, then repeated (doubling the repeat count)
- * until one timed batch of calls lasts at least 0.3 s; the time per call is
- * that batch's mean. Threads: the OpenMP default (OMP_NUM_THREADS); OpenBLAS
+ * Each case is run once to warm up, then in timed batches of >= 1 ms until
+ * at least 0.3 s (and 3 batches) have passed; the time per call is the best
+ * batch's mean (see time_case). Threads: the OpenMP default (OMP_NUM_THREADS); OpenBLAS
  * (the OpenMP build) uses the same pool.
  *
  * Correctness is printed beside the timings: max|ours − blas| / max|blas|,
@@ -50,22 +50,30 @@ typedef void (*mm_fn)(float *out, const float *in, const steer_mat *W, int n);
 
 static double min_time = 0.3;
 
-/* Seconds per call of fn(out, in, W, n). */
+/* Seconds per call of fn(out, in, W, n): the best batch mean. Calls are
+ * grouped in batches of at least ~1 ms (one call if a call is longer), and
+ * batches are repeated until min_time has passed and at least 3 were run. The
+ * best batch, not the mean of all, is reported, because this machine may be
+ * shared: a batch that lost its core to another process is slower, never
+ * faster. */
 static double time_case(mm_fn fn, float *out, const float *in, const steer_mat *W, int n)
 {
+    double t0 = now_s();
     fn(out, in, W, n); /* warm-up: caches, page faults, thread pool */
-    long iters = 1;
-    for (;;) {
-        double t0 = now_s();
-        for (long i = 0; i < iters; i++) fn(out, in, W, n);
+    double t1 = now_s() - t0;
+    long batch = 1;
+    while (t1 * (double)batch < 1e-3 && batch < (1L << 24)) batch *= 2;
+    double best = 1e30, total = 0.0;
+    int n_batches = 0;
+    while (total < min_time || n_batches < 3) {
+        t0 = now_s();
+        for (long i = 0; i < batch; i++) fn(out, in, W, n);
         double t = now_s() - t0;
-        if (t >= min_time) return t / (double)iters;
-        /* aim a little past min_time, at most 8x more per step */
-        double grow = t > 0 ? 1.2 * min_time / t : 8.0;
-        if (grow > 8.0) grow = 8.0;
-        if (grow < 2.0) grow = 2.0;
-        iters = (long)((double)iters * grow) + 1;
+        total += t;
+        n_batches++;
+        if (t / (double)batch < best) best = t / (double)batch;
     }
+    return best;
 }
 
 static double rel_err(const float *a, const float *ref, size_t m)
@@ -98,7 +106,9 @@ int main(int argc, char **argv)
     printf("threads: omp_get_max_threads() = %d (OMP_NUM_THREADS=%s)\n", omp_get_max_threads(),
            omp_env ? omp_env : "unset");
     printf("openblas: %s\n", openblas_get_config());
-    printf("timing: 1 warm-up call, then repeated until one timed batch >= %.2f s (mean per call)\n", min_time);
+    printf("timing: 1 warm-up call, then batches of >= 1 ms for >= %.2f s in all (>= 3 batches); best batch mean "
+           "per call\n",
+           min_time);
     printf("err = max|ours - blas| / max|blas| (bf16/f16: blas on the same rounded weights)\n\n");
     printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %8s\n", "rows", "cols", "n", "f32", "bf16",
            "f16", "openblas", "f32/bl", "bf16/bl", "f16/bl", "err_f32", "err_bf16", "err_f16");

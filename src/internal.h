@@ -105,6 +105,35 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, int ggml_type, int 
                            const void *data);
 int gguf_writer_write(gguf_writer *w, const char *path); /* atomic */
 
+/* ---------------------------------------------------------------- HF directories (io_hf.c) */
+
+#include <cjson/cJSON.h>
+
+/* A Hugging Face model directory: config.json plus model.safetensors or a
+ * sharded model.safetensors.index.json, every shard memory-mapped. */
+typedef struct hf_dir hf_dir;
+
+/* Opens dir. Errors name the file: "<dir>/config.json: not valid JSON",
+ * "<dir>/model-00002-of-00002.safetensors: cannot open …" (missing shard),
+ * "<dir>: no model.safetensors or model.safetensors.index.json". */
+int hf_open(const char *dir, hf_dir **out);
+void hf_close(hf_dir *h);
+const char *hf_path(const hf_dir *h);
+/* The parsed config.json; valid until hf_close. */
+const cJSON *hf_config(const hf_dir *h);
+/* Config getters. With required = 1 a missing key is STEER_EFORMAT
+ * "<dir>/config.json: missing field 'hidden_size'"; with required = 0 *out
+ * keeps its value. A present key of the wrong JSON type is always an error.
+ * A JSON null counts as missing. */
+int hf_cfg_int(const hf_dir *h, const char *key, int required, int *out);
+int hf_cfg_float(const hf_dir *h, const char *key, int required, float *out);
+int hf_cfg_bool(const hf_dir *h, const char *key, int required, int *out);
+int hf_cfg_str(const hf_dir *h, const char *key, int required, const char **out);
+/* Tensors across all shards. */
+int hf_n_tensors(const hf_dir *h);
+const steer_tensor_info *hf_tensor_at(const hf_dir *h, int i);
+const steer_tensor_info *hf_find(const hf_dir *h, const char *name);
+
 /* ---------------------------------------------------------------- tokenizer (tokenizer.c) */
 
 /* SentencePiece-style BPE with byte fallback, as llama2.c run.c and llama.cpp's
