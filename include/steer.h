@@ -142,6 +142,31 @@ int steer_token_eos(const steer_model *m);
 int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tokens, int max_tokens,
                    int *n_tokens);
 
+/* Flags for steer_tokenize_ex. */
+#define STEER_TOK_ADD_BOS 1       /* prepend BOS (if the vocabulary has one)       */
+#define STEER_TOK_PARSE_SPECIAL 2 /* recognise special/added tokens spelled in the
+                                     text, e.g. "<|im_start|>" or "<start_of_turn>" */
+int steer_tokenize_ex(const steer_model *m, const char *text, int flags, int *tokens, int max_tokens,
+                      int *n_tokens);
+
+/* Chat formatting (behind `--chat`): the family is recognised from the chat
+ * template shipped with the model (tokenizer_config.json or GGUF
+ * tokenizer.chat_template): "llama3", "llama2" ([INST], also Mistral),
+ * "gemma", "chatml" (Qwen). NULL if none is recognised. Static string. */
+const char *steer_chat_family(const steer_model *m);
+
+typedef struct {
+    const char *role;    /* "system", "user" or "assistant"                  */
+    const char *content;
+} steer_chat_msg;
+
+/* Formats messages in the model's chat format; with add_assistant the text
+ * ends with the assistant turn's opening so generation continues as the
+ * assistant. Tokenize the result with STEER_TOK_PARSE_SPECIAL (and without
+ * ADD_BOS when the text already starts with the BOS piece). *out is
+ * malloc'd; caller frees. STEER_EUNSUPPORTED if no family is recognised. */
+int steer_chat_format(const steer_model *m, const steer_chat_msg *msgs, int n_msgs, int add_assistant, char **out);
+
 /* The bytes of one token as it appears after `prev` (llama2.c rules: the
  * leading space after BOS is dropped; <0xXX> pieces decode to that byte).
  * *len receives the byte count. Valid until steer_model_free (static for

@@ -159,6 +159,31 @@ int tok_eos(const tokenizer *t);
 
 /* Encodes text; see steer_tokenize for the contract. */
 int tok_encode(const tokenizer *t, const char *text, int add_bos, int *tokens, int max_tokens, int *n_tokens);
+/* flags: STEER_TOK_ADD_BOS | STEER_TOK_PARSE_SPECIAL (see steer_tokenize_ex). */
+int tok_encode_ex(const tokenizer *t, const char *text, int flags, int *tokens, int max_tokens, int *n_tokens);
+
+/* Hugging Face tokenizer files in dir: tokenizer.json (model BPE, either
+ * SentencePiece-style — "▁", byte fallback, Llama 2 / Mistral / Gemma — or
+ * byte-level with a pre-tokenizer split regex run through PCRE2 — GPT-2,
+ * Llama 3, Qwen2), with its added/special tokens; else tokenizer.model (a
+ * SentencePiece protobuf). tokenizer_config.json gives add_bos_token,
+ * add_eos_token, bos/eos tokens and chat_template. Errors name the file. */
+int tok_load_hf(const char *dir, tokenizer **out);
+/* A SentencePiece-style vocabulary from arrays (pieces use U+2581 for space;
+ * types as TOK_*; copied). For random-weight models and tests. */
+int tok_build_spm(int n, const char *const *pieces, const float *scores, const int *types, int bos, int eos,
+                  int unk, int add_space_prefix, tokenizer **out);
+/* Writers: the vocabulary as GGUF tokenizer.ggml.* keys (the tokenizer must
+ * outlive gguf_writer_write), as tokenizer.json + tokenizer_config.json in dir
+ * (atomic), or as a llama2.c tokenizer.bin (SentencePiece-style only). */
+int tok_write_gguf(const tokenizer *t, gguf_writer *w);
+int tok_write_hf(const tokenizer *t, const char *dir);
+int tok_write_llama2c(const tokenizer *t, const char *path);
+/* The raw chat template (tokenizer_config.json chat_template or GGUF
+ * tokenizer.chat_template), or NULL. Valid until tok_free. */
+const char *tok_chat_template(const tokenizer *t);
+/* Id of a piece spelled exactly so (e.g. "<|im_start|>"), or -1. */
+int tok_piece_id(const tokenizer *t, const char *piece);
 /* See steer_token_piece. */
 const char *tok_piece(const tokenizer *t, int prev, int token, size_t *len);
 

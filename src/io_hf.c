@@ -43,7 +43,7 @@ static int read_text(const char *path, char **out)
 
 static int parse_json_file(const char *path, cJSON **out)
 {
-    char *txt;
+    char *txt = NULL;
     int rc = read_text(path, &txt);
     if (rc) return rc;
     *out = cJSON_Parse(txt);

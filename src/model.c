@@ -388,6 +388,12 @@ int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tok
     return tok_encode(m->tok, text, add_bos, tokens, max_tokens, n_tokens);
 }
 
+int steer_tokenize_ex(const steer_model *m, const char *text, int flags, int *tokens, int max_tokens,
+                      int *n_tokens)
+{
+    return tok_encode_ex(m->tok, text, flags, tokens, max_tokens, n_tokens);
+}
+
 const char *steer_token_piece(const steer_model *m, int prev, int token, size_t *len)
 {
     return tok_piece(m->tok, prev, token, len);
