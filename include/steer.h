@@ -82,13 +82,25 @@ int steer_site_parse(const char *name, steer_site *out);
 /* ---------------------------------------------------------------- model */
 
 typedef enum {
-    STEER_ARCH_LLAMA = 0,
+    STEER_ARCH_LLAMA = 0, /* Llama 2/3 (incl. llama3 RoPE scaling)              */
+    STEER_ARCH_MISTRAL,   /* = Llama blocks; optional sliding window            */
+    STEER_ARCH_QWEN2,     /* Llama blocks + q/k/v biases                        */
+    STEER_ARCH_GEMMA,     /* (1+w) norms, sqrt(d) embedding scale, GELU-tanh    */
+    STEER_ARCH_GEMMA2,    /* + sandwich norms, soft-capping, alternating SWA    */
+    STEER_ARCH_GEMMA3,    /* + q/k norms, local/global RoPE bases, SWA pattern  */
+    STEER_ARCH_COUNT
 } steer_arch;
+
+typedef enum {
+    STEER_ACT_SILU = 0,  /* x·σ(x)                                             */
+    STEER_ACT_GELU_TANH, /* GELU, tanh approximation (gelu_pytorch_tanh)        */
+    STEER_ACT_GELU,      /* exact GELU (erf)                                    */
+} steer_act;
 
 typedef struct {
     steer_arch arch;
-    const char *arch_name; /* "llama"                                          */
-    const char *format;    /* "llama2c", "gguf"                                 */
+    const char *arch_name; /* "llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3" */
+    const char *format;    /* "llama2c", "gguf", "hf"                           */
     int n_layer;
     int d_model;
     int n_head;
@@ -102,6 +114,17 @@ typedef struct {
     int tied_embeddings; /* 1 if the output head is the token embedding        */
     steer_dtype weight_dtype; /* dtype of the large matrices                   */
     int64_t n_params;
+    steer_act act;        /* φ of the gated MLP                                */
+    float embed_scale;    /* embeddings are multiplied by this (Gemma: √d)      */
+    float attn_scale;     /* attention logits scale (1/√head_dim, or
+                             query_pre_attn_scalar^-½ for Gemma 2/3)            */
+    float attn_softcap;   /* 0 = none; else s ← c·tanh(s/c)                    */
+    float final_softcap;  /* 0 = none; else logits ← c·tanh(logits/c)          */
+    int sliding_window;   /* 0 = none; else keys with pos − k < window          */
+    float rope_theta_local; /* RoPE base of sliding-window layers (Gemma 3)     */
+    int sandwich_norms;   /* Gemma 2/3: post-attention and post-MLP norms      */
+    int qk_norm;          /* Gemma 3: RMSNorm of q and k per head               */
+    int qkv_bias;         /* Qwen2: biases on q, k, v                           */
 } steer_model_config;
 
 typedef struct steer_model steer_model;
@@ -114,14 +137,18 @@ typedef struct {
 
 steer_model_params steer_model_default_params(void);
 
-/* Loads a model: a llama2.c checkpoint (legacy .bin) or a GGUF v3 file
- * (architecture "llama"; F32/F16/BF16 tensors). Weights are memory-mapped.
+/* Loads a model: a llama2.c checkpoint (legacy .bin), a GGUF v3 file, or a
+ * Hugging Face directory (config.json + model.safetensors or a sharded
+ * index). Architectures: see steer_arch. F32/F16/BF16 tensors, memory-mapped.
  * On success *out is owned by the caller (steer_model_free). */
 int steer_model_load(const char *path, const steer_model_params *params, steer_model **out);
 void steer_model_free(steer_model *m);
 
 /* Valid until steer_model_free. */
 const steer_model_config *steer_model_get_config(const steer_model *m);
+
+/* 1 if layer l uses sliding-window attention. */
+int steer_model_layer_is_sliding(const steer_model *m, int layer);
 
 /* Width of a site's activations (d_model or d_ff). */
 int steer_model_site_width(const steer_model *m, steer_site s);

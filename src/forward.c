@@ -39,8 +39,8 @@ int steer_ctx_new(steer_model *m, const steer_ctx_params *p, steer_ctx **out)
     const int half = cfg->head_dim / 2;
     c->k_cache = calloc(kv_n, sizeof(float));
     c->v_cache = calloc(kv_n, sizeof(float));
-    c->rope_cos = malloc((size_t)c->n_ctx * half * sizeof(float));
-    c->rope_sin = malloc((size_t)c->n_ctx * half * sizeof(float));
+    c->rope_cos = malloc((size_t)2 * c->n_ctx * half * sizeof(float));
+    c->rope_sin = malloc((size_t)2 * c->n_ctx * half * sizeof(float));
     c->prompt_len = calloc((size_t)c->n_seq, sizeof(int));
     c->want = calloc((size_t)STEER_SITE_COUNT * cfg->n_layer, 1);
     if (!c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->prompt_len || !c->want) {
@@ -48,15 +48,16 @@ int steer_ctx_new(steer_model *m, const steer_ctx_params *p, steer_ctx **out)
         return steer_err(STEER_ENOMEM, "context: out of memory for a KV cache of %d x %d positions", c->n_seq,
                          c->n_ctx);
     }
-    /* RoPE table in double: angle = pos * theta^(-2i/head_dim) */
-    for (int pos = 0; pos < c->n_ctx; pos++) {
-        for (int i = 0; i < half; i++) {
-            double freq = pow((double)cfg->rope_theta, -2.0 * i / cfg->head_dim);
-            double a = pos * freq;
-            c->rope_cos[(size_t)pos * half + i] = (float)cos(a);
-            c->rope_sin[(size_t)pos * half + i] = (float)sin(a);
-        }
-    }
+    /* RoPE tables [kind][pos][i], angle = pos · inv_freq[kind][i] in double;
+     * kind 0 = global layers, 1 = sliding-window layers (own base in Gemma 3) */
+    for (int k = 0; k < 2; k++)
+        for (int pos = 0; pos < c->n_ctx; pos++)
+            for (int i = 0; i < half; i++) {
+                double a = (double)pos * m->rope_freq[k * half + i];
+                size_t at = ((size_t)k * c->n_ctx + pos) * half + i;
+                c->rope_cos[at] = (float)cos(a);
+                c->rope_sin[at] = (float)sin(a);
+            }
     *out = c;
     return STEER_OK;
 }
@@ -134,11 +135,13 @@ static int fwd_reserve(steer_ctx *c, int n, int n_out)
 
 /* ---------------------------------------------------------------- pieces */
 
-/* Rotates q [n_heads, hd] of one token at pos in place. */
-static void rope_apply(const steer_ctx *c, float *v, int n_heads, int pos)
+/* Rotates v [n_heads, hd] of one token at pos in place; kind 1 = the
+ * sliding-window layers' table. */
+static void rope_apply(const steer_ctx *c, float *v, int n_heads, int pos, int kind)
 {
     const int hd = c->m->cfg.head_dim, half = hd / 2;
-    const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+    const size_t at = ((size_t)kind * c->n_ctx + pos) * half;
+    const float *cs = c->rope_cos + at, *sn = c->rope_sin + at;
     for (int h = 0; h < n_heads; h++) {
         float *x = v + (size_t)h * hd;
         if (c->m->rope == ROPE_ADJACENT) {
@@ -197,14 +200,16 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     }
     omp_set_num_threads(c->n_threads);
     steer_hook_batch hb = {.n = n, .width = d, .pos = b->pos, .seq = seq};
-    const float att_scale = 1.0f / sqrtf((float)hd);
+    const float att_scale = cfg->attn_scale, softcap = cfg->attn_softcap;
     float *x = c->x, *xb = c->xb;
 
-    /* token embeddings: x [n, d] */
+    /* token embeddings: x [n, d], scaled (Gemma: √d) */
     const size_t esz = steer_dtype_size(m->tok_embd.dtype);
     for (int i = 0; i < n; i++)
         ops_to_f32(x + (size_t)i * d, (const uint8_t *)m->tok_embd.data + (size_t)b->tokens[i] * d * esz,
                    m->tok_embd.dtype, (size_t)d);
+    if (cfg->embed_scale != 1.0f)
+        for (size_t j = 0; j < (size_t)n * d; j++) x[j] *= cfg->embed_scale;
 
     for (int l = 0; l < L; l++) {
         const model_layer *w = &m->layers[l];
@@ -217,9 +222,19 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
         ops_matmul(c->q, xb, &w->wq, n);
         ops_matmul(c->k, xb, &w->wk, n);
         ops_matmul(c->v, xb, &w->wv, n);
+        if (w->bq) { /* Qwen2 */
+            ops_add_bias(c->q, w->bq, n, qd);
+            ops_add_bias(c->k, w->bk, n, kvd);
+            ops_add_bias(c->v, w->bv, n, kvd);
+        }
+        if (w->q_norm) { /* Gemma 3: RMSNorm over each head */
+            ops_rmsnorm(c->q, c->q, w->q_norm, n * nh, hd, cfg->rms_eps);
+            ops_rmsnorm(c->k, c->k, w->k_norm, n * nkv, hd, cfg->rms_eps);
+        }
+        const int window = w->sliding ? cfg->sliding_window : 0;
         for (int i = 0; i < n; i++) {
-            rope_apply(c, c->q + (size_t)i * qd, nh, b->pos[i]);
-            rope_apply(c, c->k + (size_t)i * kvd, nkv, b->pos[i]);
+            rope_apply(c, c->q + (size_t)i * qd, nh, b->pos[i], w->sliding);
+            rope_apply(c, c->k + (size_t)i * kvd, nkv, b->pos[i], w->sliding);
             size_t off = ((size_t)seq[i] * c->n_ctx + b->pos[i]) * kvd;
             memcpy(kc + off, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
             memcpy(vc + off, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
@@ -232,22 +247,26 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
             const float *qi = c->q + (size_t)i * qd + (size_t)h * hd;
             const float *ks = kc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
             const float *vs = vc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
-            for (int t = 0; t <= pos; t++) {
+            const int t0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; /* sliding window */
+            for (int t = t0; t <= pos; t++) {
                 const float *kt = ks + (size_t)t * kvd;
                 float s = 0.0f;
                 for (int j = 0; j < hd; j++) s += qi[j] * kt[j];
-                sc[t] = s * att_scale;
+                s *= att_scale;
+                if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+                sc[t - t0] = s;
             }
-            ops_softmax(sc, pos + 1);
+            ops_softmax(sc, pos + 1 - t0);
             float *o = c->att + (size_t)i * qd + (size_t)h * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
-            for (int t = 0; t <= pos; t++) {
+            for (int t = t0; t <= pos; t++) {
                 const float *vt = vs + (size_t)t * kvd;
-                const float a = sc[t];
+                const float a = sc[t - t0];
                 for (int j = 0; j < hd; j++) o[j] += a * vt[j];
             }
         }
         ops_matmul(xb, c->att, &w->wo, n); /* attn_out [n, d] */
+        if (w->post_attn_norm) ops_rmsnorm(xb, xb, w->post_attn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
         HOOK(STEER_SITE_ATTN_OUT, xb, d);
         for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
         HOOK(STEER_SITE_RESID_MID, x, d);
@@ -259,9 +278,10 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
         HOOK(STEER_SITE_MLP_GATE, c->hg, ff);
         ops_matmul(c->hu, xb, &w->w_up, n);
         HOOK(STEER_SITE_MLP_UP, c->hu, ff);
-        ops_silu_mul(c->ha, c->hg, c->hu, (size_t)n * ff);
+        ops_glu(c->ha, c->hg, c->hu, (size_t)n * ff, cfg->act);
         HOOK(STEER_SITE_MLP_ACT, c->ha, ff);
         ops_matmul(xb, c->ha, &w->w_down, n);
+        if (w->post_ffn_norm) ops_rmsnorm(xb, xb, w->post_ffn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
         HOOK(STEER_SITE_MLP_OUT, xb, d);
         for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
         HOOK(STEER_SITE_RESID_POST, x, d);
@@ -274,6 +294,7 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     if (n_out > 0) {
         ops_rmsnorm(xb, xb, m->out_norm, n_out, d, cfg->rms_eps);
         ops_matmul(c->logits, xb, &m->output, n_out);
+        if (cfg->final_softcap > 0.0f) ops_softcap(c->logits, (size_t)n_out * V, cfg->final_softcap);
     }
     return STEER_OK;
 }

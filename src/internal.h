@@ -211,8 +211,54 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
 void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
 /* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
 void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
-/* x[n] = silu(g[n]) * u[n] into out. */
-void ops_silu_mul(float *out, const float *g, const float *u, size_t n);
+/* out[n] = φ(g[n]) * u[n] for φ = act. */
+void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act);
+/* x[i, :] += b for each of n rows of width w. */
+void ops_add_bias(float *x, const float *b, int n, int w);
+/* x ← c·tanh(x/c). */
+void ops_softcap(float *x, size_t n, float c);
 void ops_softmax(float *x, int n);
+
+/* ---------------------------------------------------------------- architectures (arch.c) */
+
+/* Every weight tensor of a supported model, by role. */
+typedef enum {
+    W_TOK_EMBD = 0, W_OUT_NORM, W_OUTPUT,                                   /* global   */
+    W_ATTN_NORM, W_Q, W_K, W_V, W_O, W_Q_BIAS, W_K_BIAS, W_V_BIAS, W_Q_NORM, /* layer    */
+    W_K_NORM, W_POST_ATTN_NORM, W_FFN_NORM, W_GATE, W_UP, W_DOWN, W_POST_FFN_NORM,
+    W_COUNT
+} weight_role;
+
+typedef struct {
+    steer_arch arch;
+    const char *name;          /* steer's name and GGUF general.architecture
+                                  (Mistral GGUFs say "llama")                */
+    const char *gguf_arch;     /* architecture written to GGUF               */
+    const char *hf_class;      /* config.json architectures[0]               */
+    const char *hf_model_type; /* config.json model_type                     */
+    steer_act default_act;
+    int norm_plus_one;         /* HF stores w, the norm scales by (1 + w);
+                                  llama.cpp's GGUF stores 1 + w              */
+    int embed_scale_sqrt_d;    /* embeddings × √d                            */
+    int sandwich_norms;
+    int qk_norm;
+    int qkv_bias;
+    int gguf_permute_qk;       /* llama.cpp permutes q/k rows (adjacent-pair
+                                  RoPE); other families keep HF order (NEOX) */
+    int tied_default;          /* tie_word_embeddings default                */
+} arch_info;
+
+const arch_info *arch_get(steer_arch a);
+const arch_info *arch_by_gguf(const char *gguf_arch);
+const arch_info *arch_by_hf(const char *hf_class, const char *model_type);
+/* "LlamaForCausalLM, MistralForCausalLM, …" for error messages (static). */
+const char *arch_supported_list(void);
+int weight_is_layer(weight_role r);
+int weight_is_norm(weight_role r);
+/* 1 if the architecture has this tensor (W_OUTPUT: only when untied). */
+int arch_has_weight(const arch_info *a, weight_role r);
+/* The tensor's name in Hugging Face (gguf = 0) or llama.cpp GGUF (gguf = 1)
+ * naming, layer substituted. */
+void arch_tensor_name(const arch_info *a, int gguf, weight_role r, int layer, char *buf, size_t n);
 
 #endif /* STEER_INTERNAL_H */

@@ -13,21 +13,31 @@
  * Hugging Face checkpoints rotate (i, i + head_dim/2). */
 typedef enum { ROPE_ADJACENT = 0, ROPE_HALF = 1 } rope_style;
 
+/* Norm vectors hold the effective multiplier (HF Gemma's 1 + w already
+ * added), so the forward pass has one RMSNorm. */
 typedef struct {
     const float *attn_norm; /* [d]                                   */
     steer_mat wq;           /* [n_head*hd, d]                        */
     steer_mat wk;           /* [n_kv*hd, d]                          */
     steer_mat wv;           /* [n_kv*hd, d]                          */
     steer_mat wo;           /* [d, n_head*hd]                        */
+    const float *bq, *bk, *bv;  /* [n_head*hd], [kv], [kv] or NULL    */
+    const float *q_norm, *k_norm; /* [hd] or NULL (Gemma 3)         */
+    const float *post_attn_norm;  /* [d] or NULL (Gemma 2/3)        */
     const float *ffn_norm;  /* [d]                                   */
     steer_mat w_gate;       /* [d_ff, d]                             */
     steer_mat w_up;         /* [d_ff, d]                             */
     steer_mat w_down;       /* [d, d_ff]                             */
+    const float *post_ffn_norm;   /* [d] or NULL (Gemma 2/3)        */
+    int sliding;            /* 1 = sliding-window attention layer   */
 } model_layer;
 
 struct steer_model {
     steer_model_config cfg;
+    const arch_info *arch;
     rope_style rope;
+    float *rope_freq;        /* [2, hd/2] inverse frequencies: global
+                                layers, then sliding layers           */
     steer_mat tok_embd;      /* [V, d]                                */
     model_layer *layers;     /* [n_layer]                             */
     const float *out_norm;   /* [d]                                   */
@@ -36,7 +46,9 @@ struct steer_model {
     /* storage the pointers above point into */
     io_map map;              /* llama2.c checkpoint mapping           */
     gguf_file *gguf;         /* GGUF file (owns its mapping)          */
-    float *owned;            /* norms converted to f32, or NULL       */
+    hf_dir *hf;              /* Hugging Face directory                */
+    float *owned;            /* norms and biases as f32               */
+    size_t n_owned, cap_owned;
 };
 
 /* ---------------------------------------------------------------- context */
@@ -54,8 +66,8 @@ struct steer_ctx {
 
     float *k_cache;    /* [n_layer, n_seq, n_ctx, kv_dim]                   */
     float *v_cache;    /* [n_layer, n_seq, n_ctx, kv_dim]                   */
-    float *rope_cos;   /* [n_ctx, head_dim/2]                                */
-    float *rope_sin;   /* [n_ctx, head_dim/2]                                */
+    float *rope_cos;   /* [2, n_ctx, head_dim/2] global, then sliding layers  */
+    float *rope_sin;   /* [2, n_ctx, head_dim/2]                             */
     int *prompt_len;   /* [n_seq]                                            */
 
     /* scratch, grown to n_cap rows by fwd_reserve */

@@ -228,12 +228,35 @@ void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float
     }
 }
 
-void ops_silu_mul(float *out, const float *g, const float *u, size_t n)
+void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act)
 {
-    for (size_t i = 0; i < n; i++) {
-        float v = g[i];
-        out[i] = v / (1.0f + expf(-v)) * u[i];
+    switch (act) {
+    case STEER_ACT_SILU:
+        for (size_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        break;
+    case STEER_ACT_GELU_TANH: {
+        const float k = 0.7978845608028654f; /* √(2/π) */
+        for (size_t i = 0; i < n; i++) {
+            float x = g[i];
+            out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+        }
+        break;
     }
+    case STEER_ACT_GELU:
+        for (size_t i = 0; i < n; i++) out[i] = 0.5f * g[i] * (1.0f + erff(g[i] * 0.7071067811865475f)) * u[i];
+        break;
+    }
+}
+
+void ops_add_bias(float *x, const float *b, int n, int w)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < w; j++) x[(size_t)i * w + j] += b[j];
+}
+
+void ops_softcap(float *x, size_t n, float c)
+{
+    for (size_t i = 0; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
 void ops_softmax(float *x, int n)
