@@ -46,6 +46,20 @@ int cmd_info(int argc, char **argv)
     printf("parameters:   %lld (%.2f M)\n", (long long)c->n_params, (double)c->n_params / 1e6);
     printf("dtype:        %s\n", steer_dtype_name(c->weight_dtype));
     printf("tied_head:    %s\n", c->tied_embeddings ? "yes" : "no");
+    static const char *const acts[] = {"silu", "gelu_tanh", "gelu"};
+    printf("activation:   %s\n", (unsigned)c->act < 3 ? acts[c->act] : "?");
+    printf("norms:        %s%s\n", c->sandwich_norms ? "sandwich (pre + post attention and MLP)" : "pre-norm",
+           c->qk_norm ? ", q/k norms" : "");
+    if (c->embed_scale != 1.0f) printf("embed_scale:  %g\n", (double)c->embed_scale);
+    if (c->qkv_bias) printf("qkv_bias:     yes\n");
+    if (c->attn_softcap > 0) printf("attn_softcap: %g\n", (double)c->attn_softcap);
+    if (c->final_softcap > 0) printf("final_softcap: %g\n", (double)c->final_softcap);
+    if (c->sliding_window > 0) {
+        int n_sl = 0;
+        for (int l = 0; l < c->n_layer; l++) n_sl += steer_model_layer_is_sliding(m, l);
+        printf("sliding:      window %d on %d of %d layers (local RoPE base %g)\n", c->sliding_window, n_sl,
+               c->n_layer, (double)c->rope_theta_local);
+    }
     printf("bos/eos:      %d / %d\n", steer_token_bos(m), steer_token_eos(m));
     printf("sites:\n");
     for (int s = 0; s < STEER_SITE_COUNT; s++)
