@@ -8,15 +8,9 @@ REPO=${2:?usage: cli_badinput.sh STEER REPO}
 DIR=$REPO/models/stories260K
 MODEL=$DIR/stories260K.bin
 TOK=$DIR/tok512.bin
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+source "$(dirname "$0")/lib_cli.sh"
 OUT=$TMP/out/result.safetensors
 mkdir -p "$TMP/out"
-
-fails=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
 
 # expect_fail NAME NEEDLE CMD...: CMD fails with 0 < status < 128, prints one
 # line on stderr that starts with "steer" and contains NEEDLE, and leaves

@@ -6,21 +6,7 @@ set -u
 STEER=${1:?usage: cli_capture.sh STEER REPO}
 REPO=${2:?usage: cli_capture.sh STEER REPO}
 MODEL=$REPO/models/stories260K/stories260K.bin
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-
-fails=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-
-# has FILE REGEX DESCRIPTION: FILE has a line matching the extended REGEX.
-has() {
-    if grep -Eq -- "$2" "$1"; then pass "$3"; else
-        fail "$3: no line matching /$2/ in:"
-        sed 's/^/     | /' "$1"
-    fi
-}
+source "$(dirname "$0")/lib_cli.sh"
 
 # safetensors_data_bytes FILE: file size minus the 8-byte length and the header.
 safetensors_data_bytes() {

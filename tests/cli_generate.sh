@@ -7,13 +7,7 @@ STEER=${1:?usage: cli_generate.sh STEER REPO}
 REPO=${2:?usage: cli_generate.sh STEER REPO}
 MODELS=$REPO/models/stories260K
 CASES=$REPO/tests/data/stories260K
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-
-fails=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+source "$(dirname "$0")/lib_cli.sh"
 
 # expect_text NAME EXPECTED_FILE ACTUAL_FILE: byte-for-byte comparison.
 expect_text() {

@@ -6,9 +6,9 @@ set -u
 STEER=${1:?usage: cli_info_archs.sh STEER REPO}
 REPO=${2:?usage: cli_info_archs.sh STEER REPO}
 D=$REPO/tests/data
-fails=0
+source "$(dirname "$0")/lib_cli.sh"
 check() { # check NAME OUTPUT PATTERN
-    if grep -Eq "$3" <<<"$2"; then echo "ok   $1: /$3/"; else echo "FAIL $1: no line matching /$3/"; fails=$((fails + 1)); fi
+    if grep -Eq "$3" <<<"$2"; then pass "$1: /$3/"; else fail "$1: no line matching /$3/"; fi
 }
 # fixture arch layers d_model heads kv params
 while read -r fx arch layers d heads kv params; do
@@ -31,5 +31,4 @@ gemma gemma 2 64 4 2 180544
 gemma2 gemma2 26 64 4 2 997952
 qwen2 qwen2 2 128 4 2 361600
 EOF2
-echo "$fails failure(s)"
-[ "$fails" -eq 0 ]
+finish

@@ -4,19 +4,7 @@
 # deterministic in --seed; f32, f16 and bf16.
 set -u
 STEER=${1:?usage: cli_make_random.sh STEER REPO}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-
-fails=0
-pass() { echo "ok   $1"; }
-fail() { echo "FAIL $1"; fails=$((fails + 1)); }
-has() {
-    if grep -Eq -- "$2" "$1"; then pass "$3"; else
-        fail "$3: no line matching /$2/ in:"
-        sed 's/^/     | /' "$1"
-    fi
-}
+source "$(dirname "$0")/lib_cli.sh"
 
 SIZES="--d 64 --ff 160 --heads 4 --kv-heads 2 --layers 3 --vocab 400 --ctx 128"
 for dt in f32 f16 bf16; do
