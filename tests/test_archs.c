@@ -92,6 +92,55 @@ static void test_fixture(const fixture *f)
     steer_model_free(m);
 }
 
+/* Hook invariants on every family (sandwich norms and soft-capping
+ * included): zero add at every site is bitwise a no-op; patching every site
+ * with its own capture is bitwise a no-op; the last resid_post through the
+ * final norm, head and soft-cap reproduces the logits. */
+static void test_hooks_on(const char *path, const char *name)
+{
+    steer_model *m;
+    float *base = logits_of(path, &m);
+    CHECK(base != NULL, "%s: %s", name, steer_last_error());
+    if (!base) return;
+    const steer_model_config *cfg = steer_model_get_config(m);
+    steer_ctx *c, *p;
+    CHECK_OK(steer_ctx_new(m, NULL, &c));
+    CHECK_OK(steer_ctx_new(m, NULL, &p));
+    static float zero[4096];
+    for (int st = 0; st < STEER_SITE_COUNT; st++)
+        for (int l = 0; l < cfg->n_layer; l++) {
+            CHECK(steer_ctx_add_capture(c, (steer_site)st, l, 0) >= 0, "capture");
+            steer_intervention iv = {.kind = STEER_ADD, .site = (steer_site)st, .layer = l, .alpha = 1.0f,
+                                     .data = zero, .positions = {.kind = STEER_POS_ALL}, .seq = -1};
+            CHECK(steer_ctx_add_intervention(c, &iv) >= 0, "%s", steer_last_error());
+        }
+    CHECK_OK(steer_eval(c, IDS, N_IDS, 0, 0));
+    int same = 1;
+    for (int i = 0; i < N_IDS; i++) same &= memcmp(steer_ctx_logits(c, i), base + (size_t)i * V, V * 4) == 0;
+    CHECK(same, "%s: zero add or capture changed the logits", name);
+    for (int st = 0; st < STEER_SITE_COUNT; st++)
+        for (int l = 0; l < cfg->n_layer; l++) {
+            int rows;
+            const float *cap = steer_ctx_captured(c, (steer_site)st, l, &rows);
+            steer_intervention iv = {.kind = STEER_PATCH, .site = (steer_site)st, .layer = l, .alpha = 1.0f,
+                                     .data = cap, .n_rows = rows, .positions = {.kind = STEER_POS_ALL}, .seq = -1};
+            CHECK(steer_ctx_add_intervention(p, &iv) >= 0, "%s", steer_last_error());
+        }
+    CHECK_OK(steer_eval(p, IDS, N_IDS, 0, 0));
+    for (int i = 0; i < N_IDS; i++) same &= memcmp(steer_ctx_logits(p, i), base + (size_t)i * V, V * 4) == 0;
+    CHECK(same, "%s: self-patch changed the logits", name);
+    float *un = malloc((size_t)N_IDS * V * 4);
+    CHECK_OK(steer_model_unembed(m, steer_ctx_captured(c, STEER_SITE_RESID_POST, cfg->n_layer - 1, NULL), N_IDS, un));
+    char what[128];
+    snprintf(what, sizeof what, "%s: unembed(last resid_post) vs logits", name);
+    CHECK_CLOSE(what, un, base, (size_t)N_IDS * V, TOL_HOOK_EXACT);
+    printf("%s: zero add and self-patch at all %d sites x %d layers leave logits bitwise equal: %s\n", name,
+           STEER_SITE_COUNT, cfg->n_layer, same ? "yes" : "NO");
+    free(un); free(base);
+    steer_ctx_free(c); steer_ctx_free(p);
+    steer_model_free(m);
+}
+
 /* ---------------------------------------------------------------- bad HF dirs */
 
 static char TMP[256];
@@ -223,7 +272,12 @@ int main(void)
 {
     snprintf(TMP, sizeof TMP, "/tmp/steer_test_archs_%d", (int)getpid());
     mkdir(TMP, 0755);
-    for (size_t i = 0; i < sizeof FIX / sizeof FIX[0]; i++) test_fixture(&FIX[i]);
+    for (size_t i = 0; i < sizeof FIX / sizeof FIX[0]; i++) {
+        test_fixture(&FIX[i]);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/%s", STEER_TESTDATA_DIR, FIX[i].name, FIX[i].gguf);
+        test_hooks_on(path, FIX[i].name);
+    }
     test_shards_and_shapes();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", TMP);
