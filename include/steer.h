@@ -389,6 +389,68 @@ int steer_tensors_writer_meta(steer_tensors_writer *w, const char *key, const ch
 int steer_tensors_writer_write(steer_tensors_writer *w, const char *path);
 void steer_tensors_writer_free(steer_tensors_writer *w);
 
+
+/* ---------------------------------------------------------------- conversion */
+
+/* Options of steer_convert. */
+typedef struct {
+    int dtype;          /* -1 (default): keep each matrix's dtype (llama2.c output: F32);
+                           else STEER_DTYPE_F32, STEER_DTYPE_F16 or STEER_DTYPE_BF16 for
+                           every matrix. Norm weights and biases are always written F32. */
+    const char *format; /* "hf", "gguf", "llama2c", or NULL: from OUT (*.gguf: GGUF,
+                           *.bin: llama2.c, anything else: a Hugging Face directory) */
+    const char *tokenizer_path; /* llama2.c input: its tokenizer .bin (NULL: beside IN) */
+} steer_convert_params;
+
+steer_convert_params steer_convert_default_params(void);
+
+/* Converts the model at `in` (any format steer_model_load reads) to `out`:
+ *   - a Hugging Face directory: config.json, model.safetensors (HF tensor
+ *     names and row order), tokenizer.json + tokenizer_config.json;
+ *   - a GGUF v3 file with llama.cpp's keys and tensor names (q/k rows
+ *     permuted for the llama family, Gemma norms stored as 1 + w, as
+ *     llama.cpp's converter writes them) and the tokenizer;
+ *   - a legacy llama2.c checkpoint (llama architecture, F32, head_dim =
+ *     d_model / n_head, RoPE theta 10000, eps 1e-5, no RoPE scaling) with a
+ *     tokenizer.bin beside it (an existing one must hold the same bytes).
+ * Tensors are copied bit for bit unless a dtype is asked for. The output is
+ * loaded back and its configuration checked against the input's before it is
+ * moved into place (atomically: temporary name + rename); on any failure
+ * nothing is left behind. A directory `out` must not exist, be empty, or hold
+ * only files a conversion writes (they are replaced). */
+int steer_convert(const char *in, const char *out, const steer_convert_params *p);
+
+/* A random-weight model (tests, benchmarks, twin studies). */
+typedef struct {
+    steer_arch arch;
+    int d_model, d_ff, n_layer, n_head, n_kv_head;
+    int head_dim;           /* 0: d_model / n_head                                  */
+    int n_vocab;            /* >= 259 (<unk>, <s>, </s>, 256 byte pieces)           */
+    int n_ctx;              /* max_position_embeddings                              */
+    int tied;               /* -1: the architecture's default; 0 or 1               */
+    int sliding_window;     /* Gemma 2/3 (and Mistral): -1 = n_ctx / 4, 0 = none    */
+    int sliding_window_pattern; /* Gemma 3: every n-th layer is global (0: 6)       */
+    float rope_theta;       /* 0: 10000 (Qwen2, Gemma 3: 1e6)                       */
+    float rope_theta_local; /* Gemma 3 sliding layers (0: 10000)                    */
+    float rms_eps;          /* 0: 1e-5 (llama, mistral), else 1e-6                  */
+    float query_pre_attn_scalar; /* Gemma 2/3 (0: head_dim)                         */
+    float attn_softcap, final_softcap; /* Gemma 2 (-1: 50 and 30; 0: none)          */
+    steer_dtype dtype;      /* matrices: F32, F16 or BF16                           */
+    uint64_t seed;          /* weights are a deterministic function of the seed     */
+} steer_make_model_params;
+
+/* Defaults for arch: d_model 64, d_ff 128, 2 layers, 4 heads, 2 KV heads,
+ * vocab 512, n_ctx 256, seed 1, F32, everything else the architecture's. */
+steer_make_model_params steer_make_model_default_params(steer_arch arch);
+
+/* Writes a Hugging Face directory out_dir (same rules as steer_convert's HF
+ * output) holding random weights: matrices ~ N(0, (0.5/√cols)²) (embeddings
+ * and head N(0, 1/d_model)), biases N(0, 0.1²), norm weights 1 + N(0, 0.1²)
+ * (Gemma family: w ~ N(0, 0.1²) in HF form), and a synthetic SentencePiece
+ * vocabulary (<unk>, <s>, </s>, 256 byte pieces, then "▁", "a".."z" and their
+ * concatenations). */
+int steer_make_model(const steer_make_model_params *p, const char *out_dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -534,12 +534,18 @@ static void test_gguf_small(void)
     }
 
     /* Errors. */
+    write_vocab_gguf(path, "bert", n, toks, scores, n, types, 1, -1);
+    rc = load_gguf_vocab(path, &t);
+    printf("%-52s rc %d: %s\n", "GGUF tokenizer model bert", rc, steer_last_error());
+    CHECK(rc == STEER_EUNSUPPORTED && t == NULL && strstr(steer_last_error(), path) &&
+              strstr(steer_last_error(), "bert"),
+          "bert model: rc %d %s", rc, steer_last_error());
     write_vocab_gguf(path, "gpt2", n, toks, scores, n, types, 1, -1);
     rc = load_gguf_vocab(path, &t);
-    printf("%-52s rc %d: %s\n", "GGUF tokenizer model gpt2", rc, steer_last_error());
-    CHECK(rc == STEER_EUNSUPPORTED && t == NULL && strstr(steer_last_error(), path) &&
-              strstr(steer_last_error(), "gpt2"),
-          "gpt2 model: rc %d %s", rc, steer_last_error());
+    printf("%-52s rc %d: %s\n", "GGUF gpt2 tokenizer without merges", rc, steer_last_error());
+    CHECK(rc == STEER_EFORMAT && t == NULL && strstr(steer_last_error(), path) &&
+              strstr(steer_last_error(), "tokenizer.ggml.merges"),
+          "gpt2 without merges: rc %d %s", rc, steer_last_error());
     write_vocab_gguf(path, NULL, n, toks, scores, n, types, 1, -1);
     rc = load_gguf_vocab(path, &t);
     printf("%-52s rc %d: %s\n", "GGUF without tokenizer.ggml.model", rc, steer_last_error());

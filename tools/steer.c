@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_convert(int argc, char **argv);    /* cmd_convert.c (belongs in cli.h) */
+int cmd_make_model(int argc, char **argv); /* cmd_make_model.c (belongs in cli.h) */
+
 static const cli_command commands[] = {
     {"info", cmd_info, "print a model's architecture, sizes and sites"},
     {"generate", cmd_generate, "generate text, optionally with steering vectors"},
@@ -13,6 +16,8 @@ static const cli_command commands[] = {
     {"logits", cmd_logits, "write the logits of every position of a prompt"},
     {"tensors", cmd_tensors, "list the tensors and metadata of a safetensors file"},
     {"make-random", cmd_make_random, "write a random-weight llama GGUF model"},
+    {"convert", cmd_convert, "convert a model between HF directory, GGUF and llama2.c"},
+    {"make-model", cmd_make_model, "write a random-weight model (any architecture) as an HF directory"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
