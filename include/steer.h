@@ -451,6 +451,105 @@ steer_make_model_params steer_make_model_default_params(steer_arch arch);
  * concatenations). */
 int steer_make_model(const steer_make_model_params *p, const char *out_dir);
 
+/* ---------------------------------------------------------------- steering vectors */
+
+/* Extraction math (docs/VECTORS.md). Activations are rows of row-major
+ * float32 matrices pos [n_pos, d] and neg [n_neg, d]; results are [d].
+ * Sums are accumulated in double. */
+
+/* out = mean(pos rows) − mean(neg rows) (CAA). n_pos, n_neg >= 1. */
+int steer_vec_mean_diff(const float *pos, int n_pos, const float *neg, int n_neg, int d, float *out);
+
+typedef enum {
+    STEER_PCA_DIFF = 0, /* uncentred PCA of the paired differences pos_i − neg_i
+                           (n_pos == n_neg); sign: Σ_i (pos_i − neg_i)·v > 0    */
+    STEER_PCA_CENTER,   /* PCA of pos and neg rows pooled and centred on their
+                           pooled mean (any n_pos, n_neg); sign: the mean
+                           projection of the positives exceeds the negatives'  */
+} steer_pca_kind;
+
+/* out = the top principal component (unit length, LAPACK dsyev on the smaller
+ * of the d×d second-moment and the n×n Gram matrix), its sign fixed so that
+ * positives project higher than negatives. *explained (may be NULL) receives
+ * λ_max / Σλ. STEER_EARG when the rows have no variance. */
+int steer_vec_pca(steer_pca_kind kind, const float *pos, int n_pos, const float *neg, int n_neg, int d, float *out,
+                  double *explained);
+
+double steer_vec_norm(const float *v, int d);                    /* ‖v‖₂ (double)  */
+double steer_vec_cosine(const float *a, const float *b, int d);  /* 0 if one is 0  */
+
+/* One vector of a set: added at (site, layer). */
+typedef struct {
+    steer_site site;
+    int layer;    /* 0-based block                                               */
+    int n_rows;   /* 0: one vector [width] for every position; else one row per
+                     absolute position [n_rows, width]                           */
+    int width;
+    float *data;  /* owned by the set                                            */
+} steer_vec;
+
+/* A set of steering vectors, at most one per (site, layer), kept sorted by
+ * site then layer, plus string metadata (format_version, model_hint, method,
+ * site, command, …). */
+typedef struct steer_vecset steer_vecset;
+
+int steer_vecset_new(steer_vecset **out);
+void steer_vecset_free(steer_vecset *vs);
+int steer_vecset_count(const steer_vecset *vs);
+steer_vec *steer_vecset_at(const steer_vecset *vs, int i);
+steer_vec *steer_vecset_find(const steer_vecset *vs, steer_site site, int layer);
+/* Sets (copies) the vector at (site, layer), replacing any that is there. */
+int steer_vecset_set(steer_vecset *vs, steer_site site, int layer, int n_rows, int width, const float *data);
+/* dst(site, layer) += alpha·data; a missing entry starts at zero; per-position
+ * rows are zero-padded to the longer of the two. STEER_EARG on a width
+ * mismatch or when one is per-position and the other is not. */
+int steer_vecset_accumulate(steer_vecset *dst, steer_site site, int layer, int n_rows, int width, const float *data,
+                            float alpha);
+/* dst += alpha·src for every vector of src (metadata untouched). */
+int steer_vecset_add(steer_vecset *dst, const steer_vecset *src, float alpha);
+void steer_vecset_scale(steer_vecset *vs, float alpha);
+/* Every vector (every row) scaled to unit L2 norm; STEER_EARG for a zero one. */
+int steer_vecset_normalize(steer_vecset *vs);
+/* Keeps the vectors whose site_mask[site] (NULL = any) and layer_mask[layer]
+ * (NULL = any; layers >= n_layer_mask are dropped) are set. */
+void steer_vecset_keep(steer_vecset *vs, const unsigned char *site_mask, const unsigned char *layer_mask,
+                       int n_layer_mask);
+
+/* Metadata (value NULL removes the key). Keys are listed in insertion order. */
+int steer_vecset_set_meta(steer_vecset *vs, const char *key, const char *value);
+const char *steer_vecset_meta(const steer_vecset *vs, const char *key);
+int steer_vecset_meta_count(const steer_vecset *vs);
+const char *steer_vecset_meta_key(const steer_vecset *vs, int i);
+
+/* Reads a vector file: safetensors (tensors <site>.<layer>, [d] or [T, d];
+ * F32, F16, BF16 or F64 read as F32; every value finite) or, recognised by
+ * its GGUF magic, a llama.cpp / repeng control vector (as
+ * steer_vecset_load_llamacpp with n_layer = d_model = 0). */
+int steer_vecset_load(const char *path, steer_vecset **out);
+/* Writes tensors <site>.<layer> (F32) and the metadata (format_version = 1
+ * added if missing) as safetensors, atomically. */
+int steer_vecset_save(const steer_vecset *vs, const char *path);
+
+/* A llama.cpp control vector (GGUF, general.architecture = "controlvector"),
+ * checked strictly: every tensor is direction.<N> (N written canonically,
+ * 1 <= N, and N < n_layer when n_layer > 0), F32, one-dimensional, all of one
+ * width (= d_model when d_model > 0). direction.N becomes resid_post.N. */
+int steer_vecset_load_llamacpp(const char *path, int n_layer, int d_model, steer_vecset **out);
+/* Writes the set as a llama.cpp control vector: resid_post.L → direction.L
+ * (F32, bit for bit), controlvector.model_hint = model_hint (NULL: the set's
+ * model_hint metadata, else ""), controlvector.layer_count = number of
+ * tensors. Only one-row resid_post vectors of layers >= 1 can be expressed;
+ * anything else is STEER_EARG. Atomic. */
+int steer_vecset_save_llamacpp(const steer_vecset *vs, const char *path, const char *model_hint);
+
+/* Checks every vector against the model: layer < n_layer and width = the
+ * site's width ("<path>: tensor resid_post.3 is 128 wide but resid_post is 64
+ * wide in this model"). path names the file in messages. */
+int steer_vecset_check_model(const steer_vecset *vs, const steer_model *m, const char *path);
+/* Adds one STEER_ADD intervention (α·v, all positions, every sequence) per
+ * vector, in the set's order. */
+int steer_vecset_apply(const steer_vecset *vs, steer_ctx *c, float alpha);
+
 #ifdef __cplusplus
 }
 #endif

@@ -90,11 +90,13 @@ static void chat_addn(chat_buf *b, const char *s, size_t n)
     b->s[b->n] = 0;
 }
 
+/* Appends a NUL-terminated string. Owner: chat.c. */
 static void chat_add(chat_buf *b, const char *s) { chat_addn(b, s, strlen(s)); }
 
 /* Python str.strip() for ASCII whitespace (Jinja's trim / .strip()). Owner: chat.c. */
 static int chat_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
+/* Appends s without leading and trailing whitespace. Owner: chat.c. */
 static void chat_add_trim(chat_buf *b, const char *s)
 {
     size_t n = strlen(s), a = 0;
@@ -192,7 +194,7 @@ static int chat_check_alternate(const steer_chat_msg *msgs, int n, int i0, const
 
 /* ---------------------------------------------------------------- families */
 
-/* Owner: chat.c (each family renderer appends to b). */
+/* Llama 3 / 3.1 / 3.2. Owner: chat.c (each family renderer appends to b). */
 static int chat_llama3(const tokenizer *t, const char *tmpl, const steer_chat_msg *msgs, int n, int add_assistant,
                        chat_buf *b)
 {
@@ -234,6 +236,7 @@ static int chat_llama3(const tokenizer *t, const char *tmpl, const steer_chat_ms
     return STEER_OK;
 }
 
+/* Gemma (see the header comment). Owner: chat.c. */
 static int chat_gemma(const tokenizer *t, const steer_chat_msg *msgs, int n, int add_assistant, chat_buf *b)
 {
     int i0 = n > 0 && strcmp(msgs[0].role, "system") == 0;
@@ -256,6 +259,7 @@ static int chat_gemma(const tokenizer *t, const steer_chat_msg *msgs, int n, int
     return STEER_OK;
 }
 
+/* ChatML / Qwen. Owner: chat.c. */
 static int chat_chatml(const char *tmpl, const steer_chat_msg *msgs, int n, int add_assistant, chat_buf *b)
 {
     int i0 = 0;
@@ -284,6 +288,7 @@ static int chat_chatml(const char *tmpl, const steer_chat_msg *msgs, int n, int 
     return STEER_OK;
 }
 
+/* Llama 2 and Mistral [INST]. Owner: chat.c. */
 static int chat_llama2(const tokenizer *t, const char *tmpl, const steer_chat_msg *msgs, int n, chat_buf *b)
 {
     int sys_block = strstr(tmpl, "<<SYS>>") != NULL;

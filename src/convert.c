@@ -566,11 +566,12 @@ static cJSON *hf_config_json(const cv_set *s, steer_dtype mdt)
     if (a->arch == STEER_ARCH_GEMMA2) cJSON_AddStringToObject(j, "cache_implementation", "hybrid");
     if (a->arch == STEER_ARCH_GEMMA3) {
         cJSON_AddItemToObject(j, "rope_local_base_freq", json_f32(c->rope_theta_local));
-        for (int p = 1; p <= c->n_layer + 1; p++)
-            if (sliding_matches(s, p)) {
-                cJSON_AddNumberToObject(j, "sliding_window_pattern", p);
-                break;
-            }
+        /* the pattern older configs give (6 in Gemma 3 releases) if it fits;
+         * layer_types below is authoritative */
+        int pat = sliding_matches(s, 6) ? 6 : 0;
+        for (int p = 1; !pat && p <= c->n_layer + 1; p++)
+            if (sliding_matches(s, p)) pat = p;
+        if (pat) cJSON_AddNumberToObject(j, "sliding_window_pattern", pat);
         if (c->sliding_window > 0 && any_sliding(s)) {
             cJSON *lt = cJSON_AddArrayToObject(j, "layer_types");
             for (int l = 0; l < c->n_layer; l++)
@@ -588,7 +589,7 @@ static int write_hf(cv_set *s, const char *dir, const char *out, int want)
     if (rc) return rc;
     const steer_model_config *c = &s->cfg;
     const arch_info *a = s->arch;
-    char path[4200];
+    char path[4300];
     const int mark = s->n_owned;
     steer_tensors_writer *w = NULL;
     if ((rc = steer_tensors_writer_new(&w))) return rc;
@@ -819,7 +820,7 @@ static void remove_tree(const char *dir)
     DIR *d = opendir(dir);
     if (d) {
         struct dirent *e;
-        char p[4400];
+        char p[4600];
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
@@ -845,7 +846,7 @@ static int dir_target_ok(const char *out)
     if (!d) return steer_err(STEER_EIO, "%s: cannot read directory: %s", out, strerror(errno));
     struct dirent *e;
     int rc = STEER_OK;
-    char p[4400];
+    char p[4600];
     while (rc == STEER_OK && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         snprintf(p, sizeof p, "%s/%s", out, e->d_name);
@@ -998,6 +999,17 @@ steer_convert_params steer_convert_default_params(void)
     return p;
 }
 
+/* out without trailing slashes ("dir/" names the directory dir), in buf
+ * [CV_PATH_MAX + 1] when it had any. */
+static const char *strip_slashes(const char *out, char *buf)
+{
+    size_t n = strlen(out);
+    if (n < 2 || out[n - 1] != '/') return out;
+    memcpy(buf, out, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    return buf;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -1015,6 +1027,8 @@ int steer_convert(const char *in, const char *out, const steer_convert_params *p
     if (strlen(out) > CV_PATH_MAX) return steer_err(STEER_EARG, "%.64s...: output path too long", out);
     if (p->dtype != -1 && p->dtype != STEER_DTYPE_F32 && p->dtype != STEER_DTYPE_F16 && p->dtype != STEER_DTYPE_BF16)
         return steer_err(STEER_EARG, "convert: dtype must be F32, F16 or BF16 (or -1 to keep), got %d", p->dtype);
+    char outb[CV_PATH_MAX + 1];
+    out = strip_slashes(out, outb);
     const char *fmt = p->format;
     if (!fmt) fmt = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
     int kind = strcmp(fmt, "hf") == 0 ? 0 : strcmp(fmt, "gguf") == 0 ? 1 : strcmp(fmt, "llama2c") == 0 ? 2 : -1;
@@ -1164,6 +1178,8 @@ int steer_make_model(const steer_make_model_params *p, const char *out_dir)
     if (!p) return steer_err(STEER_EARG, "make-model: no parameters");
     if (!out_dir || !*out_dir) return steer_err(STEER_EARG, "make-model: no output directory");
     if (strlen(out_dir) > CV_PATH_MAX) return steer_err(STEER_EARG, "%.64s...: output path too long", out_dir);
+    char outb[CV_PATH_MAX + 1];
+    out_dir = strip_slashes(out_dir, outb);
     const arch_info *a = arch_get(p->arch);
     if (!a) return steer_err(STEER_EARG, "make-model: unknown architecture %d", (int)p->arch);
     steer_model_config c = {0};

@@ -346,6 +346,11 @@ static int tok_hf_load_json(const char *path, tokenizer **out)
                        "pre-tokenizer is not supported", path);
         goto done;
     }
+    if (kind == TOK_KIND_BYTE && (st.space_split || st.metaspace || st.prepend || st.replace_space)) {
+        rc = steer_err(STEER_EUNSUPPORTED, "%s: a byte-level pre-tokenizer mixed with \"▁\" rules or a split on \" \" "
+                       "is not supported", path);
+        goto done;
+    }
     if (kind == TOK_KIND_SPM && st.n_regex > 0) {
         rc = steer_err(STEER_EUNSUPPORTED, "%s: split regexes on a SentencePiece-style vocabulary are not supported",
                        path);
@@ -872,6 +877,7 @@ typedef struct {
     int32_t l, r;
 } tok_hf_gmerge;
 
+/* qsort order: higher score first, then left id, then right id. Owner: tok_hf.c. */
 static int tok_hf_gmerge_cmp(const void *pa, const void *pb)
 {
     const tok_hf_gmerge *a = pa, *b = pb;

@@ -32,6 +32,7 @@ enum { TOK_PRE_NONE = 0, TOK_PRE_GPT2, TOK_PRE_LLAMA3, TOK_PRE_QWEN2, TOK_PRE_CU
 typedef struct {
     int32_t id;
     uint32_t off, len; /* the text matched in the input, in spbuf   */
+    uint32_t c0;       /* its first byte (sort key)                  */
 } tok_special;
 
 struct tokenizer {

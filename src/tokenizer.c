@@ -196,14 +196,11 @@ void tok_set_piece(tokenizer *t, int i, const char *s, size_t n, size_t *ip, siz
 }
 
 /* Orders special tokens by first byte, then longest first, then id.
- * Owner: tokenizer.c (qsort callback; the text is reached through a static
- * pointer set just before sorting, single-threaded during loading). */
-static const char *tok_sort_text;
+ * Owner: tokenizer.c (qsort callback). */
 static int tok_special_cmp(const void *pa, const void *pb)
 {
     const tok_special *a = pa, *b = pb;
-    unsigned ca = (unsigned char)tok_sort_text[a->off], cb = (unsigned char)tok_sort_text[b->off];
-    if (ca != cb) return ca < cb ? -1 : 1;
+    if (a->c0 != b->c0) return a->c0 < b->c0 ? -1 : 1;
     if (a->len != b->len) return a->len > b->len ? -1 : 1;
     return a->id < b->id ? -1 : a->id > b->id;
 }
@@ -251,17 +248,16 @@ static int tok_build_specials(tokenizer *t)
         t->special[k].id = id;
         t->special[k].off = (uint32_t)start;
         t->special[k].len = (uint32_t)(p - start);
+        t->special[k].c0 = (unsigned char)t->spbuf[start];
         t->spbuf[p++] = 0;
         if (t->special[k].len > 0) k++;
     }
     t->n_special = n = k;
-    tok_sort_text = t->spbuf;
     qsort(t->special, (size_t)n, sizeof *t->special, tok_special_cmp);
-    tok_sort_text = NULL;
     int j = 0;
     for (int c = 0; c < 256; c++) {
         t->special_start[c] = j;
-        while (j < n && (unsigned char)t->spbuf[t->special[j].off] == c) j++;
+        while (j < n && t->special[j].c0 == (uint32_t)c) j++;
     }
     t->special_start[256] = n;
     return STEER_OK;
@@ -864,7 +860,7 @@ void tok_free(tokenizer *t)
     free(t);
 }
 
-/* Accessors. Owner: tokenizer.c. */
+/* Accessors (NULL-safe). Owner: tokenizer.c. */
 int tok_n_vocab(const tokenizer *t) { return t ? t->n_vocab : 0; }
 int tok_bos(const tokenizer *t) { return t ? t->bos : -1; }
 int tok_eos(const tokenizer *t) { return t ? t->eos : -1; }
@@ -891,6 +887,7 @@ typedef struct {
     int n, cap;
 } tok_vec;
 
+/* Appends id, growing the list. Owner: tokenizer.c. */
 static int tok_vec_push(tok_vec *o, int id)
 {
     if (o->n == o->cap) {
@@ -1059,6 +1056,7 @@ typedef struct {
     size_t bcap;
 } tok_scratch;
 
+/* Frees the scratch buffers (not s itself). Owner: tokenizer.c. */
 static void tok_scratch_free(tok_scratch *s)
 {
     free(s->id);
@@ -1068,6 +1066,7 @@ static void tok_scratch_free(tok_scratch *s)
     free(s->buf);
 }
 
+/* Room for n symbols (and 3n heap entries). Owner: tokenizer.c. */
 static int tok_scratch_syms(tok_scratch *s, int n)
 {
     if (n <= s->cap) return STEER_OK;
@@ -1085,6 +1084,7 @@ static int tok_scratch_syms(tok_scratch *s, int n)
     return STEER_OK;
 }
 
+/* Room for n bytes of text. Owner: tokenizer.c. */
 static int tok_scratch_buf(tok_scratch *s, size_t n)
 {
     if (n <= s->bcap) return STEER_OK;
@@ -1103,6 +1103,7 @@ static int tok_rpair_before(const tok_rpair *a, const tok_rpair *b)
     return a->left < b->left;
 }
 
+/* Binary min-heap push / pop of candidate merges. Owner: tokenizer.c. */
 static void tok_rheap_push(tok_rpair *h, int *n, tok_rpair p)
 {
     int i = (*n)++;

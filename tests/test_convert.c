@@ -25,18 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Test-local tolerances (tolerances.h is owned elsewhere; move them there):
- *
- * TOL_BF16_SIGMAS: BF16 keeps 8 significant bits (7 stored + the implicit
- * one), so round-to-nearest leaves a relative error of at most u = 2^-8 per
- * weight (2^-9 on average), uniformly distributed: an RMS of at most u/√3. Each rounded matrix perturbs its output
- * by about that relative amount (independent errors over a dot product scale
- * like the product itself), and the perturbations of the n_mat matrices on the
- * path to the logits add up like a random walk, so the logits move by about
- * u/√3 · √n_mat · max|logit| (n_mat = 7 per layer + head). We allow 4 such
- * sigmas (the maximum over 30 × 512 logits is ~4σ of a normal sample); the
- * measured values are printed. F16 (11 significant bits) uses u = 2^-11. */
-#define TOL_BF16_SIGMAS 4.0
 
 /* Gemma norms through GGUF and back: (1 + w) − 1 in float32 is exact
  * (Sterbenz), so w comes back as w plus the rounding error of 1 + w: at most
@@ -274,6 +262,13 @@ static void test_fixture(const fixture *f)
     snprintf(what, sizeof what, "%s: logits hf -> gguf -> hf vs hf", f->name);
     if (l_back) CHECK_CLOSE(what, l_back, l_hf, (size_t)N_IDS * V, 0.0);
 
+    /* the other direction against llama.cpp: its GGUF -> HF gives back hf/ */
+    char back2[1100];
+    snprintf(back2, sizeof back2, "%s/%s_from_llamacpp", TMP, f->name);
+    CHECK(convert(ref, back2, -1, NULL) == STEER_OK, "%s: llama.cpp gguf -> hf", f->name);
+    snprintf(what, sizeof what, "%s: llama.cpp's gguf -> hf vs hf", f->name);
+    if (exists(back2)) CHECK(cmp_hf(hf, back2, f->plus_one, NULL, what) == 0, "%s", what);
+
     /* reduced precision */
     const int n_mat = 7 * f->n_layer + 1;
     const double lmax = max_abs(l_gg, (size_t)N_IDS * V);
@@ -477,6 +472,105 @@ static void test_make_model_seed(void)
     CHECK(same_file(fa, fc), "make-model over an earlier output did not replace it");
 }
 
+/* ---------------------------------------------------------------- RoPE scaling, in place */
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n;
+    void *d = tu_read_file(from, &n);
+    FILE *f = fopen(to, "wb");
+    fwrite(d, 1, n, f);
+    fclose(f);
+    free(d);
+}
+
+/* A copy of the llama fixture's hf/ in TMP/name with rope_scaling = rs. */
+static void llama_with_scaling(const char *name, const char *rs, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", TMP, name);
+    mkdir(out, 0755);
+    char from[1100], to[1100];
+    const char *files[] = {"tokenizer.model", "tokenizer_config.json", "model.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(from, sizeof from, "%s/llama/hf/%s", STEER_TESTDATA_DIR, files[i]);
+        snprintf(to, sizeof to, "%s/%s", out, files[i]);
+        copy_file(from, to);
+    }
+    snprintf(from, sizeof from, "%s/llama/hf/config.json", STEER_TESTDATA_DIR);
+    char *txt = tu_read_file(from, NULL);
+    cJSON *cfg = cJSON_Parse(txt);
+    free(txt);
+    cJSON_ReplaceItemInObject(cfg, "rope_scaling", cJSON_Parse(rs));
+    char *j = cJSON_Print(cfg);
+    snprintf(to, sizeof to, "%s/config.json", out);
+    FILE *f = fopen(to, "w");
+    fputs(j, f);
+    fclose(f);
+    free(j);
+    cJSON_Delete(cfg);
+}
+
+static void test_rope_scaling_and_in_place(void)
+{
+    char lin[1100], l3[1100], gg[1100], back[1100];
+    /* linear: GGUF rope.scaling.{type,factor} and back */
+    llama_with_scaling("llama_linear", "{\"rope_type\": \"linear\", \"factor\": 4.0}", lin, sizeof lin);
+    snprintf(gg, sizeof gg, "%s/llama_linear.gguf", TMP);
+    snprintf(back, sizeof back, "%s/llama_linear_back", TMP);
+    CHECK(convert(lin, gg, -1, NULL) == STEER_OK, "linear RoPE scaling -> gguf");
+    CHECK(convert(gg, back, -1, NULL) == STEER_OK, "linear RoPE scaling -> gguf -> hf");
+    float *a = logits_of(lin), *b = logits_of(gg), *c = exists(back) ? logits_of(back) : NULL, *u = NULL;
+    if (a && b && c) {
+        CHECK_CLOSE("linear RoPE scaling: logits gguf vs hf", b, a, (size_t)N_IDS * V, TOL_LOGITS_FORMATS_CONVERTED);
+        CHECK_CLOSE("linear RoPE scaling: logits hf -> gguf -> hf vs hf", c, a, (size_t)N_IDS * V, 0.0);
+        char ref[1100];
+        snprintf(ref, sizeof ref, "%s/llama/hf", STEER_TESTDATA_DIR);
+        u = logits_of(ref);
+        CHECK(u && tu_max_abs_diff(u, a, (size_t)N_IDS * V) > 1e-3, "linear RoPE scaling changed nothing");
+    }
+    free(a); free(b); free(c); free(u);
+    /* llama3: GGUF rope_freqs.weight (as llama.cpp writes it); not expressible back in HF */
+    llama_with_scaling("llama_l3",
+                       "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+                       "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}",
+                       l3, sizeof l3);
+    snprintf(gg, sizeof gg, "%s/llama_l3.gguf", TMP);
+    snprintf(back, sizeof back, "%s/llama_l3_back", TMP);
+    CHECK(convert(l3, gg, -1, NULL) == STEER_OK, "llama3 RoPE scaling -> gguf");
+    a = logits_of(l3);
+    b = logits_of(gg);
+    if (a && b) CHECK_CLOSE("llama3 RoPE scaling: logits gguf vs hf", b, a, (size_t)N_IDS * V, TOL_LOGITS_FORMATS_CONVERTED);
+    free(a); free(b);
+    int rc = convert(gg, back, -1, NULL);
+    printf("bad input: %-40s -> %d: %s\n", "rope_freqs.weight -> hf", rc, steer_last_error());
+    CHECK(rc == STEER_EUNSUPPORTED && strstr(steer_last_error(), "rope_freqs"), "rope factors -> hf must fail");
+    CHECK(!exists(back), "output left behind");
+    snprintf(back, sizeof back, "%s/llama_l3.bin", TMP);
+    rc = convert(l3, back, -1, NULL);
+    CHECK(rc == STEER_EUNSUPPORTED && strstr(steer_last_error(), "RoPE scaling"), "RoPE scaling -> llama2.c must fail");
+
+    /* in place: a GGUF converted to bf16 over itself, then back to f32 */
+    snprintf(gg, sizeof gg, "%s/inplace.gguf", TMP);
+    char src[1100];
+    snprintf(src, sizeof src, "%s/qwen2/%s", STEER_TESTDATA_DIR, FIX[3].gguf);
+    copy_file(src, gg);
+    CHECK(convert(gg, gg, STEER_DTYPE_BF16, NULL) == STEER_OK, "in-place gguf -> bf16");
+    CHECK(convert(gg, gg, STEER_DTYPE_F32, NULL) == STEER_OK, "in-place bf16 gguf -> f32");
+    gguf_file *f;
+    CHECK_OK(gguf_open(gg, &f));
+    const gguf_tensor *t = gguf_find_tensor(f, "blk.0.attn_q.weight");
+    CHECK(t && t->type == GGML_TYPE_F32, "in-place conversion: attn_q is not F32 again");
+    gguf_close(f);
+    CHECK(count_entries(TMP, ".conv.") == 0, "in-place conversion left temporary files");
+    /* an HF directory converted onto itself (only files a conversion writes) */
+    CHECK(convert(lin, lin, STEER_DTYPE_BF16, NULL) == STEER_OK, "in-place hf -> bf16");
+    steer_model *m;
+    CHECK_OK(steer_model_load(lin, NULL, &m));
+    CHECK(steer_model_get_config(m)->weight_dtype == STEER_DTYPE_BF16, "in-place hf: not bf16");
+    steer_model_free(m);
+    printf("%-60s ok\n", "in-place conversions (gguf f32 -> bf16 -> f32, hf f32 -> bf16)");
+}
+
 /* ---------------------------------------------------------------- bad input */
 
 static void expect_error(int rc, int code, const char *needle, const char *what)
@@ -575,6 +669,7 @@ int main(void)
     test_make_model(STEER_ARCH_GEMMA3, "gemma3", STEER_DTYPE_BF16);
     test_make_model(STEER_ARCH_LLAMA, "llama", STEER_DTYPE_BF16);
     test_make_model_seed();
+    test_rope_scaling_and_in_place();
     test_bad_input();
     if (!tu_failures) rm_rf(TMP);
     else printf("outputs kept in %s\n", TMP);

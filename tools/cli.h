@@ -29,6 +29,8 @@ int cmd_capture(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_make_random(int argc, char **argv);
 int cmd_tensors(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
 
 /* ---------------------------------------------------------------- errors */
 

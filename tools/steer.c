@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_convert(int argc, char **argv);    /* cmd_convert.c (belongs in cli.h) */
-int cmd_make_model(int argc, char **argv); /* cmd_make_model.c (belongs in cli.h) */
 
 static const cli_command commands[] = {
     {"info", cmd_info, "print a model's architecture, sizes and sites"},
