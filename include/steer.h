@@ -163,7 +163,8 @@ int steer_vocab_size(const steer_model *m);
 int steer_token_bos(const steer_model *m);
 int steer_token_eos(const steer_model *m);
 
-/* Encodes UTF-8 text (SentencePiece BPE with byte fallback). Writes at most
+/* Encodes UTF-8 text with the model's tokenizer (SentencePiece-style BPE with
+ * byte fallback, or byte-level BPE). Writes at most
  * max_tokens ids to tokens and the count to *n_tokens. add_bos prepends BOS.
  * STEER_EARG if the buffer is too small (then *n_tokens is the needed size). */
 int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tokens, int max_tokens,

@@ -334,7 +334,8 @@ int steer_generate(steer_ctx *c, const int *prompt, int n_prompt, int n_new, ste
         return steer_err(STEER_ECONTEXT, "prompt has %d tokens but the context holds %d", n_prompt, c->n_ctx);
     steer_ctx_clear(c, 0);
     steer_ctx_set_prompt_len(c, 0, n_prompt);
-    const int V = c->m->cfg.n_vocab, bos = tok_bos(c->m->tok), eos = tok_eos(c->m->tok);
+    /* sample only over real tokens: embeddings may be padded past the tokenizer */
+    const int V = tok_n_vocab(c->m->tok), bos = tok_bos(c->m->tok), eos = tok_eos(c->m->tok);
     /* prompt as one batch, logits for its last row only */
     int *pos = malloc((size_t)n_prompt * sizeof(int));
     int8_t *want = calloc((size_t)n_prompt, 1);

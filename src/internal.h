@@ -136,10 +136,13 @@ const steer_tensor_info *hf_find(const hf_dir *h, const char *name);
 
 /* ---------------------------------------------------------------- tokenizer (tokenizer.c) */
 
-/* SentencePiece-style BPE with byte fallback, as llama2.c run.c and llama.cpp's
- * SPM tokenizer do it: dummy-prefix space, spaces as U+2581 "▁", code points
+/* BPE tokenizers (tokenizer.c, tok_hf.c, tok_pretok.c; shared struct in
+ * tok_impl.h). SentencePiece style, as llama2.c run.c and llama.cpp's SPM
+ * tokenizer do it: dummy-prefix space, spaces as U+2581 "▁", code points
  * looked up whole or as <0xXX> byte tokens, then greedy merges of the adjacent
- * pair with the highest score (leftmost wins ties). */
+ * pair with the highest score (leftmost wins ties). Byte-level style (GPT-2,
+ * Llama 3, Qwen2): PCRE2 pre-split, bytes mapped to characters, merges by
+ * rank. */
 typedef struct tokenizer tokenizer;
 
 /* Token types (as GGUF tokenizer.ggml.token_type). */
@@ -156,6 +159,9 @@ void tok_free(tokenizer *t);
 int tok_n_vocab(const tokenizer *t);
 int tok_bos(const tokenizer *t);
 int tok_eos(const tokenizer *t);
+/* The vocabulary's add_bos_token / add_eos_token settings (1/0). */
+int tok_add_bos(const tokenizer *t);
+int tok_add_eos(const tokenizer *t);
 
 /* Encodes text; see steer_tokenize for the contract. */
 int tok_encode(const tokenizer *t, const char *text, int add_bos, int *tokens, int max_tokens, int *n_tokens);

@@ -654,8 +654,10 @@ int steer_model_load(const char *path, const steer_model_params *params, steer_m
     }
     rc = is_gguf ? load_gguf(m, path) : load_llama2c(m, path, params);
 loaded:
-    if (rc == STEER_OK && tok_n_vocab(m->tok) != m->cfg.n_vocab)
-        rc = steer_err(STEER_EFORMAT, "%s: tokenizer has %d tokens but the model's vocabulary is %d", path,
+    /* Real checkpoints pad the embedding past the tokenizer (Phi-3: 32,011 vs
+     * 32,064; Qwen2.5: 151,665 vs 151,936); more tokens than rows is an error. */
+    if (rc == STEER_OK && tok_n_vocab(m->tok) > m->cfg.n_vocab)
+        rc = steer_err(STEER_EFORMAT, "%s: tokenizer has %d tokens but the model's embedding has only %d rows", path,
                        tok_n_vocab(m->tok), m->cfg.n_vocab);
     if (rc) {
         steer_model_free(m);

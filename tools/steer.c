@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_extract(int argc, char **argv); /* cmd_extract.c */
+int cmd_vec(int argc, char **argv);     /* cmd_vec.c */
+
 
 static const cli_command commands[] = {
     {"info", cmd_info, "print a model's architecture, sizes and sites"},
@@ -16,6 +19,8 @@ static const cli_command commands[] = {
     {"make-random", cmd_make_random, "write a random-weight llama GGUF model"},
     {"convert", cmd_convert, "convert a model between HF directory, GGUF and llama2.c"},
     {"make-model", cmd_make_model, "write a random-weight model (any architecture) as an HF directory"},
+    {"extract", cmd_extract, "extract steering vectors (mean-diff, PCA, oracle-mean) from prompts"},
+    {"vec", cmd_vec, "inspect, combine and export vector files (info, norms, scale, add, export, ...)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
