@@ -44,14 +44,20 @@ int steer_vec_mean_diff(const float *pos, int n_pos, const float *neg, int n_neg
     if (n_pos < 1 || n_neg < 1)
         return steer_err(STEER_EARG, "mean-diff: need at least one positive and one negative (got %d and %d)", n_pos,
                          n_neg);
-    double *acc = calloc((size_t)d, sizeof *acc);
-    if (!acc) return steer_err(STEER_ENOMEM, "mean-diff: out of memory");
+    /* Two means, then one subtraction: identical inputs give exactly 0. */
+    double *mp = calloc((size_t)d, sizeof *mp), *mn = calloc((size_t)d, sizeof *mn);
+    if (!mp || !mn) {
+        free(mp);
+        free(mn);
+        return steer_err(STEER_ENOMEM, "mean-diff: out of memory");
+    }
     for (int i = 0; i < n_pos; i++)
-        for (int j = 0; j < d; j++) acc[j] += pos[(size_t)i * d + j] / (double)n_pos;
+        for (int j = 0; j < d; j++) mp[j] += pos[(size_t)i * d + j];
     for (int i = 0; i < n_neg; i++)
-        for (int j = 0; j < d; j++) acc[j] -= neg[(size_t)i * d + j] / (double)n_neg;
-    for (int j = 0; j < d; j++) out[j] = (float)acc[j];
-    free(acc);
+        for (int j = 0; j < d; j++) mn[j] += neg[(size_t)i * d + j];
+    for (int j = 0; j < d; j++) out[j] = (float)(mp[j] / n_pos - mn[j] / n_neg);
+    free(mp);
+    free(mn);
     return STEER_OK;
 }
 

@@ -273,7 +273,8 @@ typedef struct {
     int n, first, last;
 } plan_seq;
 
-static int sample_tokens(const steer_model *m, const sample *s, int chat, token_mode mode, plan_seq *ps)
+static int sample_tokens(const steer_model *m, const char *model_path, const sample *s, int chat, token_mode mode,
+                         plan_seq *ps)
 {
     memset(ps, 0, sizeof *ps);
     char *prompt_text = NULL;
@@ -281,7 +282,7 @@ static int sample_tokens(const steer_model *m, const sample *s, int chat, token_
     if (chat) {
         steer_chat_msg msg = {"user", s->prompt};
         if (steer_chat_format(m, &msg, 1, 1, &prompt_text) != STEER_OK)
-            return cli_error("--chat: %s", steer_last_error());
+            return cli_error("--chat: %s: %s", model_path, steer_last_error());
         /* The formatted text spells BOS itself where the family has one. */
         flags = STEER_TOK_PARSE_SPECIAL;
     } else {
@@ -565,7 +566,7 @@ int cmd_extract(int argc, char **argv)
         }
     }
     for (int i = 0; !rc && i < pos.n; i++) {
-        if ((rc = sample_tokens(m, &pos.s[i], chat, mode, &ps)) != 0)
+        if ((rc = sample_tokens(m, model, &pos.s[i], chat, mode, &ps)) != 0)
             break;
         if (method == M_ORACLE) {
             rc = run_sample(cf, &ps, pts, n_pts, prow, i, &pos.s[i]);
@@ -578,7 +579,7 @@ int cmd_extract(int argc, char **argv)
         ps.toks = NULL;
     }
     for (int i = 0; !rc && method != M_ORACLE && i < neg.n; i++) {
-        if ((rc = sample_tokens(m, &neg.s[i], chat, mode, &ps)) != 0)
+        if ((rc = sample_tokens(m, model, &neg.s[i], chat, mode, &ps)) != 0)
             break;
         rc = run_sample(c, &ps, pts, n_pts, nrow, i, &neg.s[i]);
         free(ps.toks);
