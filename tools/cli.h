@@ -120,10 +120,15 @@ int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, i
  * n > n_ctx. */
 int cli_check_context(int n, int n_ctx);
 
-/* Parses --steer FILE[:SITE[:LAYERS[:ALPHA]]] specs, reads the vector files
- * and adds one STEER_ADD intervention per matching tensor. Prints errors and
- * returns 0 or 1. *n_added (may be NULL) gets the number of interventions. */
-int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *specs, int *n_added);
+/* Adds the steering options to c, in this order at every (site, layer):
+ *   1. one STEER_ABLATE per --ablate vector, in command-line order;
+ *   2. one STEER_ADD of Σ αᵢ·vᵢ over the --steer files (α from FILE:…:ALPHA)
+ *      and then the --control-vector files (α = SCALE), summed in float in
+ *      command-line order (control vectors only inside range "A B", or NULL);
+ *   3. one STEER_ADD of the summed per-position ([T, d]) --steer vectors.
+ * Any list may be empty. Returns 0, 1 (error printed) or 2 (usage). */
+int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *steers, const cli_strlist *cvs,
+                     const char *range, const cli_strlist *ablates);
 
 /* ---------------------------------------------------------------- misc */
 

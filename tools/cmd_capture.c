@@ -11,14 +11,14 @@
 typedef struct {
     const char *model, *tokenizer, *prompt, *ids, *out;
     int n_ctx, n_threads;
-    cli_strlist steers;
+    cli_strlist steers, cvs, ablates; /* --steer, --control-vector, --ablate */
     steer_model *m;
     steer_ctx *c;
     int *toks, n_tok;
 } run_state;
 
 /* The options both commands take; fills o[0..N_RUN_OPTS). */
-#define N_RUN_OPTS 8
+#define N_RUN_OPTS 10
 static void run_opts(run_state *st, cli_opt *o)
 {
     o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "llama2.c .bin or GGUF model (required)"};
@@ -30,6 +30,10 @@ static void run_opts(run_state *st, cli_opt *o)
     o[6] = (cli_opt){NULL, "--threads", OPT_INT, &st->n_threads, "N", "threads (0 = OpenMP default)"};
     o[7] = (cli_opt){NULL, "--steer", OPT_LIST, &st->steers, "FILE[:SITE[:LAYERS[:ALPHA]]]",
                      "add steering vectors during the pass (repeatable, as in generate)"};
+    o[8] = (cli_opt){NULL, "--control-vector", OPT_LIST, &st->cvs, "FILE[:SCALE]",
+                     "add a llama.cpp/repeng control vector (repeatable, as in generate)"};
+    o[9] = (cli_opt){NULL, "--ablate", OPT_LIST, &st->ablates, "FILE[:SITE[:LAYERS]]",
+                     "project directions out (repeatable, as in generate)"};
 }
 
 static int check_common(const run_state *st)
@@ -54,7 +58,7 @@ static int setup(run_state *st)
     if (!rc)
         rc = cli_check_context(st->n_tok, steer_ctx_n_ctx(st->c));
     if (!rc)
-        rc = cli_add_steering(st->c, st->m, &st->steers, NULL);
+        rc = cli_add_steering(st->c, st->m, &st->steers, &st->cvs, NULL, &st->ablates);
     return rc;
 }
 
