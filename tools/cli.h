@@ -111,11 +111,12 @@ int cli_load_model(const char *path, const char *tokenizer_path, steer_model **o
 /* A context for one sequence; prints the error and returns 1. */
 int cli_new_ctx(steer_model *m, int n_ctx, int n_threads, steer_ctx **out);
 
-/* Tokens from either text (tokenized with BOS) or an id list "1 403 407"
- * (commas also accepted; ids checked against the vocabulary). Exactly one of
- * text and ids must be non-NULL. *out is malloc'd. Prints errors; returns 0,
- * 1 (bad input) or 2 (usage). */
-int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int **out, int *n);
+/* Tokens from either text (tokenized with BOS; with chat != 0 wrapped as one
+ * user turn in the model's chat format and tokenized with its special tokens)
+ * or an id list "1 403 407" (commas also accepted; ids checked against the
+ * vocabulary). Exactly one of text and ids must be non-NULL. *out is malloc'd.
+ * Prints errors; returns 0, 1 (bad input) or 2 (usage). */
+int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int chat, int **out, int *n);
 /* Fails (1) with "prompt is N tokens but the context holds C positions" when
  * n > n_ctx. */
 int cli_check_context(int n, int n_ctx);

@@ -376,31 +376,49 @@ static int parse_ids(const steer_model *m, const char *ids, int **out, int *n)
     return 0;
 }
 
-int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int **out, int *n)
+int cli_prompt_tokens(const steer_model *m, const char *text, const char *ids, int chat, int **out, int *n)
 {
     if ((text == NULL) == (ids == NULL))
         return cli_usage("give exactly one of --prompt and --ids");
-    if (ids)
+    if (ids) {
+        if (chat)
+            return cli_usage("--chat needs --prompt text, not --ids");
         return parse_ids(m, ids, out, n);
-    int cap = (int)strlen(text) + 8;
+    }
+    char *formatted = NULL;
+    int flags = STEER_TOK_ADD_BOS;
+    if (chat) { /* the prompt as one user turn; the formatted text spells BOS itself */
+        steer_chat_msg msg = {"user", text};
+        if (steer_chat_format(m, &msg, 1, 1, &formatted) != STEER_OK)
+            return cli_lib_error_at("--chat");
+        text = formatted;
+        flags = STEER_TOK_PARSE_SPECIAL;
+    }
+    int cap = (int)strlen(text) + 8, rc;
     for (;;) {
         int *toks = malloc((size_t)cap * sizeof *toks);
-        if (!toks)
-            return cli_error("out of memory");
+        if (!toks) {
+            rc = cli_error("out of memory");
+            break;
+        }
         int count = 0;
-        int rc = steer_tokenize(m, text, 1, toks, cap, &count);
-        if (rc == STEER_OK) {
+        int lrc = steer_tokenize_ex(m, text, flags, toks, cap, &count);
+        if (lrc == STEER_OK) {
             *out = toks;
             *n = count;
-            return 0;
+            rc = 0;
+            break;
         }
         free(toks);
-        if (rc == STEER_EARG && count > cap) {
+        if (lrc == STEER_EARG && count > cap) {
             cap = count;
             continue;
         }
-        return cli_lib_error_at("prompt");
+        rc = cli_lib_error_at("prompt");
+        break;
     }
+    free(formatted);
+    return rc;
 }
 
 int cli_check_context(int n, int n_ctx)

@@ -12,13 +12,14 @@ typedef struct {
     const char *model, *tokenizer, *prompt, *ids, *out;
     int n_ctx, n_threads;
     cli_strlist steers, cvs, ablates; /* --steer, --control-vector, --ablate */
+    int chat;                         /* --chat                                 */
     steer_model *m;
     steer_ctx *c;
     int *toks, n_tok;
 } run_state;
 
 /* The options both commands take; fills o[0..N_RUN_OPTS). */
-#define N_RUN_OPTS 10
+#define N_RUN_OPTS 11
 static void run_opts(run_state *st, cli_opt *o)
 {
     o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "llama2.c .bin or GGUF model (required)"};
@@ -34,6 +35,7 @@ static void run_opts(run_state *st, cli_opt *o)
                      "add a llama.cpp/repeng control vector (repeatable, as in generate)"};
     o[9] = (cli_opt){NULL, "--ablate", OPT_LIST, &st->ablates, "FILE[:SITE[:LAYERS]]",
                      "project directions out (repeatable, as in generate)"};
+    o[10] = (cli_opt){NULL, "--chat", OPT_FLAG, &st->chat, NULL, "wrap the prompt as a user turn in the model's chat format"};
 }
 
 static int check_common(const run_state *st)
@@ -52,7 +54,7 @@ static int setup(run_state *st)
 {
     int rc = cli_load_model(st->model, st->tokenizer, &st->m);
     if (!rc)
-        rc = cli_prompt_tokens(st->m, st->prompt, st->ids, &st->toks, &st->n_tok);
+        rc = cli_prompt_tokens(st->m, st->prompt, st->ids, st->chat, &st->toks, &st->n_tok);
     if (!rc)
         rc = cli_new_ctx(st->m, st->n_ctx, st->n_threads, &st->c);
     if (!rc)

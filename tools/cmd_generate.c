@@ -101,7 +101,7 @@ int cmd_generate(int argc, char **argv)
 static int generate_main(int argc, char **argv)
 {
     const char *model = NULL, *tokenizer = NULL, *prompt = NULL, *ids = NULL;
-    int n_new = 128, top_k = 0, n_threads = 0, n_ctx = 0, quiet = 0;
+    int n_new = 128, top_k = 0, n_threads = 0, n_ctx = 0, quiet = 0, chat = 0;
     float temp = 0.0f, top_p = 1.0f;
     uint64_t seed = steer_sampler_default_params().seed;
     cli_strlist steers = {{0}, 0}, cvs = {{0}, 0}, ablates = {{0}, 0};
@@ -111,6 +111,7 @@ static int generate_main(int argc, char **argv)
         {"-z", "--tokenizer", OPT_STR, &tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"},
         {"-p", "--prompt", OPT_STR, &prompt, "TEXT", "prompt (default empty: start from BOS)"},
         {NULL, "--ids", OPT_STR, &ids, "\"1 403 ...\"", "prompt as token ids instead of text"},
+        {NULL, "--chat", OPT_FLAG, &chat, NULL, "wrap the prompt as a user turn in the model's chat format"},
         {"-n", "--n-new", OPT_INT, &n_new, "N", "new tokens to generate (default 128)"},
         {"-t", "--temp", OPT_FLOAT, &temp, "T", "temperature, 0 = greedy (default 0)"},
         {NULL, "--top-k", OPT_INT, &top_k, "K", "sample among the K most likely tokens (0 = off)"},
@@ -173,7 +174,7 @@ static int generate_main(int argc, char **argv)
     int *toks = NULL, n_tok = 0;
     rc = cli_load_model(model, tokenizer, &m);
     if (!rc)
-        rc = cli_prompt_tokens(m, prompt, ids, &toks, &n_tok);
+        rc = cli_prompt_tokens(m, prompt, ids, chat, &toks, &n_tok);
     if (!rc)
         rc = cli_new_ctx(m, n_ctx, n_threads, &c);
     if (!rc)
