@@ -195,13 +195,20 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
     const size_t esz = steer_dtype_size(W->dtype);
     const uint8_t *wd = W->data;
     const int n_rb = (rows + 3) / 4;
-#pragma omp parallel for schedule(static) if ((size_t)rows * K * (size_t)n > 32768)
-    for (int rb = 0; rb < n_rb; rb++) {
-        const int r0 = rb * 4, nr = rows - r0 < 4 ? rows - r0 : 4;
-        for (int i0 = 0; i0 < n; i0 += 2) {
-            const int ni = n - i0 < 2 ? n - i0 : 2;
-            mm_tile(out + (size_t)i0 * rows + r0, (size_t)rows, in + (size_t)i0 * K, ni, wd + (size_t)r0 * K * esz,
-                    W->dtype, esz, nr, K);
+    /* Every thread walks the same input blocks; within one, the weight rows
+     * are split across threads. The block of inputs stays in cache while the
+     * weights stream past it once per block. */
+#pragma omp parallel if ((size_t)rows * K * (size_t)n > 32768)
+    for (int ib = 0; ib < n; ib += MM_IBLOCK) {
+        const int ie = n - ib < MM_IBLOCK ? n : ib + MM_IBLOCK;
+#pragma omp for schedule(static) nowait
+        for (int rb = 0; rb < n_rb; rb++) {
+            const int r0 = rb * 4, nr = rows - r0 < 4 ? rows - r0 : 4;
+            for (int i0 = ib; i0 < ie; i0 += 2) {
+                const int ni = ie - i0 < 2 ? ie - i0 : 2;
+                mm_tile(out + (size_t)i0 * rows + r0, (size_t)rows, in + (size_t)i0 * K, ni,
+                        wd + (size_t)r0 * K * esz, W->dtype, esz, nr, K);
+            }
         }
     }
 }
