@@ -551,6 +551,161 @@ int steer_vecset_check_model(const steer_vecset *vs, const steer_model *m, const
  * vector, in the set's order. */
 int steer_vecset_apply(const steer_vecset *vs, steer_ctx *c, float alpha);
 
+/* ---------------------------------------------------------------- datasets and templates */
+
+/* Prompt/completion datasets for training and experiments (SPEC §6). A spec
+ * string "FORMAT:FILE" picks the format; a FILE without a known prefix is
+ * jsonl. Every file is JSON Lines (one object per line; unknown fields are
+ * ignored; blank lines are skipped and line numbers count every physical
+ * line):
+ *   jsonl:FILE       "prompt" (string, required), "completion" (string,
+ *                    optional: NULL when absent), "id" (string or number,
+ *                    optional), "label" (integer, optional). With a template,
+ *                    prompt and/or completion are rendered from the row's
+ *                    own fields instead ({name} = field "name").
+ *   winogrande:FILE  Winogrande v1.1 rows {qID, sentence (exactly one "_"),
+ *                    option1, option2, answer "1"|"2"}. qID is optional (id =
+ *                    the line number); an absent or empty answer (the test split)
+ *                    gives completion NULL and label -1. Prompt: the template
+ *                    (placeholders {sentence} {option1} {option2}); choices[0]
+ *                    " (A) {option1}.", choices[1] " (B) {option2}." (completion
+ *                    template placeholders: also {letter} {option} {answer});
+ *                    label 0 = A, 1 = B; completion = choices[label].
+ *   listops:FILE     rows {"expr": "[MAX 2 9 ]", "answer": 0..9 (number or
+ *                    one-digit string)}; prompt "Solve: {expr}\nAnswer:",
+ *                    choices " 0" … " 9", label = the answer digit.
+ * Errors are STEER_EFORMAT with one line naming file and line:
+ * "dev.jsonl:17: missing field 'option2'", "…: malformed JSON at column 12",
+ * "…: sentence has 2 blanks '_' (expected exactly one)", "…: answer must be
+ * \"1\" or \"2\", got \"3\"", "…: answer must be a digit 0-9, got 12". A file
+ * without items is an error. An unknown template placeholder is STEER_EARG
+ * (winogrande, listops) or a missing field at the first row (jsonl).
+ * Placeholders are {identifier}; other braces are literal text. */
+#define STEER_WINOGRANDE_TEMPLATE \
+    "{sentence}\nQuestion: Which option fills the blank?\n(A) {option1}\n(B) {option2}\nAnswer: The correct answer is"
+#define STEER_WINOGRANDE_COMPLETION " ({letter}) {option}."
+#define STEER_LISTOPS_TEMPLATE "Solve: {expr}\nAnswer:"
+#define STEER_LISTOPS_COMPLETION " {answer}"
+
+typedef enum {
+    STEER_DATA_JSONL = 0,
+    STEER_DATA_WINOGRANDE,
+    STEER_DATA_LISTOPS,
+} steer_data_format;
+
+const char *steer_data_format_name(steer_data_format f); /* "jsonl", … (static) */
+/* Splits a spec: "winogrande:dev.jsonl" → WINOGRANDE, "dev.jsonl"; anything
+ * without a known prefix → JSONL, spec. *path points into spec. */
+void steer_data_parse_spec(const char *spec, steer_data_format *fmt, const char **path);
+
+/* One example. Strings are owned by the dataset. */
+typedef struct {
+    char *id;          /* qID / "id" field / the line number (never NULL)      */
+    char *prompt;      /* rendered prompt (never NULL)                        */
+    char *completion;  /* gold continuation, NULL when unknown                */
+    int label;         /* gold index into choices (listops: the digit), or a
+                          jsonl "label"; -1 when unknown                       */
+    int n_choices;     /* winogrande 2, listops 10, jsonl 0                    */
+    char **choices;    /* rendered continuation of every answer               */
+    int line;          /* 1-based line in the file; 0 when built in memory    */
+} steer_data_item;
+
+typedef struct steer_dataset steer_dataset;
+
+typedef struct {
+    const char *prompt_template;     /* NULL: the format's default (jsonl: the
+                                        "prompt" field)                      */
+    const char *completion_template; /* NULL: the format's default (jsonl: the
+                                        "completion" field)                  */
+    int n_max;                       /* keep the first n_max items; 0 = all   */
+} steer_data_params;
+
+steer_data_params steer_data_default_params(void);
+
+int steer_data_load(const char *spec, const steer_data_params *p, steer_dataset **out);
+int steer_data_load_file(steer_data_format fmt, const char *path, const steer_data_params *p, steer_dataset **out);
+/* An empty in-memory dataset (format jsonl); steer_data_add copies an item
+ * (id NULL: its 1-based index). */
+int steer_data_new(steer_dataset **out);
+int steer_data_add(steer_dataset *d, const char *id, const char *prompt, const char *completion, int label);
+void steer_data_free(steer_dataset *d);
+
+int steer_data_count(const steer_dataset *d);
+const steer_data_item *steer_data_at(const steer_dataset *d, int i); /* NULL out of range */
+steer_data_format steer_data_get_format(const steer_dataset *d);
+const char *steer_data_path(const steer_dataset *d); /* "" when built in memory */
+/* STEER_EFORMAT "dev.jsonl:17: item … has no completion (answer)" for the
+ * first item without one (training needs them all). */
+int steer_data_check_completions(const steer_dataset *d);
+
+/* Deterministic order and subsets. Randomness is splitmix64 with unbiased
+ * bounded draws, the same on every platform. */
+/* perm[n] = a permutation of 0..n-1 (Fisher–Yates) from seed. */
+void steer_data_permutation(int n, uint64_t seed, int *perm);
+int steer_data_shuffle(steer_dataset *d, uint64_t seed); /* items[i] ← items[perm[i]] */
+void steer_data_truncate(steer_dataset *d, int n);      /* keep the first n       */
+/* A new dataset of copies of items idx[0..n) (repeats allowed). */
+int steer_data_subset(const steer_dataset *d, const int *idx, int n, steer_dataset **out);
+/* The items perm[0..n_heldout) of the seed's permutation go to *heldout, the
+ * rest to *train; both keep the dataset's order. */
+int steer_data_split(const steer_dataset *d, int n_heldout, uint64_t seed, steer_dataset **train,
+                     steer_dataset **heldout);
+/* Writes prompt/completion JSONL ({"id", "prompt", "completion" when known,
+ * "label" when >= 0}), atomically. */
+int steer_data_write_jsonl(const steer_dataset *d, const char *path);
+
+/* Few-shot contexts (E3). */
+typedef struct {
+    int k;                 /* demonstrations (default 5)                        */
+    uint64_t seed;         /* picks them (default 0)                            */
+    const char *separator; /* after every demonstration; NULL = "\n\n"          */
+} steer_fewshot_params;
+
+steer_fewshot_params steer_fewshot_default_params(void);
+
+/* *context (malloc'd) = k demonstrations "prompt completion" from pool, each
+ * followed by the separator, so the query's prompt is appended directly. The
+ * demonstrations are the first k eligible items of the seed's permutation of
+ * pool: items with a completion that are neither query itself (pointer) nor
+ * have the same prompt text. query may be NULL (a context for any query). The
+ * same (pool, seed, k) gives the same demonstrations for every query except
+ * where one would be the query; pass seed + query index for a context per
+ * query. chosen[k] (may be NULL) receives the pool indices in order.
+ * STEER_EARG when fewer than k are eligible. k = 0 gives "". */
+int steer_data_fewshot(const steer_dataset *pool, const steer_data_item *query, const steer_fewshot_params *p,
+                       char **context, int *chosen);
+
+/* ListOps (Nangia & Bowman 2018): expressions printed as
+ * "[MAX 2 9 [MIN 4 7 ] 0 ]" over digits 0-9 with MAX, MIN, MED (median; an
+ * even count takes the lower median, so values stay digits) and SM (sum
+ * modulo 10). Generation: the depth t is uniform in 1..max_depth; the root is
+ * an operator with 2..max_args arguments (uniform); one argument per level
+ * continues down to depth t, every other argument above depth t is an operator
+ * with probability p_nest (at most 512 such per expression) and otherwise a
+ * digit; operators uniform. So every expression has depth exactly t. Sample i
+ * depends only on (seed, i, max_depth, max_args, p_nest). */
+typedef struct {
+    int max_depth; /* 1..64 (default 3)                                          */
+    int max_args;  /* 2..64 (default 5)                                          */
+    float p_nest;  /* default 0.25                                               */
+    uint64_t seed; /* default 0                                                  */
+} steer_listops_params;
+
+steer_listops_params steer_listops_default_params(void);
+/* Sample `index` of the seed's stream: *expr malloc'd, *answer (may be NULL)
+ * its value. */
+int steer_listops_sample(const steer_listops_params *p, uint64_t index, char **expr, int *answer);
+/* Evaluates an expression (whitespace between tokens is free; "[ MAX" is
+ * accepted). *value, *depth (nesting of brackets; a bare digit is 0) and
+ * *max_args (widest operator) may be NULL. STEER_EFORMAT "listops: unknown
+ * operator 'FOO' at column 2" and the like. */
+int steer_listops_eval(const char *expr, int *value, int *depth, int *max_args);
+/* Writes samples 0..n-1 as {"expr": "...", "answer": d} lines, atomically. */
+int steer_listops_write(const char *path, int n, const steer_listops_params *p);
+/* Samples 0..n-1 as an in-memory listops dataset (ids 0..n-1; templates from
+ * dp, which may be NULL). */
+int steer_listops_dataset(int n, const steer_listops_params *p, const steer_data_params *dp, steer_dataset **out);
+
 #ifdef __cplusplus
 }
 #endif

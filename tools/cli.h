@@ -31,6 +31,7 @@ int cmd_make_random(int argc, char **argv);
 int cmd_tensors(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* ---------------------------------------------------------------- errors */
 

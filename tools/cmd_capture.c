@@ -22,7 +22,7 @@ typedef struct {
 #define N_RUN_OPTS 11
 static void run_opts(run_state *st, cli_opt *o)
 {
-    o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "llama2.c .bin or GGUF model (required)"};
+    o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "model: GGUF, Hugging Face directory or llama2.c .bin (required)"};
     o[1] = (cli_opt){"-z", "--tokenizer", OPT_STR, &st->tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"};
     o[2] = (cli_opt){"-p", "--prompt", OPT_STR, &st->prompt, "TEXT", "prompt text (tokenized with BOS)"};
     o[3] = (cli_opt){NULL, "--ids", OPT_STR, &st->ids, "\"1 403 ...\"", "prompt as token ids (used as given)"};

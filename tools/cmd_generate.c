@@ -107,7 +107,7 @@ static int generate_main(int argc, char **argv)
     cli_strlist steers = {{0}, 0}, cvs = {{0}, 0}, ablates = {{0}, 0};
     const char *cv_range = NULL;
     const cli_opt opts[] = {
-        {"-m", "--model", OPT_STR, &model, "MODEL", "llama2.c .bin or GGUF model (required)"},
+        {"-m", "--model", OPT_STR, &model, "MODEL", "model: GGUF, Hugging Face directory or llama2.c .bin (required)"},
         {"-z", "--tokenizer", OPT_STR, &tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"},
         {"-p", "--prompt", OPT_STR, &prompt, "TEXT", "prompt (default empty: start from BOS)"},
         {NULL, "--ids", OPT_STR, &ids, "\"1 403 ...\"", "prompt as token ids instead of text"},
