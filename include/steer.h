@@ -564,7 +564,7 @@ int steer_vecset_apply(const steer_vecset *vs, steer_ctx *c, float alpha);
  *                    prompt and/or completion are rendered from the row's
  *                    own fields instead ({name} = field "name").
  *   winogrande:FILE  Winogrande v1.1 rows {qID, sentence (exactly one "_"),
- *                    option1, option2, answer "1"|"2"}. qID is optional (id =
+ *                    option1, option2, answer "1"|"2" (or 1|2)}. qID is optional (id =
  *                    the line number); an absent or empty answer (the test split)
  *                    gives completion NULL and label -1. Prompt: the template
  *                    (placeholders {sentence} {option1} {option2}); choices[0]

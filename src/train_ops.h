@@ -47,7 +47,9 @@ void tr_embedding_backward_f32(float *dwte /* [V, C] */, const float *dout /* [N
 /* ---------------------------------------------------------------- matmul */
 
 /* out[n, o] = Σ_c inp[n, c]·W[o, c] + bias[o]  (y = W·x, W as stored by HF).
- * bias may be NULL. OpenBLAS sgemm. */
+ * bias may be NULL. OpenBLAS sgemm on fixed 64 x 256 output tiles shared by
+ * the OpenMP threads (sgemm itself is not thread-count invariant); not
+ * bitwise equal to ops_matmul (another summation order, ~1e-7 relative). */
 void tr_matmul_forward_f32(float *out /* [N, OC] */, const float *inp /* [N, C] */,
                            const float *W /* [OC, C] */, const float *bias /* [OC] or NULL */, int N, int C,
                            int OC);

@@ -16,7 +16,8 @@
  * vocabulary, dweight/dbias over rows) accumulate in double in both
  * instances; dot products over head_dim and the attention softmax over T use
  * REAL, as the inference pass does. Every reduction runs in one fixed order
- * in one thread, so results do not depend on the thread count.
+ * in one thread, so results do not depend on the thread count (the float
+ * matmuls too: see tr_sgemm_tiled_).
  */
 #ifndef REAL
 #error "define REAL and R_(name) before including train_ops_impl.h"
@@ -80,6 +81,32 @@ TRAIN_OPS_API void R_(tr_embedding_backward)(REAL *dwte /* [V, C] */, const REAL
 
 /* ---------------------------------------------------------------- matmul */
 
+#ifdef TRAIN_OPS_SGEMM
+/* C[M, Nc] = op(A)[M, K]·op(B)[K, Nc] + beta·C through sgemm, cut into fixed
+ * TR_MB x TR_NB tiles that OpenMP threads share. OpenBLAS sgemm alone gives
+ * results that depend on its thread count (measured: 7e-7 relative between 1
+ * and 4 threads for 256x192x257); called inside an OpenMP parallel region it
+ * runs single-threaded (OpenMP build), so with a tiling that depends only on
+ * the shape every element is computed by the same call whatever the thread
+ * count. The region is always entered (no `if`): an inactive region would let
+ * sgemm thread itself again. */
+enum { TR_MB = 64, TR_NB = 256 };
+static void R_(tr_sgemm_tiled_)(int transA, int transB, int M, int Nc, int K, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc)
+{
+    const int mt = (M + TR_MB - 1) / TR_MB, nt = (Nc + TR_NB - 1) / TR_NB;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int t = 0; t < mt * nt; t++) {
+        const int i0 = t / nt * TR_MB, j0 = t % nt * TR_NB;
+        const int mb = M - i0 < TR_MB ? M - i0 : TR_MB, nb = Nc - j0 < TR_NB ? Nc - j0 : TR_NB;
+        const float *At = transA ? A + i0 : A + (size_t)i0 * lda; /* rows i0.. of op(A)    */
+        const float *Bt = transB ? B + (size_t)j0 * ldb : B + j0; /* columns j0.. of op(B) */
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, mb, nb, K,
+                    1.0f, At, lda, Bt, ldb, beta, C + (size_t)i0 * ldc + j0, ldc);
+    }
+}
+#endif
+
 TRAIN_OPS_API void R_(tr_matmul_forward)(REAL *out /* [N, OC] */, const REAL *inp /* [N, C] */,
                                          const REAL *W /* [OC, C] */, const REAL *bias /* [OC] or NULL */, int N,
                                          int C, int OC)
@@ -88,7 +115,7 @@ TRAIN_OPS_API void R_(tr_matmul_forward)(REAL *out /* [N, OC] */, const REAL *in
     _Static_assert(sizeof(REAL) == sizeof(float), "TRAIN_OPS_SGEMM needs REAL = float");
     if (bias)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(REAL));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, W, C, bias ? 1.0f : 0.0f, out, OC);
+    R_(tr_sgemm_tiled_)(0, 1, N, OC, C, inp, C, W, C, bias ? 1.0f : 0.0f, out, OC);
 #else
 #pragma omp parallel for schedule(static) if ((size_t)N * C * OC > TRAIN_OPS_PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -110,9 +137,9 @@ TRAIN_OPS_API void R_(tr_matmul_backward)(REAL *dinp /* [N, C] or NULL */, REAL 
 {
 #ifdef TRAIN_OPS_SGEMM
     if (dinp) /* dinp[N, C] += dout[N, OC] · W[OC, C] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, W, C, 1.0f, dinp, C);
+        R_(tr_sgemm_tiled_)(0, 0, N, C, OC, dout, OC, W, C, 1.0f, dinp, C);
     if (dW) /* dW[OC, C] += doutᵀ[OC, N] · inp[N, C] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dW, C);
+        R_(tr_sgemm_tiled_)(1, 0, OC, C, N, dout, OC, inp, C, 1.0f, dW, C);
 #else
     if (dinp) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C * OC > TRAIN_OPS_PAR_MIN)
@@ -249,12 +276,34 @@ TRAIN_OPS_API void R_(tr_rope_backward)(REAL *dinp /* [N, H, hd] */, const REAL 
 
 /* ---------------------------------------------------------------- attention */
 
+/* y += a·x over n (element-wise, so any order gives the same result); in
+ * blocks of 8 that the compiler vectorises at -O2. y and x must not overlap. */
+static inline void R_(tr_axpy_)(REAL *restrict y, REAL a, const REAL *restrict x, int n)
+{
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) y[j + l] += a * x[j + l];
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+/* a·b over n in a fixed order: 8 interleaved partial sums (so the compiler
+ * can keep them in one vector register without reassociating), summed as a
+ * fixed tree, then the tail in order. */
+static inline REAL R_(tr_dot_)(const REAL *a, const REAL *b, int n)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[j + l] * b[j + l];
+    REAL s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
 /* The scaled, capped score of query row qt against key row ks. */
 static inline REAL R_(tr_score_)(const REAL *qt, const REAL *ks, int hd, REAL scale, REAL softcap)
 {
-    REAL s = 0;
-    for (int j = 0; j < hd; j++) s += qt[j] * ks[j];
-    s *= scale;
+    REAL s = R_(tr_dot_)(qt, ks, hd) * scale;
     if (softcap > 0) s = softcap * R_(tr_tanh_)(s / softcap);
     return s;
 }
@@ -291,10 +340,7 @@ TRAIN_OPS_API void R_(tr_attention_forward)(REAL *out /* [B, T, H, hd] */, REAL 
         for (int s = t + 1; s < T; s++) a[s] = 0;
         REAL *o = out + ((size_t)b * T + t) * qst + (size_t)h * hd;
         for (int j = 0; j < hd; j++) o[j] = 0;
-        for (int s = t0; s <= t; s++) {
-            const REAL *vs = vb + (size_t)s * kst;
-            for (int j = 0; j < hd; j++) o[j] += a[s] * vs[j];
-        }
+        for (int s = t0; s <= t; s++) R_(tr_axpy_)(o, a[s], vb + (size_t)s * kst, hd);
     }
 }
 
@@ -324,8 +370,7 @@ TRAIN_OPS_API void R_(tr_attention_backward)(REAL *dq /* [B, T, H, hd] */, REAL 
         REAL pdp = 0; /* Σ_s p_s·dp_s */
         for (int s = t0; s <= t; s++) {
             const REAL *vs = vb + (size_t)s * kst;
-            REAL dp = 0; /* ∂L/∂p_s = dout_t·v_s */
-            for (int j = 0; j < hd; j++) dp += gt[j] * vs[j];
+            const REAL dp = R_(tr_dot_)(gt, vs, hd); /* ∂L/∂p_s = dout_t·v_s */
             ds[s] = dp;
             pdp += a[s] * dp;
         }
@@ -334,14 +379,12 @@ TRAIN_OPS_API void R_(tr_attention_backward)(REAL *dq /* [B, T, H, hd] */, REAL 
             const REAL *ks = kb + (size_t)s * kst;
             REAL g = a[s] * (ds[s] - pdp); /* softmax backward: ∂L/∂x_ts */
             if (softcap > 0) {
-                REAL raw = 0;
-                for (int j = 0; j < hd; j++) raw += qt[j] * ks[j];
-                const REAL th = R_(tr_tanh_)(raw * scale / softcap);
+                const REAL th = R_(tr_tanh_)(R_(tr_dot_)(qt, ks, hd) * scale / softcap);
                 g *= 1 - th * th;
             }
             g *= scale;
             ds[s] = g;
-            for (int j = 0; j < hd; j++) dqt[j] += g * ks[j];
+            R_(tr_axpy_)(dqt, g, ks, hd);
         }
     }
     /* pass 2, per key row (b, kv head, s): dk_s, dv_s over the group's heads and
@@ -358,11 +401,8 @@ TRAIN_OPS_API void R_(tr_attention_backward)(REAL *dq /* [B, T, H, hd] */, REAL 
             for (int t = s; t <= t1; t++) {
                 const REAL g = dscores[(arow + t) * T + s], p = att[(arow + t) * T + s];
                 const size_t qoff = ((size_t)b * T + t) * qst + (size_t)h * hd;
-                const REAL *qt = q + qoff, *gt = dout + qoff;
-                for (int j = 0; j < hd; j++) {
-                    dks[j] += g * qt[j];
-                    dvs[j] += p * gt[j];
-                }
+                R_(tr_axpy_)(dks, g, q + qoff, hd);
+                R_(tr_axpy_)(dvs, p, dout + qoff, hd);
             }
         }
     }

@@ -34,40 +34,7 @@
 #undef REAL
 #undef R_
 
-/* ---------------------------------------------------------------- tolerances
- * (to move to tolerances.h; the reasons are why each value is what it is)
- *
- * Central differences in double: error ≈ h²·|f'''|/6 (truncation) +
- * ε·|L|/h (rounding of L, ε = 1.1e-16, |L| ~ 1..10).
- * - Linear ops (embedding, matmul per operand, RoPE, residual): no truncation
- *   term at all, so h = 1e-2 and only rounding remains (~1e-13 measured ≤ 3e-14);
- *   tolerance 1e-11.
- * - Smooth element-wise ops (GLU, soft-cap): h = 1e-5, both terms ~1e-11..1e-10
- *   (measured ≤ 1e-10); tolerance 1e-8.
- * - Row ops with several saturating non-linearities (RMSNorm, attention with
- *   softmax and tanh cap, cross-entropy, KL): h = 1e-5, measured ≤ 5e-10;
- *   tolerance 1e-8.
- * A 1% error in any gradient gives 1e-2, six orders above every tolerance, and
- * the wrong backwards measure 1e-3 … 1, so the checks are sharp.
- */
-#define TOL_GRAD_LINEAR 1e-11
-#define TOL_GRAD_SMOOTH 1e-8
-#define H_LINEAR 1e-2
-#define H_SMOOTH 1e-5
-
-/* Float instance vs double instance, normwise relative: each value is a short
- * sum (≤ 13 terms here) or a chain of a few float operations, so its error is
- * a few float ulps (ε_f = 6e-8) of the largest term; measured ≤ 1e-6 on
- * these shapes; the bound leaves a factor ~5. */
-#define TOL_F32_VS_F64 5e-6
-/* Float training forward vs the inference kernels: the same arithmetic in
- * the same order for RMSNorm, GLU and soft-cap (measured 0: bitwise); sgemm vs
- * the FMA dot-product kernel for matmul sum in different orders: a few ulps of
- * a 13-term sum of O(1) values. Normwise relative. */
-#define TOL_F32_VS_INFERENCE 1e-6
-/* Double forward vs naive double references written differently: rounding
- * of short double sums only. Normwise relative. */
-#define TOL_F64_REFERENCE 1e-13
+/* Tolerances and finite-difference steps: tests/tolerances.h (training ops). */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -292,6 +259,23 @@ static void test_matmul(void)
     float *fdi2 = fz(ni);
     tr_matmul_backward_f32(fdi2, NULL, NULL, tof(c.r, no), fi, fw, c.N, c.C, c.OC);
     CHECK(memcmp(fdi2, fdi, ni * sizeof(float)) == 0, "matmul dinp with dW = dbias = NULL differs");
+
+    /* a shape of several sgemm tiles (64 x 256) with ragged edges, f32 vs f64 */
+    {
+        const int N = 130, C = 37, OC = 270;
+        const size_t ni2 = (size_t)N * C, nw2 = (size_t)OC * C, no2 = (size_t)N * OC;
+        double *x = drand(ni2, -1, 1), *W = drand(nw2, -1, 1), *b = drand(OC, -1, 1), *g = drand(no2, -1, 1);
+        double *o = dz(no2), *dx = dz(ni2), *dW = dz(nw2), *db = dz(OC);
+        tr_matmul_forward_f64(o, x, W, b, N, C, OC);
+        tr_matmul_backward_f64(dx, dW, db, g, x, W, N, C, OC);
+        float *fx = tof(x, ni2), *fW = tof(W, nw2), *fo4 = fz(no2), *fdx = fz(ni2), *fdW4 = fz(nw2), *fdb4 = fz(OC);
+        tr_matmul_forward_f32(fo4, fx, fW, tof(b, OC), N, C, OC);
+        tr_matmul_backward_f32(fdx, fdW4, fdb4, tof(g, no2), fx, fW, N, C, OC);
+        CMP("matmul 130x37x270 (tiled sgemm) f32 vs f64 forward", nrel_f(fo4, o, no2), TOL_F32_VS_F64);
+        CMP("matmul 130x37x270 (tiled sgemm) f32 vs f64 dinp", nrel_f(fdx, dx, ni2), TOL_F32_VS_F64);
+        CMP("matmul 130x37x270 (tiled sgemm) f32 vs f64 dW", nrel_f(fdW4, dW, nw2), TOL_F32_VS_F64);
+        CMP("matmul 130x37x270 (tiled sgemm) f32 vs f64 dbias", nrel_f(fdb4, db, OC), TOL_F32_VS_F64);
+    }
 }
 
 /* ---------------------------------------------------------------- RMSNorm */
@@ -322,7 +306,7 @@ static void test_rmsnorm_case(const char *op, int N, int C, double eps)
     c.inp[3] *= 1e-3; /* a row with a tiny element and one of small norm: eps matters */
     for (int j = 0; j < C; j++) c.inp[(size_t)(N - 1) * C + j] *= 1e-2;
     gparam ps[] = {{"inp", c.inp, c.dinp, n}, {"weight", c.w, c.dw, (size_t)C}};
-    gradcheck(op, rms_fwd, rms_bwd, &c, ps, 2, H_SMOOTH, TOL_GRAD_SMOOTH, 0);
+    gradcheck(op, rms_fwd, rms_bwd, &c, ps, 2, H_RMSNORM, TOL_GRAD_SMOOTH, 0);
 
     float *fi = tof(c.inp, n), *fw = tof(c.w, C), *fo = fz(n), *fr = fz(N), *fdi = fz(n), *fdw = fz(C), *fo2 = fz(n);
     tr_rmsnorm_forward_f32(fo, fr, fi, fw, N, C, (float)eps);
@@ -334,6 +318,11 @@ static void test_rmsnorm_case(const char *op, int N, int C, double eps)
     CMP(what, nrel_f(fdi, c.dinp, n), TOL_F32_VS_F64);
     snprintf(what, sizeof what, "%s f32 vs f64 dweight", op);
     CMP(what, nrel_f(fdw, c.dw, C), TOL_F32_VS_F64);
+    float *fdi2 = fz(n), *fdw2 = fz(C); /* NULL gradients are skipped, the others unchanged */
+    tr_rmsnorm_backward_f32(fdi2, NULL, tof(c.r, n), fi, fw, fr, N, C);
+    tr_rmsnorm_backward_f32(NULL, fdw2, tof(c.r, n), fi, fw, fr, N, C);
+    CHECK(memcmp(fdi2, fdi, n * sizeof(float)) == 0 && memcmp(fdw2, fdw, C * sizeof(float)) == 0,
+          "%s: backward with a NULL gradient changes the other", op);
     ops_rmsnorm(fo2, fi, fw, N, C, (float)eps);
     snprintf(what, sizeof what, "%s f32 vs ops_rmsnorm", op);
     CMP(what, nrel_ff(fo, fo2, n), TOL_F32_VS_INFERENCE);
@@ -529,10 +518,12 @@ static void test_attention_case(const char *op, int B, int T, int H, int KV, int
 
 static void test_attention(void)
 {
-    printf("attention (B 2, T 5, head_dim 6)\n");
+    printf("attention (B 2, T 5, head_dim 6; and head_dim 10)\n");
     test_attention_case("attention GQA H3/KV1 win3 cap2", 2, 5, 3, 1, 6, 3, 2.0);
     test_attention_case("attention MHA H3/KV3", 2, 5, 3, 3, 6, 0, 0.0);
     test_attention_case("attention GQA H4/KV2 win2 T7", 1, 7, 4, 2, 6, 2, 0.0);
+    /* head_dim 10: the 8-wide blocks of the dot/axpy helpers plus a tail */
+    test_attention_case("attention GQA H2/KV1 hd10 cap5", 2, 4, 2, 1, 10, 0, 5.0);
 }
 
 /* ---------------------------------------------------------------- GLU */
@@ -813,7 +804,11 @@ static void test_determinism(void)
         omp_set_num_threads(4);
         fns[f](&b);
         int same = 1;
-        for (int i = 0; i < a.n_out; i++) same &= memcmp(a.out[i], b.out[i], a.n[i] * sizeof(float)) == 0;
+        for (int i = 0; i < a.n_out; i++) {
+            const int eq = memcmp(a.out[i], b.out[i], a.n[i] * sizeof(float)) == 0;
+            if (!eq) printf("  output %d differs: rel %.2e\n", i, nrel_ff(b.out[i], a.out[i], a.n[i]));
+            same &= eq;
+        }
         printf("  %-60s %s\n", names[f], same ? "bitwise equal" : "DIFFERENT");
         CHECK(same, "%s: results depend on the thread count", names[f]);
     }

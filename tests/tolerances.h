@@ -50,4 +50,45 @@
  * measured values are printed. F16 (11 significant bits) uses u = 2^-11. */
 #define TOL_BF16_SIGMAS 4.0
 
+/* ---------------------------------------------------------------- training ops
+ * (test_train_ops; the reasons are why each value is what it is)
+ *
+ * Central differences in double: error ≈ h²·|f'''|/6 (truncation) +
+ * ε·|L|/h (rounding of L, ε = 1.1e-16, |L| ~ 1..10).
+ * - Linear ops (embedding, matmul per operand, RoPE, residual): L is linear
+ *   in each operand, so there is no truncation term at all; h = 1e-2 and only
+ *   rounding remains (measured ≤ 5e-14); tolerance 1e-11.
+ * - Smooth element-wise ops (GLU, soft-cap): h = 1e-5, both terms ~1e-11..1e-10
+ *   (measured ≤ 1e-10); tolerance 1e-8.
+ * - Row ops with several saturating non-linearities (attention with softmax
+ *   and tanh cap, cross-entropy, KL): h = 1e-5, measured ≤ 7e-10;
+ *   tolerance 1e-8.
+ * - RMSNorm: the test includes a row of norm ~0.01 (where eps matters), whose
+ *   third derivative grows like rstd³ ~ 1e6, so h = 1e-6 (truncation 100x
+ *   smaller than at 1e-5, where it measured 4e-8; rounding ε·|L|/h ~ 1e-9
+ *   against gradients ~100); measured ≤ 4.1e-10; tolerance 1e-8.
+ * A 1% error in any gradient gives 1e-2, six orders above every tolerance, and
+ * the wrong backwards measure ~1e-3 … 1.5, so the checks are sharp.
+ */
+#define TOL_GRAD_LINEAR 1e-11
+#define TOL_GRAD_SMOOTH 1e-8
+#define H_LINEAR 1e-2
+#define H_SMOOTH 1e-5
+#define H_RMSNORM 1e-6
+
+/* Float instance vs double instance, normwise relative: each value is a sum
+ * of K ≤ 270 float products (matmul 130x37x270) or a chain of a few float
+ * operations, so its error is ~√K·ε_f … K·ε_f (ε_f = 6e-8) of the largest
+ * term: measured ≤ 6e-7 (tiled matmul dinp, K = 270), ≤ 3e-7 for every other
+ * op; the bound leaves a factor ~8. */
+#define TOL_F32_VS_F64 5e-6
+/* Float training forward vs the inference kernels: the same arithmetic in
+ * the same order for RMSNorm, GLU and soft-cap (measured 0: bitwise); sgemm vs
+ * the FMA dot-product kernel for matmul sum in different orders: a few ulps of
+ * a 13-term sum of O(1) values. Normwise relative. */
+#define TOL_F32_VS_INFERENCE 1e-6
+/* Double forward vs naive double references written differently: rounding
+ * of short double sums only. Normwise relative. */
+#define TOL_F64_REFERENCE 1e-13
+
 #endif
