@@ -58,7 +58,7 @@ typedef struct {
     float rope_linear;           /* linear RoPE scaling factor, 1 = none        */
     const float *rope_factors;   /* [hd/2] per-frequency divisors, or NULL      */
     const cJSON *hf_rope_scaling; /* HF input: its rope_scaling object         */
-    const float *rope_freq_ref;  /* [2, hd/2] inverse frequencies to reproduce  */
+    const double *rope_freq_ref; /* [2, hd/2] inverse frequencies to reproduce  */
     const float *l2c_freq;       /* llama2.c input: freq_cis [2, n_ctx, hd/2]   */
     const tokenizer *tok;
     char name[256];              /* general.name                                */
@@ -237,7 +237,7 @@ static int read_rope_scaling(cv_set *s, const steer_model *m)
     float *fac = cv_alloc(s, (size_t)half * sizeof *fac);
     if (!fac) return steer_err(STEER_ENOMEM, "convert: out of memory");
     for (int i = 0; i < half; i++)
-        fac[i] = (float)(pow(c->rope_theta, -2.0 * i / c->head_dim) / (double)m->rope_freq[i]);
+        fac[i] = (float)(pow(c->rope_theta, -2.0 * i / c->head_dim) / m->rope_freq[i]);
     s->rope_factors = fac;
     return STEER_OK;
 }

@@ -360,7 +360,7 @@ static int bind_weights(steer_model *m, const tsrc *s)
 static int setup_rope(steer_model *m, const rope_scaling *sc)
 {
     const int hd = m->cfg.head_dim, half = hd / 2;
-    m->rope_freq = malloc((size_t)2 * half * sizeof(float));
+    m->rope_freq = malloc((size_t)2 * half * sizeof(double));
     if (!m->rope_freq) return steer_err(STEER_ENOMEM, "out of memory");
     for (int k = 0; k < 2; k++) {
         double theta = k == 0 ? m->cfg.rope_theta : m->cfg.rope_theta_local;
@@ -380,7 +380,7 @@ static int setup_rope(steer_model *m, const rope_scaling *sc)
                 }
                 inv /= sc->linear_factor;
             }
-            m->rope_freq[k * half + i] = (float)inv;
+            m->rope_freq[k * half + i] = inv;
         }
     }
     return STEER_OK;

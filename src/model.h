@@ -36,7 +36,7 @@ struct steer_model {
     steer_model_config cfg;
     const arch_info *arch;
     rope_style rope;
-    float *rope_freq;        /* [2, hd/2] inverse frequencies: global
+    double *rope_freq;       /* [2, hd/2] inverse frequencies: global
                                 layers, then sliding layers           */
     steer_mat tok_embd;      /* [V, d]                                */
     model_layer *layers;     /* [n_layer]                             */
