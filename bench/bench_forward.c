@@ -8,18 +8,22 @@
  * tg  (generation): after the prompt, G steps of steer_forward with one token
  *     each (the greedy argmax of the previous logits), timed together.
  * hook cost: pp and tg again with a capture (steer_ctx_add_capture) at
- *     resid_post of every layer, reported as hook_ratio = time(capture) /
- *     time(unhooked). The design claims that sites no hook wants cost nothing
- *     and a hooked site costs the hook (here a copy of the rows). All variants
- *     run on one context (hooks added before and cleared after each run, not
- *     timed), rotating their order, because two contexts' scratch buffers lie
- *     at different addresses and that alone moved the small model's pp by
- *     ~5% in our tests. As a check independent of timing noise, a user hook
- *     doing the same work as a capture (copy each row to its position in an
- *     [n_ctx, d_model] buffer) times itself: hook_share = time inside the
- *     hook / time of the forward pass.
+ *     resid_post of every layer. The design claims that sites no hook wants
+ *     cost nothing and a hooked site costs the hook (here a copy of the rows).
+ *     hook_ratio = the median over rounds of time(capture) / time(unhooked),
+ *     the two runs of each ratio taken back to back in the same round: on a
+ *     shared VM the same run varied by 20% and more from one round to the
+ *     next, which a ratio of two best-of-R figures inherits, while runs close
+ *     in time vary together. All variants run on one context (hooks added
+ *     before and cleared after each run, not timed), rotating their order,
+ *     because two contexts' scratch buffers lie at different addresses and
+ *     that alone moved the small model's pp by ~5% in our tests. As a check
+ *     independent of timing noise, a user hook doing the same work as a
+ *     capture (copy each row to its position in an [n_ctx, d_model] buffer)
+ *     times itself: hook_share = time inside the hook / time of the forward.
  *
- * Each metric: one warm-up run per variant, then the best of R (default 3) runs.
+ * Each metric: one warm-up run per variant, then the best of R (default 3)
+ * runs (hook_ratio: the median, see above).
  * Tokens: BOS followed by fixed pseudo-random ids in [3, n_vocab) (timing does
  * not depend on the ids).
  *
@@ -92,6 +96,19 @@ static int die(const char *what, int rc)
 {
     fprintf(stderr, "bench_forward: %s failed (%d): %s\n", what, rc, steer_last_error());
     return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of x[0..n) (sorts x). */
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
 static int argmax(const float *x, int n)
@@ -260,7 +277,8 @@ int main(int argc, char **argv)
     printf("flops: per token 2*(layer matmul weights %.4g + head %.4g) + attention 4*n_head*head_dim*ctx_len per "
            "layer; pp %d tokens = %.4g GFLOP, tg %d tokens = %.4g GFLOP; norms/rope/softmax/silu not counted\n",
            mat_w, head_w, n_prompt, pp_flop * 1e-9, gen, tg_flop * 1e-9);
-    printf("timing: 1 warm-up + best of %d (unhooked, capture and copy-hook runs rotated on one context); "
+    printf("timing: 1 warm-up + best of %d (unhooked, capture and copy-hook runs rotated on one context; "
+           "hook_ratio: median over the rounds); "
            "pp = one steer_eval of %d tokens (logits for all rows); tg = %d steer_forward calls of 1 token after "
            "the prompt\n",
            runs, n_prompt, gen);
@@ -270,6 +288,9 @@ int main(int argc, char **argv)
      * from its fastest run of each */
     run_times best[N_VARIANTS], t;
     for (int v = 0; v < N_VARIANTS; v++) best[v].pp = best[v].tg = 1e30;
+    double *ratio_pp = malloc((size_t)runs * sizeof(double)), *ratio_tg = malloc((size_t)runs * sizeof(double));
+    double round_pp[N_VARIANTS], round_tg[N_VARIANTS];
+    if (!ratio_pp || !ratio_tg) return die("malloc", STEER_ENOMEM);
     double share_pp = 0.0, share_tg = 0.0;
     int n_cap = -1;
     const cpu_sample c0 = cpu_sample_now();
@@ -281,6 +302,8 @@ int main(int argc, char **argv)
                 return die("forward", rc);
             if (v == V_CAPTURE) steer_ctx_captured(c, STEER_SITE_RESID_POST, cfg->n_layer - 1, &n_cap);
             if (k < 0) continue;
+            round_pp[v] = t.pp;
+            round_tg[v] = t.tg;
             if (t.pp < best[v].pp) {
                 best[v].pp = t.pp;
                 if (v == V_COPY) share_pp = t.hook_pp / t.pp;
@@ -290,6 +313,10 @@ int main(int argc, char **argv)
                 if (v == V_COPY) share_tg = t.hook_tg / t.tg;
             }
         }
+        if (k >= 0) {
+            ratio_pp[k] = round_pp[V_CAPTURE] / round_pp[V_PLAIN];
+            ratio_tg[k] = gen > 0 ? round_tg[V_CAPTURE] / round_tg[V_PLAIN] : 1.0;
+        }
     }
     const double other = cpu_foreign(c0, cpu_sample_now());
     steer_ctx_clear_hooks(c);
@@ -297,6 +324,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_forward: warning: the capture holds %d rows, expected %d\n", n_cap,
                 gen > 0 ? n_ctx : n_prompt);
     const double pp = best[V_PLAIN].pp, tg = best[V_PLAIN].tg, pph = best[V_CAPTURE].pp, tgh = best[V_CAPTURE].tg;
+    const double hr_pp = median(ratio_pp, runs), hr_tg = median(ratio_tg, runs);
+    free(ratio_pp);
+    free(ratio_tg);
 
     printf("result model=%s dtype=%s metric=pp%d tok/s=%.2f ms=%.2f GFLOP/s=%.2f\n", name, dt, n_prompt,
            n_prompt / pp, pp * 1e3, pp_flop / pp * 1e-9);
@@ -304,12 +334,12 @@ int main(int argc, char **argv)
         printf("result model=%s dtype=%s metric=tg%d tok/s=%.2f ms/tok=%.3f GFLOP/s=%.2f\n", name, dt, gen, gen / tg,
                tg * 1e3 / gen, tg_flop / tg * 1e-9);
     printf("result model=%s dtype=%s metric=pp%d_capture tok/s=%.2f ms=%.2f hook_ratio=%.3f hook_share=%.2e "
-           "(capture at resid_post of %d layers; ratio = time captured / unhooked; share = time inside a copy hook / "
-           "its forward time)\n",
-           name, dt, n_prompt, n_prompt / pph, pph * 1e3, pph / pp, share_pp, cfg->n_layer);
+           "(capture at resid_post of %d layers; ratio = median of time captured / unhooked, back-to-back pairs; "
+           "share = time inside a copy hook / its forward time)\n",
+           name, dt, n_prompt, n_prompt / pph, pph * 1e3, hr_pp, share_pp, cfg->n_layer);
     if (gen > 0)
         printf("result model=%s dtype=%s metric=tg%d_capture tok/s=%.2f ms/tok=%.3f hook_ratio=%.3f hook_share=%.2e\n",
-               name, dt, gen, gen / tgh, tgh * 1e3 / gen, tgh / tg, share_tg);
+               name, dt, gen, gen / tgh, tgh * 1e3 / gen, hr_tg, share_tg);
 
     printf("contention: other processes used %.0f%% of the CPUs during these runs\n", 100.0 * other);
 
