@@ -31,10 +31,11 @@
  * Ownership: trm_new_f32 borrows the steer_model (it must outlive the trm:
  * the RoPE frequencies and architecture tables are read from it) and copies
  * every weight it needs to REAL once, so the model's mapping is not read
- * afterwards. Everything else — the parameter block, the gradient block, the
- * frozen weights and all activations — is owned by the trm (four allocations
- * in all) and released by trm_free_f32. Pointers returned by the accessors are
- * views into those blocks, valid until trm_free_f32.
+ * afterwards. Everything else is owned by the trm and released by
+ * trm_free_f32: the parameter block, the gradient block, the frozen weights
+ * and all activations (one allocation each, plus small bookkeeping arrays).
+ * Pointers returned by the accessors are views into those blocks, valid until
+ * trm_free_f32 (activations and logits: until the next forward).
  */
 #ifndef STEER_TRAIN_MODEL_H
 #define STEER_TRAIN_MODEL_H
@@ -143,8 +144,8 @@ typedef struct {
                                    (any value; read as token 0)                  */
     const int *lengths;         /* [B] valid tokens per sequence (0..T); NULL = T */
     const int *targets;         /* [B, T] the id row (b, t) must predict, -1 = not
-                                   in the loss (prompt, padding); NULL = no
-                                   cross-entropy term                           */
+                                   in the loss (prompt); padding rows are never
+                                   in the loss; NULL = no cross-entropy term    */
     int n_kl;                   /* rows in the KL term (<= spec.kl_rows)         */
     const int *kl_rows;         /* [n_kl] row b·T + t of each KL position        */
     const float *teacher_logp;  /* [n_kl, V] the teacher's log-probabilities     */

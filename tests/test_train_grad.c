@@ -35,6 +35,7 @@
 #include "train_model.h"
 #include "train_ops.h"
 
+#include <omp.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -58,38 +59,7 @@
 #undef REAL
 #undef R_
 
-/* ---------------------------------------------------------------- tolerances
- * (to move to tests/tolerances.h)
- *
- * TOL_MODEL_GRAD — double, central differences with h = H_MODEL: truncation
- *   h²·|L'''|/6 ~ 1e-10·|L'''| and rounding ε·|L|/h ~ 1.1e-16·6/1e-5 ≈ 7e-11
- *   against gradients of 1e-3…1: each ~1e-9 of the case's largest gradient,
- *   and every composition of the whole model is smooth (ReLU adapters
- *   excepted: a kink within h of a sample would show as an O(1) error, never
- *   observed with these seeds). Measured ≤ ~1e-8 (see the printed table);
- *   tolerance 1e-6. A 1% error gives 1e-2 and the deliberate bugs 1e-2…1.
- * TOL_MODEL_F32 — the float instance against the double one on the same
- *   parameters: each value is a chain of float sums over ≤ 300 terms through
- *   2 blocks (each op ≤ 6e-7 relative in test_train_ops), compounded through
- *   softmax and normalisation backwards: measured ≤ ~1e-5 on gradients
- *   (normwise per tensor, same floor as above), ≤ 1e-6 on logits;
- *   tolerance 1e-4 for gradients, 1e-5 for logits and loss.
- * TOL_TRAIN_VS_INFERENCE — float training forward (sgemm, 8-way dot products)
- *   against steer_forward (FMA dot-product kernel): same operations in other
- *   summation orders, ~1e-7 relative per op, through ≤ 5 blocks: normwise
- *   relative over all logits, measured ≤ ~1e-6; tolerance 1e-5.
- * TOL_SITE_GRAD — two analytic gradients in double that differ only in the
- *   order of a sum over rows: 1e-12.
- * TOL_ORTHO — float Gram–Schmidt (sums in double): |R·Rᵀ − I| and the cosine
- *   of W_down rows with B's columns after the projection ~ float ε: 1e-5.
- */
-#define H_MODEL 1e-5
-#define TOL_MODEL_GRAD 1e-6
-#define TOL_MODEL_F32_GRAD 1e-4
-#define TOL_MODEL_F32_LOGITS 1e-5
-#define TOL_TRAIN_VS_INFERENCE 1e-5
-#define TOL_SITE_GRAD 1e-12
-#define TOL_ORTHO 1e-5
+/* Tolerances and the finite-difference step: tests/tolerances.h (training graph). */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -518,7 +488,7 @@ static void test_gradients(steer_model **models)
                 snprintf(where, sizeof where, "%s, layers %s", steer_site_name(site), layers);
             else
                 snprintf(where, sizeof where, "%s", SETS[k].full ? "all weights" : s.lora_layers ? "layer 1" : "all layers");
-            const int per = SETS[k].full || SETS[k].lora ? 1 : 4;
+            const int per = SETS[k].full || SETS[k].lora ? 2 : 4;
             /* deliberate bugs where they bite */
             int bug = 0;
             if (SETS[k].full && ARCHS[a].arch == STEER_ARCH_GEMMA) bug = 1;
@@ -529,7 +499,7 @@ static void test_gradients(steer_model **models)
             check_case(ARCHS[a].name, SETS[k].name, where, models[a], &s, &bd, per, bug);
         }
         /* objectives: KL to a teacher (both directions), alone and with CE */
-        for (int o = 0; o < 2 && (a == 0 || a == 4 || a == 5); o++) {
+        for (int o = 0; o < 2; o++) {
             batch_data bk = {0};
             make_batch(&bk, VOCAB, o == 1, 3 + o, o);
             steer_site site;
@@ -973,6 +943,11 @@ static void test_stories(void)
 
 int main(void)
 {
+    /* One thread: the float matmuls open an OpenMP region per call (fixed
+     * sgemm tiles, train_ops_impl.h), which on an oversubscribed CI machine
+     * makes this test 10x slower with 2 spinning threads; thread-count
+     * determinism is test_train_ops's business. */
+    omp_set_num_threads(1);
     const double t0 = now();
     snprintf(TMP, sizeof TMP, "/tmp/steer_test_train_grad_%d", (int)getpid());
     mkdir(TMP, 0755);

@@ -91,4 +91,42 @@
  * of short double sums only. Normwise relative. */
 #define TOL_F64_REFERENCE 1e-13
 
+/* ---------------------------------------------------------------- training graph (test_train_grad)
+ * (to move to tests/tolerances.h)
+ *
+ * TOL_MODEL_GRAD — double, central differences with h = H_MODEL = 1e-5:
+ *   truncation h²·|L'''|/6 and rounding ε·|L|/h ≈ 1.1e-16·6/1e-5 ≈ 7e-11
+ *   against gradients of 1e-3…1. Measured ≤ 4.1e-7 (KL on gemma, the most
+ *   curved case); the step is near the optimum: h = 1e-4 gives 3e-6
+ *   (truncation), 3e-5 gives 2.7e-7, 1e-6 gives 5.9e-6 (rounding). ReLU
+ *   adapters have a kink: a pre-activation within h of 0 at a sample would
+ *   show as an O(1) error (never seen with these seeds). Tolerance 1e-5: a 1%
+ *   error measures 1e-2 and the deliberate bugs 1e-1…2, three or more orders
+ *   above.
+ * TOL_MODEL_F32_GRAD — the float instance against the double one on the same
+ *   (float-rounded) parameters: every value is a chain of float sums over
+ *   ≤ 300 terms through 2 blocks (each op ≤ 6e-7 relative, test_train_ops),
+ *   compounded through the softmax, normalisation and attention backwards.
+ *   Normwise per tensor with the floor 1e-2 of the largest gradient: measured
+ *   ≤ 3.9e-6; tolerance 5e-5.
+ * TOL_MODEL_F32_LOGITS — the same for logits and loss: measured ≤ 7e-7
+ *   (normwise relative); tolerance 1e-5.
+ * TOL_TRAIN_VS_INFERENCE — float training forward (sgemm, 8-way dot products)
+ *   against steer_forward (its FMA dot-product kernel): the same operations
+ *   in other summation orders, ~1e-7 relative per op, through ≤ 5 blocks:
+ *   normwise relative over all logits, measured ≤ 7e-7; tolerance 1e-5.
+ * TOL_SITE_GRAD — two analytic gradients in double that differ only in the
+ *   order of a sum over rows (measured 0): 1e-12.
+ * TOL_ORTHO — float Gram–Schmidt (sums in double): |R·Rᵀ − I| and the cosine
+ *   of W_down rows with B's columns after the projection, measured ≤ 4e-8,
+ *   ~float ε: 1e-5.
+ */
+#define H_MODEL 1e-5
+#define TOL_MODEL_GRAD 1e-5
+#define TOL_MODEL_F32_GRAD 5e-5
+#define TOL_MODEL_F32_LOGITS 1e-5
+#define TOL_TRAIN_VS_INFERENCE 1e-5
+#define TOL_SITE_GRAD 1e-12
+#define TOL_ORTHO 1e-5
+
 #endif
