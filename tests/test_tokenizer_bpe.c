@@ -613,16 +613,11 @@ static void test_tok512_hf(const text_set *ts)
     compare_cases("tok512 tokenizer.model vs tok512.llamacpp.out", m, TOKDIR "/tok512.inp",
                   TOKDIR "/tok512.llamacpp.out", 0);
     compare_tokenizers("tok512 tokenizer.model vs tok512.bin (with BOS)", bin, m, ts, STEER_TOK_ADD_BOS);
-    /* The shared fixtures' hf/ directories, when present. */
+    /* The fixtures' hf/ directories (copied into tests/data). */
     static const char *const fx[] = {"gemma", "gemma2", "llama", "qwen2"};
     for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
         char fdir[256];
-        snprintf(fdir, sizeof fdir, "/work/shared/data/golden/fixtures/%s/hf", fx[i]);
-        struct stat st;
-        if (stat(fdir, &st) != 0) {
-            printf("%-60s skipped (not present)\n", fdir);
-            continue;
-        }
+        snprintf(fdir, sizeof fdir, "%s/%s/hf", STEER_TESTDATA_DIR, fx[i]);
         tokenizer *f = load_hf_tok(fdir);
         char label[128];
         snprintf(label, sizeof label, "fixtures/%s/hf tokenizer.model vs tok512.llamacpp.out", fx[i]);
