@@ -6,6 +6,7 @@
  * llama.cpp's test vectors (Hugging Face tokenizers output). */
 #include "internal.h"
 #include "test_util.h"
+#include "tok_cases.h"
 
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
@@ -27,96 +28,8 @@ static char tmpdir[64];
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Test strings of a .inp file: split on the separator, the empty tail dropped. */
-static char **read_inputs(const char *path, int *n)
-{
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *buf = tu_read_file(path, NULL);
-    int cap = 64, cnt = 0;
-    char **v = malloc((size_t)cap * sizeof *v);
-    char *p = buf;
-    for (;;) {
-        char *q = strstr(p, sep);
-        if (!q) break;
-        if (cnt == cap) v = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-        size_t len = (size_t)(q - p);
-        v[cnt] = malloc(len + 1);
-        memcpy(v[cnt], p, len);
-        v[cnt][len] = 0;
-        cnt++;
-        p = q + strlen(sep);
-    }
-    free(buf);
-    *n = cnt;
-    return v;
-}
 
-static void free_inputs(char **v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-}
 
-typedef struct {
-    int n;
-    int *ids;
-} id_line;
-
-/* Lines of a .out file: " id id id" per line. */
-static id_line *read_outputs(const char *path, int *n)
-{
-    char *buf = tu_read_file(path, NULL);
-    int cap = 64, cnt = 0;
-    id_line *v = malloc((size_t)cap * sizeof *v);
-    char *p = buf;
-    while (*p) {
-        char *e = strchr(p, '\n');
-        if (!e) e = p + strlen(p);
-        if (cnt == cap) v = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-        id_line *l = &v[cnt++];
-        l->n = 0;
-        l->ids = malloc(((size_t)(e - p) / 2 + 1) * sizeof *l->ids);
-        char *s = p;
-        while (s < e) {
-            char *end;
-            long x = strtol(s, &end, 10);
-            if (end == s) break;
-            l->ids[l->n++] = (int)x;
-            s = end;
-        }
-        p = *e ? e + 1 : e;
-    }
-    free(buf);
-    *n = cnt;
-    return v;
-}
-
-static void free_outputs(id_line *v, int n)
-{
-    for (int i = 0; i < n; i++) free(v[i].ids);
-    free(v);
-}
-
-static void print_escaped(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (int k = 0; s[k] && k < 120; k++) {
-        unsigned char c = (unsigned char)s[k];
-        if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
-    }
-    if (strlen(s) > 120) fputs("...", f);
-    fputc('"', f);
-}
-
-static void print_ids(FILE *f, const int *ids, int n)
-{
-    for (int i = 0; i < n; i++) fprintf(f, " %d", ids[i]);
-    fputc('\n', f);
-}
 
 /* Encodes every .inp string (flags) and compares with the .out lines. Returns
  * the number of matching cases. */
