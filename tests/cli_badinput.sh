@@ -12,28 +12,6 @@ source "$(dirname "$0")/lib_cli.sh"
 OUT=$TMP/out/result.safetensors
 mkdir -p "$TMP/out"
 
-# expect_fail NAME NEEDLE CMD...: CMD fails with 0 < status < 128, prints one
-# line on stderr that starts with "steer" and contains NEEDLE, and leaves
-# nothing in $TMP/out.
-expect_fail() {
-    local name=$1 needle=$2
-    shift 2
-    rm -rf "$TMP/out"/*
-    "$@" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
-    local rc=$? lines problems=""
-    lines=$(wc -l <"$TMP/stderr.txt")
-    [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] || problems+=" exit status $rc;"
-    [ "$lines" -eq 1 ] || problems+=" $lines lines on stderr;"
-    grep -Eq '^steer[ :]' "$TMP/stderr.txt" || problems+=" message does not start with 'steer';"
-    grep -qF -- "$needle" "$TMP/stderr.txt" || problems+=" message does not name '$needle';"
-    [ -z "$(ls -A "$TMP/out")" ] || problems+=" left files: $(ls -A "$TMP/out");"
-    if [ -z "$problems" ]; then
-        pass "$name -> exit $rc: $(cat "$TMP/stderr.txt")"
-    else
-        fail "$name:$problems"
-        sed 's/^/     | /' "$TMP/stderr.txt" | head -20
-    fi
-}
 
 # ---------------------------------------------------------------- broken files
 head -c 5000 "$MODEL" >"$TMP/truncated.bin"

@@ -11,33 +11,7 @@ DEV=$REPO/tests/data/winogrande/dev.jsonl
 source "$(dirname "$0")/lib_cli.sh"
 mkdir -p "$TMP/out"
 
-# ok NAME CMD...: CMD succeeds (stdout in $TMP/stdout.txt).
-ok() {
-    local name=$1
-    shift
-    if "$@" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"; then pass "$name"; else
-        fail "$name: exit $?: $(cat "$TMP/stderr.txt")"
-    fi
-}
 
-# expect_fail NAME NEEDLE CMD...: exit 1..127, one line on stderr starting
-# with "steer" and containing NEEDLE, nothing left in $TMP/out.
-expect_fail() {
-    local name=$1 needle=$2
-    shift 2
-    rm -rf "$TMP/out"/*
-    "$@" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
-    local rc=$? problems=""
-    [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] || problems+=" exit status $rc;"
-    [ "$(wc -l <"$TMP/stderr.txt")" -eq 1 ] || problems+=" $(wc -l <"$TMP/stderr.txt") lines on stderr;"
-    grep -Eq '^steer[ :]' "$TMP/stderr.txt" || problems+=" message does not start with 'steer';"
-    grep -qF -- "$needle" "$TMP/stderr.txt" || problems+=" message does not name '$needle';"
-    [ -z "$(ls -A "$TMP/out")" ] || problems+=" left files: $(ls -A "$TMP/out");"
-    if [ -z "$problems" ]; then pass "$name -> exit $rc: $(cat "$TMP/stderr.txt")"; else
-        fail "$name:$problems"
-        sed 's/^/     | /' "$TMP/stderr.txt" | head -5
-    fi
-}
 
 # ---------------------------------------------------------------- listops
 LO=$TMP/lo.jsonl
