@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #include "bench_util.h"
-}
 
 static int die(const char *what, int rc)
 {

@@ -38,7 +38,6 @@ extern char *openblas_get_config(void);
 extern int openblas_get_num_threads(void);
 
 #include "bench_util.h"
-}
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 static float frand(void) /* uniform in [-1, 1) */

@@ -56,5 +56,6 @@ static double cpu_foreign(cpu_sample a, cpu_sample b)
     if (a.busy < 0 || a.self < 0 || b.busy < 0 || b.self < 0 || b.wall <= a.wall) return -1.0;
     double f = (double)((b.busy - a.busy) - (b.self - a.self)) / hz / ((b.wall - a.wall) * ncpu);
     return f < 0 ? 0.0 : f;
+}
 
 #endif
