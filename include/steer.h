@@ -706,6 +706,106 @@ int steer_listops_write(const char *path, int n, const steer_listops_params *p);
  * dp, which may be NULL). */
 int steer_listops_dataset(int n, const steer_listops_params *p, const steer_data_params *dp, steer_dataset **out);
 
+/* ---------------------------------------------------------------- training */
+
+/* Training (SPEC §4 E4) on a prompt/completion dataset: cross-entropy on the
+ * completion tokens only, micro-batches of padded sequences, AdamW with a
+ * warm-up schedule, the method's constraints after every step, evaluation
+ * and checkpoints (docs/TRAINING.md §4 "The training loop"). */
+typedef enum { STEER_SCHED_CONSTANT = 0, STEER_SCHED_LINEAR, STEER_SCHED_COSINE } steer_schedule;
+
+typedef struct {
+    const char *method;   /* full, lora, vector, adapter, adapter-linear, rank1,
+                             loreft, joint (default adapter)                      */
+    steer_site site;      /* steering site (default resid_post)                  */
+    const unsigned char *layers; /* [n_layer] steering/LoRA layers; NULL = all   */
+    int rank;             /* 0: the method's (8; rank1 1); LoRA and adapter rank */
+    int act;              /* adapter σ: -1 the method's, 0 none, 1 silu, 2 gelu
+                             (erf), 3 relu, 4 tanh                                */
+    float alpha;          /* adapter α (default 1)                               */
+    float lora_alpha;     /* default 8                                           */
+    unsigned lora_targets;/* bits q 1, k 2, v 4, o 8, gate 16, up 32, down 64;
+                             0 = all                                              */
+    double lr;            /* 0: steer_train_default_lr(method)                   */
+    int64_t steps;        /* optimizer updates; 0: from epochs                   */
+    double epochs;        /* used when steps is 0                                */
+    int batch, accum;     /* sequences per micro-batch (8), micro-batches per
+                             update (1)                                           */
+    double warmup;        /* warm-up fraction (0.03)                             */
+    steer_schedule schedule; /* default linear (decay to 0)                      */
+    double weight_decay, clip; /* 0, 0 (0 = no clipping)                         */
+    uint64_t seed;        /* init and data order (default 1)                     */
+    int eval_every;       /* evaluate every N updates (0: only at start and end) */
+    int eval_max;         /* evaluate on the first N items (0: all)              */
+    int eval_batch;       /* sequences per evaluation batch (16)                 */
+    int save_every;       /* checkpoint every N updates (0: at every evaluation)
+                             and always at the end                                */
+    int64_t stop_after;   /* > 0: stop after this many updates (the schedule
+                             still spans `steps`; for tests of --resume)           */
+    const char *out_dir;  /* checkpoints, state, train.csv, loss.png/svg; NULL = none */
+    int resume;           /* continue from out_dir/state.safetensors            */
+    int progress;         /* 0 none, 1 a progress line on stderr (redrawn on a
+                             TTY), 2 one line per update                           */
+    const char *model_path, *tokenizer_path; /* full fine-tuning writes its
+                             checkpoint by converting this model                  */
+    const char *model_hint, *command; /* recorded in checkpoint metadata        */
+    int params_out;       /* 1: return a copy of the trained parameters          */
+} steer_train_params;
+
+steer_train_params steer_train_default_params(void);
+/* 9e-4 for steering methods (SPEC E4), 5e-4 LoRA, 1e-4 full. */
+double steer_train_default_lr(const char *method);
+const char *steer_train_act_name(int act);
+
+/* Evaluation on a dataset with completions: token-mean completion loss and
+ * greedy generation of K tokens (K = the longest of the gold completion and
+ * the choices): exact = the gold completion's tokens were generated; format =
+ * the generated text starts with one of the item's choices; acc = it is the
+ * gold choice (datasets without choices: acc = exact). */
+typedef struct {
+    int n;
+    double loss, acc, exact, format;
+    long n_tokens;        /* completion tokens in the loss                      */
+} steer_eval_result;
+
+typedef struct {
+    int pick;             /* choice the generation starts with, -1 none         */
+    int exact;
+    char *text;           /* generated text (malloc'd; the caller frees)        */
+} steer_eval_item;
+
+typedef struct {
+    int n_max;            /* first N items (0: all)                             */
+    int batch;            /* default 16                                         */
+} steer_eval_params;
+
+typedef struct {
+    int64_t steps, total_steps;
+    double train_loss;    /* of the last update                                 */
+    steer_eval_result before, after; /* evaluations at the start and the end    */
+    size_t n_trainable, n_model;
+    double *loss_curve;   /* caller's [loss_curve_cap] (may be NULL): loss of
+                             update i at [i]                                       */
+    int64_t loss_curve_cap;
+    float *params;        /* with params_out: malloc'd copy [n_params]           */
+    size_t n_params;
+} steer_train_result;
+
+/* Trains on `train`, evaluating on `eval` (may be NULL). Errors are one line
+ * (a dataset line, a sequence longer than the context, a resume state that
+ * does not match). Files in out_dir are replaced atomically. */
+int steer_train(const steer_model *m, const steer_dataset *train, const steer_dataset *eval,
+                const steer_train_params *p, steer_train_result *res);
+/* The trainable tensors (*text: "name [shape] count" lines, malloc'd; may be
+ * NULL), their total and the model's. */
+int steer_train_describe(const steer_model *m, const steer_train_params *p, char **text, size_t *n_trainable,
+                         size_t *n_model);
+/* Evaluates the model, with a training checkpoint (adapter.safetensors of any
+ * non-full method; NULL = the model alone) applied. items[n] (may be NULL)
+ * receives per-item results. */
+int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_dataset *d,
+                       const steer_eval_params *ep, steer_eval_result *res, steer_eval_item *items);
+
 #ifdef __cplusplus
 }
 #endif

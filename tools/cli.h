@@ -32,6 +32,8 @@ int cmd_tensors(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv); /* cmd_train.c */
+int cmd_eval(int argc, char **argv);  /* cmd_eval.c */
 
 /* ---------------------------------------------------------------- errors */
 

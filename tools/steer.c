@@ -21,6 +21,8 @@ static const cli_command commands[] = {
     {"make-model", cmd_make_model, "write a random-weight model (any architecture) as an HF directory"},
     {"extract", cmd_extract, "extract steering vectors (mean-diff, PCA, oracle-mean) from prompts"},
     {"vec", cmd_vec, "inspect, combine and export vector files (info, norms, scale, add, export, ...)"},
+    {"train", cmd_train, "train full/LoRA/vector/adapter/LoReFT/joint on prompt/completion data"},
+    {"eval", cmd_eval, "greedy accuracy and completion loss of a model (+ a trained adapter) on data"},
     {"data", cmd_data, "datasets and templates: generate ListOps, show, stats, export (Winogrande, JSONL)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
