@@ -8,4 +8,8 @@ bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2)
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSTEER_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure -j2)
+# test_train (the training loop on stories260K, ~45 s in Release) exceeds its
+# 5-minute limit under ASan; its code also runs under ASan in cli_train, and
+# the graph and ops it uses in test_train_grad and test_train_ops.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
+  ctest --output-on-failure -j2 -E '^test_train$')
