@@ -12,6 +12,8 @@
 
 #include "steer.h"
 
+#include <stdio.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +105,21 @@ int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *e
 
 /* "resid_post,attn_out" | "all" into sites[] (order kept, duplicates
  * dropped). On failure writes "unknown site 'foo' (sites: …)" into err. */
+/* A subcommand of a command with subcommands (steer data …, steer vec …). */
+typedef struct {
+    const char *name, *cmd; /* "scale", "vec scale" (the latter for messages) */
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} cli_sub;
+
+/* Runs the subcommand named by argv[1] (argv[0] is the command); with no
+ * argument or -h/--help/help prints overview to stdout and returns 0; an
+ * unknown name is a usage error listing the names. */
+int cli_dispatch(const cli_sub *subs, size_t n, void (*overview)(FILE *f), int argc, char **argv);
+
+/* Prints "  name  summary" for each subcommand. */
+void cli_list_subs(FILE *f, const cli_sub *subs, size_t n);
+
 int cli_parse_sites(const char *spec, steer_site *sites, int *n_sites, char *err, size_t err_size);
 /* "unknown site 'foo' (sites: resid_pre, …)" */
 void cli_unknown_site_msg(const char *name, char *err, size_t err_size);

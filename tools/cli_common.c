@@ -428,6 +428,33 @@ int cli_check_context(int n, int n_ctx)
     return 0;
 }
 
+/* ---------------------------------------------------------------- subcommands */
+
+void cli_list_subs(FILE *f, const cli_sub *subs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) fprintf(f, "  %-10s %s\n", subs[i].name, subs[i].summary);
+}
+
+int cli_dispatch(const cli_sub *subs, size_t n, void (*overview)(FILE *f), int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        overview(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], subs[i].name) == 0) {
+            cli_cmd = subs[i].cmd;
+            return subs[i].fn(argc - 1, argv + 1);
+        }
+    }
+    char names[512] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", subs[i].name);
+    }
+    return cli_usage("unknown subcommand '%s' (%s)", argv[1], names);
+}
+
 /* ---------------------------------------------------------------- misc */
 
 double cli_now(void)

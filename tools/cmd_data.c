@@ -497,13 +497,7 @@ done:
 
 /* ---------------------------------------------------------------- dispatch */
 
-typedef struct {
-    const char *name, *cmd;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-} data_sub;
-
-static const data_sub subs[] = {
+static const cli_sub subs[] = {
     {"listops", "data listops", data_listops, "generate ListOps expressions as JSONL (seeded)"},
     {"show", "data show", data_show, "print rendered prompts and completions (check a template)"},
     {"stats", "data stats", data_stats, "count items, gold answers and lengths"},
@@ -515,23 +509,12 @@ static void data_overview(FILE *f)
     fprintf(f, "usage: steer data SUBCOMMAND [options]     (steer data SUBCOMMAND --help for details)\n\n"
                "Datasets and templates (SPEC §6): Winogrande, ListOps and prompt/completion JSONL,\n"
                "named FORMAT:FILE (winogrande:, listops:, jsonl: or a plain FILE).\n\nsubcommands:\n");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        fprintf(f, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    cli_list_subs(f, subs, sizeof subs / sizeof subs[0]);
     fprintf(f, "\nexample:\n  steer data listops --n 1000 --seed 1 --max-depth 3 --max-args 5 -o listops.jsonl\n"
                "  steer data show winogrande:tests/data/winogrande/dev.jsonl --n 1\n");
 }
 
 int cmd_data(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        data_overview(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-        if (strcmp(argv[1], subs[i].name) == 0) {
-            cli_cmd = subs[i].cmd;
-            return subs[i].fn(argc - 1, argv + 1);
-        }
-    }
-    return cli_usage("unknown subcommand '%s' (listops, show, stats, export)", argv[1]);
+    return cli_dispatch(subs, sizeof subs / sizeof subs[0], data_overview, argc, argv);
 }

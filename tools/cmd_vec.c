@@ -485,16 +485,10 @@ static int vec_import(int argc, char **argv)
 
 /* ---------------------------------------------------------------- dispatch */
 
-typedef struct {
-    const char *name, *cmd; /* "scale", "vec scale" (for messages) */
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-} vec_sub;
-
 static int vec_add(int argc, char **argv) { return vec_add_sub(argc, argv, 1); }
 static int vec_sub_cmd(int argc, char **argv) { return vec_add_sub(argc, argv, -1); }
 
-static const vec_sub subs[] = {
+static const cli_sub subs[] = {
     {"info", "vec info", vec_info, "format, metadata, tensors and norms of a vector file"},
     {"norms", "vec norms", vec_norms, "L2 norm per tensor; with two files, norms and cosines side by side"},
     {"scale", "vec scale", vec_scale, "multiply every vector by a factor"},
@@ -511,24 +505,12 @@ static void vec_overview(FILE *f)
     fprintf(f, "usage: steer vec SUBCOMMAND [options]     (steer vec SUBCOMMAND --help for details)\n\n"
                "Inspects and combines steering vector files (safetensors <site>.<layer> [d]) and\n"
                "llama.cpp control vectors (GGUF direction.L, read as resid_post.L).\n\nsubcommands:\n");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        fprintf(f, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    cli_list_subs(f, subs, sizeof subs / sizeof subs[0]);
     fprintf(f, "\nexample:\n  steer vec norms happy.safetensors\n"
                "  steer vec export --llamacpp happy.safetensors --layers 1-4 -o happy.gguf\n");
 }
 
 int cmd_vec(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        vec_overview(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-        if (strcmp(argv[1], subs[i].name) == 0) {
-            cli_cmd = subs[i].cmd;
-            return subs[i].fn(argc - 1, argv + 1);
-        }
-    }
-    return cli_usage("unknown subcommand '%s' (info, norms, scale, add, sub, normalize, slice, export, import)",
-                     argv[1]);
+    return cli_dispatch(subs, sizeof subs / sizeof subs[0], vec_overview, argc, argv);
 }
