@@ -7,7 +7,8 @@
 #
 # Environment: OMP_NUM_THREADS (default: all cores), BUILD_DIR (default build),
 # BENCH_RUNS (bench_forward best-of runs on the random models, default 5;
-# stories260K runs in milliseconds and always gets 20).
+# stories260K runs in milliseconds and always gets 20), SWEEP_N (bench_sweep
+# items, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -53,4 +54,10 @@ for dt in f32 bf16; do
   "./$BUILD_DIR/bench_forward" "$m" --runs "$RUNS"
   echo
 done
+echo "== bench_train (training update vs steer_forward; stories260K and a random d=512 llama, docs/PERFORMANCE.md)"
+"./$BUILD_DIR/bench_train" --model models/stories260K/stories260K.bin --runs "$RUNS"
+echo
+echo "== bench_sweep (oracle dKL sweep: engine vs --naive, demo config, docs/PERFORMANCE.md)"
+"./$BUILD_DIR/bench_sweep" --n "${SWEEP_N:-16}" --runs 3
+echo
 echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (after)"

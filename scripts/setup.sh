@@ -7,8 +7,10 @@
 #   libpcre2-dev                   tokenizer pre-split regexes (Hugging Face BPE)
 #   libcairo2-dev                  PNG/SVG figures
 #   cmake, pkg-config, gcc         build
+#   clang, libclang-rt-dev         libFuzzer + sanitizer runtimes for scripts/fuzz.sh
+#   libomp-dev                     OpenMP for clang (the fuzz build)
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev"
+PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

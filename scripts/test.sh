@@ -13,3 +13,7 @@ cmake --build build-asan -j"$(nproc)"
 # the graph and ops it uses in test_train_grad and test_train_ops.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
   ctest --output-on-failure -j2 -E '^test_train$')
+# Fuzzing (docs/ROBUSTNESS.md): every parser harness under libFuzzer with
+# AddressSanitizer + UBSan (clang, build-fuzz), 3000 inputs each with a fixed
+# seed (at most 10 s each), two at a time. Longer runs: scripts/fuzz.sh 600.
+FUZZ_JOBS=2 FUZZ_RUNS=3000 bash scripts/fuzz.sh 10

@@ -66,9 +66,9 @@ static void free_scratch(steer_ctx *c)
 {
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hg); free(c->hu); free(c->ha); free(c->scores); free(c->seq_tmp);
-    free(c->logits); free(c->logit_row);
+    free(c->logits); free(c->logit_row); free(c->pos_c); free(c->seq_c);
     c->x = c->xb = c->q = c->k = c->v = c->att = c->hg = c->hu = c->ha = c->scores = c->logits = NULL;
-    c->seq_tmp = c->logit_row = NULL;
+    c->seq_tmp = c->logit_row = c->pos_c = c->seq_c = NULL;
     c->n_cap = 0;
 }
 
@@ -119,11 +119,13 @@ static int fwd_reserve(steer_ctx *c, int n, int n_out)
         c->ha = malloc(r * ff * sizeof(float));
         c->seq_tmp = calloc(r, sizeof(int));
         c->logit_row = malloc(r * sizeof(int));
+        c->pos_c = malloc(r * sizeof(int));
+        c->seq_c = malloc(r * sizeof(int));
         c->n_scores = omp_get_max_threads() > c->n_threads ? omp_get_max_threads() : c->n_threads;
         c->scores = malloc((size_t)c->n_scores * c->n_ctx * sizeof(float));
         c->logits = malloc(r * cfg->n_vocab * sizeof(float));
         if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hg || !c->hu || !c->ha || !c->seq_tmp ||
-            !c->logit_row || !c->scores || !c->logits) {
+            !c->logit_row || !c->pos_c || !c->seq_c || !c->scores || !c->logits) {
             free_scratch(c);
             return steer_err(STEER_ENOMEM, "forward: out of memory for a batch of %d tokens", n);
         }
@@ -171,16 +173,15 @@ static void rope_apply(const steer_ctx *c, float *v, int n_heads, int pos, int k
 
 /* ---------------------------------------------------------------- forward */
 
-int steer_forward(steer_ctx *c, const steer_batch *b)
+/* Checks batch b against the context, grows scratch, fills logit_row; *n_out
+ * receives the logit rows, *seq_out the sequence ids (c->seq_tmp zeros when
+ * the batch has none). */
+static int fwd_prepare(steer_ctx *c, const steer_batch *b, int *n_out, const int **seq_out)
 {
-    const steer_model *m = c->m;
-    const steer_model_config *cfg = &m->cfg;
-    const int n = b->n, d = cfg->d_model, L = cfg->n_layer, hd = cfg->head_dim, nh = cfg->n_head,
-              nkv = cfg->n_kv_head, ff = cfg->d_ff, V = cfg->n_vocab;
-    const int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
+    const int n = b->n, V = c->m->cfg.n_vocab;
     if (n <= 0) return steer_err(STEER_EARG, "forward: empty batch");
     for (int i = 0; i < n; i++) {
-        if (b->tokens[i] < 0 || b->tokens[i] >= V)
+        if (b->tokens && (b->tokens[i] < 0 || b->tokens[i] >= V))
             return steer_err(STEER_EARG, "forward: token id %d at batch row %d is outside the vocabulary (0..%d)",
                              b->tokens[i], i, V - 1);
         if (b->pos[i] < 0 || b->pos[i] >= c->n_ctx)
@@ -189,19 +190,248 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
         if (b->seq && (b->seq[i] < 0 || b->seq[i] >= c->n_seq))
             return steer_err(STEER_EARG, "forward: sequence id %d outside 0..%d", b->seq[i], c->n_seq - 1);
     }
-    int n_out = 0;
     int rc = fwd_reserve(c, n, n);
     if (rc) return rc;
-    for (int i = 0; i < n; i++) c->logit_row[i] = (!b->logits || b->logits[i]) ? n_out++ : -1;
+    int k = 0;
+    for (int i = 0; i < n; i++) c->logit_row[i] = (!b->logits || b->logits[i]) ? k++ : -1;
+    *n_out = k;
     const int *seq = b->seq;
     if (!seq) {
         memset(c->seq_tmp, 0, (size_t)n * sizeof(int));
         seq = c->seq_tmp;
     }
-    omp_set_num_threads(c->n_threads);
-    steer_hook_batch hb = {.n = n, .width = d, .pos = b->pos, .seq = seq};
+    *seq_out = seq;
+    return STEER_OK;
+}
+
+/* Moves the rows i with logit_row[i] >= 0 to the front of x (and of xb when
+ * xb_too), in order, with their positions and sequence ids (into c->pos_c,
+ * c->seq_c; *pos, *seq are redirected there). Returns the new row count. */
+static int fwd_compact(steer_ctx *c, int n, int xb_too, const int **pos, const int **seq)
+{
+    const int d = c->m->cfg.d_model;
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        if (c->logit_row[i] < 0) continue;
+        c->pos_c[r] = (*pos)[i]; /* r <= i: the source row is read before it is overwritten */
+        c->seq_c[r] = (*seq)[i];
+        if (r != i) {
+            memcpy(c->x + (size_t)r * d, c->x + (size_t)i * d, (size_t)d * sizeof(float));
+            if (xb_too) memcpy(c->xb + (size_t)r * d, c->xb + (size_t)i * d, (size_t)d * sizeof(float));
+        }
+        r++;
+    }
+    *pos = c->pos_c;
+    *seq = c->seq_c;
+    return r;
+}
+
+#define HOOK(site, buf, w)                                                                         \
+    do {                                                                                           \
+        if (c->want[(site) * L + l]) {                                                             \
+            hb.width = (w);                                                                        \
+            int hrc_ = hook_run(c, (site), l, (buf), &hb);                                         \
+            if (hrc_) return hrc_;                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* Runs the decoder layers l0..L-1 on the n rows in c->x (and c->xb), starting
+ * inside layer l0 at the hook of site `entry` (RESID_PRE: the whole layer;
+ * see fwd_resume for what x and xb hold at each entry). With prune, the last
+ * layer computes only the rows that want logits once the K/V of every row is
+ * cached (fwd_compact); *n_rows receives the rows left in c->x. */
+static int fwd_layers(steer_ctx *c, int n, const int *pos, const int *seq, int l0, steer_site entry, int prune,
+                      int *n_rows)
+{
+    const steer_model *m = c->m;
+    const steer_model_config *cfg = &m->cfg;
+    const int d = cfg->d_model, L = cfg->n_layer, hd = cfg->head_dim, nh = cfg->n_head, nkv = cfg->n_kv_head,
+              ff = cfg->d_ff;
+    const int qd = nh * hd, kvd = nkv * hd, group = nh / nkv;
+    steer_hook_batch hb = {.n = n, .width = d, .pos = pos, .seq = seq};
     const float att_scale = cfg->attn_scale, softcap = cfg->attn_softcap;
     float *x = c->x, *xb = c->xb;
+
+    for (int l = l0; l < L; l++) {
+        const model_layer *w = &m->layers[l];
+        const int st = l == l0 ? (int)entry : (int)STEER_SITE_RESID_PRE;
+        const int last = prune && l == L - 1;
+        if (last && st > (int)STEER_SITE_RESID_PRE) { /* nothing to cache in this layer: prune now */
+            n = fwd_compact(c, n, 1, &pos, &seq);
+            hb.n = n; hb.pos = pos; hb.seq = seq;
+        }
+        if (st <= (int)STEER_SITE_RESID_PRE) {
+            float *kc = c->k_cache + (size_t)l * c->n_seq * c->n_ctx * kvd; /* [n_seq, n_ctx, kvd] */
+            float *vc = c->v_cache + (size_t)l * c->n_seq * c->n_ctx * kvd;
+            HOOK(STEER_SITE_RESID_PRE, x, d);
+
+            /* attention: q [n, qd], k/v [n, kvd] */
+            ops_rmsnorm(xb, x, w->attn_norm, n, d, cfg->rms_eps);
+            if (!last) {
+                ops_matmul(c->q, xb, &w->wq, n);
+                ops_matmul(c->k, xb, &w->wk, n);
+                ops_matmul(c->v, xb, &w->wv, n);
+                if (w->bq) { /* Qwen2 */
+                    ops_add_bias(c->q, w->bq, n, qd);
+                    ops_add_bias(c->k, w->bk, n, kvd);
+                    ops_add_bias(c->v, w->bv, n, kvd);
+                }
+                if (w->q_norm) { /* Gemma 3: RMSNorm over each head */
+                    ops_rmsnorm(c->q, c->q, w->q_norm, n * nh, hd, cfg->rms_eps);
+                    ops_rmsnorm(c->k, c->k, w->k_norm, n * nkv, hd, cfg->rms_eps);
+                }
+            } else { /* pruned last layer: k/v of every row, q of the logit rows only */
+                ops_matmul(c->k, xb, &w->wk, n);
+                ops_matmul(c->v, xb, &w->wv, n);
+                if (w->bk) {
+                    ops_add_bias(c->k, w->bk, n, kvd);
+                    ops_add_bias(c->v, w->bv, n, kvd);
+                }
+                if (w->k_norm) ops_rmsnorm(c->k, c->k, w->k_norm, n * nkv, hd, cfg->rms_eps);
+            }
+            const int window = w->sliding ? cfg->sliding_window : 0;
+            for (int i = 0; i < n; i++) {
+                if (!last) rope_apply(c, c->q + (size_t)i * qd, nh, pos[i], w->sliding);
+                rope_apply(c, c->k + (size_t)i * kvd, nkv, pos[i], w->sliding);
+                size_t off = ((size_t)seq[i] * c->n_ctx + pos[i]) * kvd;
+                memcpy(kc + off, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
+                memcpy(vc + off, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
+            }
+            if (last) {
+                n = fwd_compact(c, n, 1, &pos, &seq);
+                hb.n = n; hb.pos = pos; hb.seq = seq;
+                if (n > 0) {
+                    ops_matmul(c->q, xb, &w->wq, n);
+                    if (w->bq) ops_add_bias(c->q, w->bq, n, qd);
+                    if (w->q_norm) ops_rmsnorm(c->q, c->q, w->q_norm, n * nh, hd, cfg->rms_eps);
+                }
+                for (int i = 0; i < n; i++) rope_apply(c, c->q + (size_t)i * qd, nh, pos[i], w->sliding);
+            }
+            /* att [n, qd]: each (token, head) attends to positions 0..pos of its sequence */
+#pragma omp parallel for schedule(dynamic, 1)
+            for (int ih = 0; ih < n * nh; ih++) {
+                const int i = ih / nh, h = ih % nh, p = pos[i];
+                float *sc = c->scores + (size_t)omp_get_thread_num() * c->n_ctx;
+                const float *qi = c->q + (size_t)i * qd + (size_t)h * hd;
+                const float *ks = kc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
+                const float *vs = vc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
+                const int t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0; /* sliding window */
+                for (int t = t0; t <= p; t++) {
+                    const float *kt = ks + (size_t)t * kvd;
+                    float s = 0.0f;
+                    for (int j = 0; j < hd; j++) s += qi[j] * kt[j];
+                    s *= att_scale;
+                    if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+                    sc[t - t0] = s;
+                }
+                ops_softmax(sc, p + 1 - t0);
+                float *o = c->att + (size_t)i * qd + (size_t)h * hd;
+                memset(o, 0, (size_t)hd * sizeof(float));
+                for (int t = t0; t <= p; t++) {
+                    const float *vt = vs + (size_t)t * kvd;
+                    const float a = sc[t - t0];
+                    for (int j = 0; j < hd; j++) o[j] += a * vt[j];
+                }
+            }
+            if (n > 0) ops_matmul(xb, c->att, &w->wo, n); /* attn_out [n, d] */
+            if (w->post_attn_norm) ops_rmsnorm(xb, xb, w->post_attn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
+        }
+        if (st <= (int)STEER_SITE_ATTN_OUT) {
+            HOOK(STEER_SITE_ATTN_OUT, xb, d);
+            for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
+        }
+        if (st <= (int)STEER_SITE_RESID_MID) {
+            HOOK(STEER_SITE_RESID_MID, x, d);
+            ops_rmsnorm(xb, x, w->ffn_norm, n, d, cfg->rms_eps);
+        }
+        if (st <= (int)STEER_SITE_MLP_IN && n > 0) { /* MLP */
+            HOOK(STEER_SITE_MLP_IN, xb, d);
+            ops_matmul(c->hg, xb, &w->w_gate, n);
+            HOOK(STEER_SITE_MLP_GATE, c->hg, ff);
+            ops_matmul(c->hu, xb, &w->w_up, n);
+            HOOK(STEER_SITE_MLP_UP, c->hu, ff);
+            ops_glu(c->ha, c->hg, c->hu, (size_t)n * ff, cfg->act);
+            HOOK(STEER_SITE_MLP_ACT, c->ha, ff);
+            ops_matmul(xb, c->ha, &w->w_down, n);
+            if (w->post_ffn_norm) ops_rmsnorm(xb, xb, w->post_ffn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
+        }
+        if (st <= (int)STEER_SITE_MLP_OUT) {
+            HOOK(STEER_SITE_MLP_OUT, xb, d);
+            for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
+        }
+        HOOK(STEER_SITE_RESID_POST, x, d);
+    }
+    *n_rows = n;
+    return STEER_OK;
+}
+
+/* Head on the rows that want logits: gather into xb, norm, project. After a
+ * pruned run the n rows in x are exactly those rows. */
+static void fwd_head(steer_ctx *c, int n, int n_out, int compacted)
+{
+    const steer_model *m = c->m;
+    const steer_model_config *cfg = &m->cfg;
+    const int d = cfg->d_model;
+    float *x = c->x, *xb = c->xb;
+    if (compacted) {
+        memcpy(xb, x, (size_t)n_out * d * sizeof(float));
+    } else {
+        int r = 0;
+        for (int i = 0; i < n; i++)
+            if (c->logit_row[i] >= 0) memcpy(xb + (size_t)r++ * d, x + (size_t)i * d, (size_t)d * sizeof(float));
+    }
+    if (n_out > 0) {
+        ops_rmsnorm(xb, xb, m->out_norm, n_out, d, cfg->rms_eps);
+        ops_matmul(c->logits, xb, &m->output, n_out);
+        if (cfg->final_softcap > 0.0f) ops_softcap(c->logits, (size_t)n_out * cfg->n_vocab, cfg->final_softcap);
+    }
+}
+
+/* Stops a run whose logits went non-finite (a broken model, an overflowing
+ * intervention): one pass over the n_out × n_vocab logits just computed,
+ * small next to the head's matmul. The message names the first bad batch
+ * row's position and whether the residual entering the head was already
+ * non-finite there. x_row_compacted: the residual rows are compacted to the
+ * logit rows (a pruned fwd_resume). */
+static int fwd_check_logits(const steer_ctx *c, const steer_batch *b, int x_row_compacted)
+{
+    const int V = c->m->cfg.n_vocab, d = c->m->cfg.d_model;
+    for (int i = 0; i < b->n; i++) {
+        const int r = c->logit_row[i];
+        if (r < 0) continue;
+        const float *lg = c->logits + (size_t)r * V;
+        uint32_t bad = 0;
+        for (int v = 0; v < V; v++) {
+            uint32_t u;
+            memcpy(&u, &lg[v], sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u; /* exponent all ones: Inf or NaN */
+        }
+        if (!bad) continue;
+        int v = 0;
+        while (v < V && isfinite(lg[v])) v++;
+        const float *x = c->x + (size_t)(x_row_compacted ? r : i) * d;
+        int x_ok = 1;
+        for (int j = 0; j < d && x_ok; j++) x_ok = isfinite(x[j]);
+        return steer_err(STEER_ENAN, "forward: non-finite logits at position %d of sequence %d (logit %d is %s; the "
+                         "residual stream after the last layer is %s)", b->pos[i], b->seq ? b->seq[i] : 0, v,
+                         isnan(lg[v]) ? "NaN" : lg[v] > 0 ? "+Inf" : "-Inf",
+                         x_ok ? "finite, so the final norm or head overflowed" : "already non-finite");
+    }
+    return STEER_OK;
+}
+
+int steer_forward(steer_ctx *c, const steer_batch *b)
+{
+    const steer_model *m = c->m;
+    const steer_model_config *cfg = &m->cfg;
+    const int n = b->n, d = cfg->d_model;
+    int n_out = 0, n_rows = 0;
+    const int *seq = NULL;
+    if (!b->tokens && n > 0) return steer_err(STEER_EARG, "forward: batch has no tokens");
+    int rc = fwd_prepare(c, b, &n_out, &seq);
+    if (rc) return rc;
+    omp_set_num_threads(c->n_threads);
+    float *x = c->x;
 
     /* token embeddings: x [n, d], scaled (Gemma: √d) */
     const size_t esz = steer_dtype_size(m->tok_embd.dtype);
@@ -211,92 +441,35 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     if (cfg->embed_scale != 1.0f)
         for (size_t j = 0; j < (size_t)n * d; j++) x[j] *= cfg->embed_scale;
 
-    for (int l = 0; l < L; l++) {
-        const model_layer *w = &m->layers[l];
-        float *kc = c->k_cache + (size_t)l * c->n_seq * c->n_ctx * kvd; /* [n_seq, n_ctx, kvd] */
-        float *vc = c->v_cache + (size_t)l * c->n_seq * c->n_ctx * kvd;
-        HOOK(STEER_SITE_RESID_PRE, x, d);
+    if ((rc = fwd_layers(c, n, b->pos, seq, 0, STEER_SITE_RESID_PRE, 0, &n_rows))) return rc;
+    fwd_head(c, n, n_out, 0);
+    return fwd_check_logits(c, b, 0);
+}
 
-        /* attention: q [n, qd], k/v [n, kvd] */
-        ops_rmsnorm(xb, x, w->attn_norm, n, d, cfg->rms_eps);
-        ops_matmul(c->q, xb, &w->wq, n);
-        ops_matmul(c->k, xb, &w->wk, n);
-        ops_matmul(c->v, xb, &w->wv, n);
-        if (w->bq) { /* Qwen2 */
-            ops_add_bias(c->q, w->bq, n, qd);
-            ops_add_bias(c->k, w->bk, n, kvd);
-            ops_add_bias(c->v, w->bv, n, kvd);
-        }
-        if (w->q_norm) { /* Gemma 3: RMSNorm over each head */
-            ops_rmsnorm(c->q, c->q, w->q_norm, n * nh, hd, cfg->rms_eps);
-            ops_rmsnorm(c->k, c->k, w->k_norm, n * nkv, hd, cfg->rms_eps);
-        }
-        const int window = w->sliding ? cfg->sliding_window : 0;
-        for (int i = 0; i < n; i++) {
-            rope_apply(c, c->q + (size_t)i * qd, nh, b->pos[i], w->sliding);
-            rope_apply(c, c->k + (size_t)i * kvd, nkv, b->pos[i], w->sliding);
-            size_t off = ((size_t)seq[i] * c->n_ctx + b->pos[i]) * kvd;
-            memcpy(kc + off, c->k + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-            memcpy(vc + off, c->v + (size_t)i * kvd, (size_t)kvd * sizeof(float));
-        }
-        /* att [n, qd]: each (token, head) attends to positions 0..pos of its sequence */
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int ih = 0; ih < n * nh; ih++) {
-            const int i = ih / nh, h = ih % nh, pos = b->pos[i];
-            float *sc = c->scores + (size_t)omp_get_thread_num() * c->n_ctx;
-            const float *qi = c->q + (size_t)i * qd + (size_t)h * hd;
-            const float *ks = kc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
-            const float *vs = vc + (size_t)seq[i] * c->n_ctx * kvd + (size_t)(h / group) * hd;
-            const int t0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; /* sliding window */
-            for (int t = t0; t <= pos; t++) {
-                const float *kt = ks + (size_t)t * kvd;
-                float s = 0.0f;
-                for (int j = 0; j < hd; j++) s += qi[j] * kt[j];
-                s *= att_scale;
-                if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-                sc[t - t0] = s;
-            }
-            ops_softmax(sc, pos + 1 - t0);
-            float *o = c->att + (size_t)i * qd + (size_t)h * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int t = t0; t <= pos; t++) {
-                const float *vt = vs + (size_t)t * kvd;
-                const float a = sc[t - t0];
-                for (int j = 0; j < hd; j++) o[j] += a * vt[j];
-            }
-        }
-        ops_matmul(xb, c->att, &w->wo, n); /* attn_out [n, d] */
-        if (w->post_attn_norm) ops_rmsnorm(xb, xb, w->post_attn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
-        HOOK(STEER_SITE_ATTN_OUT, xb, d);
-        for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
-        HOOK(STEER_SITE_RESID_MID, x, d);
-
-        /* MLP */
-        ops_rmsnorm(xb, x, w->ffn_norm, n, d, cfg->rms_eps);
-        HOOK(STEER_SITE_MLP_IN, xb, d);
-        ops_matmul(c->hg, xb, &w->w_gate, n);
-        HOOK(STEER_SITE_MLP_GATE, c->hg, ff);
-        ops_matmul(c->hu, xb, &w->w_up, n);
-        HOOK(STEER_SITE_MLP_UP, c->hu, ff);
-        ops_glu(c->ha, c->hg, c->hu, (size_t)n * ff, cfg->act);
-        HOOK(STEER_SITE_MLP_ACT, c->ha, ff);
-        ops_matmul(xb, c->ha, &w->w_down, n);
-        if (w->post_ffn_norm) ops_rmsnorm(xb, xb, w->post_ffn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
-        HOOK(STEER_SITE_MLP_OUT, xb, d);
-        for (size_t j = 0; j < (size_t)n * d; j++) x[j] += xb[j];
-        HOOK(STEER_SITE_RESID_POST, x, d);
-    }
-
-    /* head on the rows that want logits: gather into xb, norm, project */
-    int r = 0;
-    for (int i = 0; i < n; i++)
-        if (c->logit_row[i] >= 0) memcpy(xb + (size_t)r++ * d, x + (size_t)i * d, (size_t)d * sizeof(float));
-    if (n_out > 0) {
-        ops_rmsnorm(xb, xb, m->out_norm, n_out, d, cfg->rms_eps);
-        ops_matmul(c->logits, xb, &m->output, n_out);
-        if (cfg->final_softcap > 0.0f) ops_softcap(c->logits, (size_t)n_out * V, cfg->final_softcap);
-    }
-    return STEER_OK;
+int fwd_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,
+               const float *xb_in, int prune_last)
+{
+    const steer_model_config *cfg = &c->m->cfg;
+    if (layer < 0 || layer >= cfg->n_layer)
+        return steer_err(STEER_EARG, "forward: layer %d out of range (model has %d layers)", layer, cfg->n_layer);
+    const int need_xb = entry == STEER_SITE_ATTN_OUT || entry == STEER_SITE_MLP_IN || entry == STEER_SITE_MLP_OUT;
+    if (!(need_xb || entry == STEER_SITE_RESID_PRE || entry == STEER_SITE_RESID_MID ||
+          entry == STEER_SITE_RESID_POST))
+        return steer_err(STEER_EARG, "forward: cannot start at site %s", steer_site_name(entry));
+    if (!x_in || (need_xb && !xb_in))
+        return steer_err(STEER_EARG, "forward: starting at %s needs the residual%s", steer_site_name(entry),
+                         need_xb ? " and the site's activation" : "");
+    int n_out = 0, n_rows = 0;
+    const int *seq = NULL;
+    int rc = fwd_prepare(c, b, &n_out, &seq);
+    if (rc) return rc;
+    omp_set_num_threads(c->n_threads);
+    const size_t nd = (size_t)b->n * cfg->d_model;
+    memcpy(c->x, x_in, nd * sizeof(float));
+    if (need_xb) memcpy(c->xb, xb_in, nd * sizeof(float));
+    if ((rc = fwd_layers(c, b->n, b->pos, seq, layer, entry, prune_last, &n_rows))) return rc;
+    fwd_head(c, n_rows, n_out, prune_last);
+    return fwd_check_logits(c, b, prune_last);
 }
 
 const float *steer_ctx_logits(const steer_ctx *c, int i)

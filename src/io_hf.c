@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 
+#include <float.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,9 +115,10 @@ int hf_open(const char *dir, hf_dir **out)
         cJSON_ArrayForEach(e, map)
         {
             if (!cJSON_IsString(e)) {
+                /* the message quotes e->string: format it before freeing idx */
+                rc = steer_err(STEER_EFORMAT, "%s: weight_map entry '%s' is not a file name", path, e->string);
                 free(files);
                 cJSON_Delete(idx);
-                rc = steer_err(STEER_EFORMAT, "%s: weight_map entry '%s' is not a file name", path, e->string);
                 goto fail;
             }
             int seen = 0;
@@ -194,6 +197,10 @@ int hf_cfg_int(const hf_dir *h, const char *key, int required, int *out)
     int rc;
     const cJSON *j = cfg_item(h, key, required, &rc);
     if (!j) return rc;
+    /* range first: converting a double outside int's range is undefined */
+    if (cJSON_IsNumber(j) && !(j->valuedouble >= INT_MIN && j->valuedouble <= INT_MAX))
+        return steer_err(STEER_EFORMAT, "%s/config.json: field '%s' = %g is out of range", h->path, key,
+                         j->valuedouble);
     if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble)
         return steer_err(STEER_EFORMAT, "%s/config.json: field '%s' is not an integer", h->path, key);
     *out = (int)j->valuedouble;
@@ -206,6 +213,9 @@ int hf_cfg_float(const hf_dir *h, const char *key, int required, float *out)
     const cJSON *j = cfg_item(h, key, required, &rc);
     if (!j) return rc;
     if (!cJSON_IsNumber(j)) return steer_err(STEER_EFORMAT, "%s/config.json: field '%s' is not a number", h->path, key);
+    if (!(j->valuedouble >= -FLT_MAX && j->valuedouble <= FLT_MAX)) /* (float) of it would be undefined */
+        return steer_err(STEER_EFORMAT, "%s/config.json: field '%s' = %g is out of range", h->path, key,
+                         j->valuedouble);
     *out = (float)j->valuedouble;
     return STEER_OK;
 }

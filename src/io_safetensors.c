@@ -73,6 +73,8 @@ static const char *shape_str(const int64_t *shape, int n_dims, char *buf, size_t
 
 /* ---------------------------------------------------------------- reader */
 
+static int utf8_valid(const char *s); /* writer section */
+
 struct steer_tensors {
     char *path;               /* owned copy                                   */
     io_map map;               /* owned mapping; info[].data points into it     */
@@ -197,9 +199,13 @@ static int st_parse(steer_tensors *t)
     memcpy(hdr, t->map.data + 8, (size_t)hlen);
     hdr[hlen] = 0;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(hdr, &end, 0);
+    /* The header is UTF-8 JSON (the Rust crate rejects anything else; our
+     * writer could not write back names or metadata that are not). */
+    cJSON *root = utf8_valid(hdr) ? cJSON_ParseWithOpts(hdr, &end, 0) : NULL;
     int rc = STEER_OK;
-    if (!root) {
+    if (!root && !utf8_valid(hdr)) {
+        rc = steer_err(STEER_EFORMAT, "%s: header is not valid UTF-8", path);
+    } else if (!root) {
         long at = end ? (long)(end - hdr) : 0;
         rc = steer_err(STEER_EFORMAT, "%s: header is not valid JSON (error near byte %ld)", path, at);
     } else {

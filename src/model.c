@@ -4,6 +4,7 @@
  */
 #include "model.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -594,6 +595,10 @@ static int load_hf(steer_model *m, const char *path)
         const char *ty = cJSON_IsString(t) ? t->valuestring : "";
         const cJSON *fct = cJSON_GetObjectItemCaseSensitive(rs, "factor");
         double factor = cJSON_IsNumber(fct) ? fct->valuedouble : 1.0;
+        /* (float) of a double beyond FLT_MAX is undefined; 0 would divide the frequencies by 0 */
+        if ((strcmp(ty, "linear") == 0 || strcmp(ty, "llama3") == 0) && !(factor > 0 && factor <= FLT_MAX))
+            return steer_err(STEER_EFORMAT, "%s/config.json: rope_scaling factor %g must be positive and finite", root,
+                             factor);
         if (strcmp(ty, "linear") == 0) {
             sc.linear_factor = (float)factor;
         } else if (strcmp(ty, "llama3") == 0) {
@@ -603,6 +608,10 @@ static int load_hf(steer_model *m, const char *path)
             if (!cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || !cJSON_IsNumber(oc) || !cJSON_IsNumber(fct))
                 return steer_err(STEER_EFORMAT, "%s/config.json: rope_scaling llama3 needs factor, low_freq_factor, "
                                  "high_freq_factor and original_max_position_embeddings", root);
+            if (!(lo->valuedouble > 0 && lo->valuedouble < hi->valuedouble && hi->valuedouble <= FLT_MAX) ||
+                oc->valueint <= 0)
+                return steer_err(STEER_EFORMAT, "%s/config.json: rope_scaling llama3 needs 0 < low_freq_factor < "
+                                 "high_freq_factor and original_max_position_embeddings > 0", root);
             sc.llama3 = 1;
             sc.l3_factor = (float)factor;
             sc.l3_low = (float)lo->valuedouble;

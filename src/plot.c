@@ -164,8 +164,8 @@ typedef struct {
 static int point_ok(double v, int log) { return isfinite(v) && (!log || v > 0); }
 
 /* Extends [*lo, *hi] by the panel's valid data: y values (want_y) or the x
- * values of points whose y is valid. */
-static void panel_range(const plot_panel *p, int want_y, int log_y, double *lo, double *hi, int *any)
+ * values of points whose y is valid (on a log x axis: points with x > 0). */
+static void panel_range(const plot_panel *p, int want_y, int log_y, int log_x, double *lo, double *hi, int *any)
 {
     for (int s = 0; s < p->n_series; s++) {
         const plot_series *se = &p->series[s];
@@ -173,7 +173,7 @@ static void panel_range(const plot_panel *p, int want_y, int log_y, double *lo, 
             double y = se->y[i];
             if (!point_ok(y, log_y)) continue;
             double x = se->x ? se->x[i] : (double)i;
-            if (!isfinite(x)) continue;
+            if (!point_ok(x, log_x)) continue;
             double v = want_y ? y : x;
             if (!*any || v < *lo) *lo = v;
             if (!*any || v > *hi) *hi = v;
@@ -402,7 +402,7 @@ static int points_in_box(const plot_panel *p, const axis *ax, const axis *ay, do
         int prev = 0;
         for (int i = 0; i < se->n; i++) {
             double x = se->x ? se->x[i] : (double)i, y = se->y[i];
-            if (!isfinite(x) || !point_ok(y, ay->log)) {
+            if (!point_ok(x, ax->log) || !point_ok(y, ay->log)) {
                 prev = 0;
                 continue;
             }
@@ -512,7 +512,7 @@ static void draw_series(cairo_t *cr, const plot_series *se, int index, const axi
         cairo_set_dash(cr, NULL, 0, 0);
         for (int i = 0; i < se->n; i++) {
             double x = se->x ? se->x[i] : (double)i, y = se->y[i];
-            if (!isfinite(x) || !point_ok(y, ay->log)) continue;
+            if (!point_ok(x, ax->log) || !point_ok(y, ay->log)) continue;
             double X = px + axis_frac(ax, x) * pw, Y = py + (1 - axis_frac(ay, y)) * ph;
             cairo_new_sub_path(cr);
             cairo_arc(cr, X, Y, 2.8, 0, 2 * M_PI);
@@ -660,16 +660,19 @@ static int compute_layout(cairo_t *mcr, const plot_figure *fig, const plot_panel
     double sxlo = 0, sxhi = 0, sylo = 0, syhi = 0;
     int sxany = 0, syany = 0;
     for (int k = 0; k < n; k++) {
-        panel_range(&panels[k], 0, fig->log_y, &sxlo, &sxhi, &sxany);
-        panel_range(&panels[k], 1, fig->log_y, &sylo, &syhi, &syany);
+        panel_range(&panels[k], 0, fig->log_y, fig->log_x, &sxlo, &sxhi, &sxany);
+        panel_range(&panels[k], 1, fig->log_y, fig->log_x, &sylo, &syhi, &syany);
     }
     int fixed_y = isfinite(fig->y_min) && isfinite(fig->y_max) && fig->y_min < fig->y_max;
     int fixed_x = isfinite(fig->x_min) && isfinite(fig->x_max) && fig->x_min < fig->x_max;
     if (fixed_y && fig->log_y && fig->y_min <= 0)
         return steer_err(STEER_EARG, "plot: y_min %g must be > 0 on a log axis", fig->y_min);
+    if (fixed_x && fig->log_x && fig->x_min <= 0)
+        return steer_err(STEER_EARG, "plot: x_min %g must be > 0 on a log axis", fig->x_min);
     for (int k = 0; k < n; k++) {
         axis *ax = &L->ax[k], *ay = &L->ay[k];
         ay->log = fig->log_y;
+        ax->log = fig->log_x;
         if (fixed_y) {
             ay->lo = fig->y_min;
             ay->hi = fig->y_max;
@@ -680,7 +683,7 @@ static int compute_layout(cairo_t *mcr, const plot_figure *fig, const plot_panel
                 lo = sylo;
                 hi = syhi;
                 any = syany;
-            } else panel_range(&panels[k], 1, fig->log_y, &lo, &hi, &any);
+            } else panel_range(&panels[k], 1, fig->log_y, fig->log_x, &lo, &hi, &any);
             finish_range(&lo, &hi, any, ay->log, 0.05);
             ay->lo = lo;
             ay->hi = hi;
@@ -695,8 +698,8 @@ static int compute_layout(cairo_t *mcr, const plot_figure *fig, const plot_panel
                 lo = sxlo;
                 hi = sxhi;
                 any = sxany;
-            } else panel_range(&panels[k], 0, fig->log_y, &lo, &hi, &any);
-            finish_range(&lo, &hi, any, 0, 0.02);
+            } else panel_range(&panels[k], 0, fig->log_y, fig->log_x, &lo, &hi, &any);
+            finish_range(&lo, &hi, any, ax->log, 0.02);
             ax->lo = lo;
             ax->hi = hi;
         }
@@ -720,6 +723,17 @@ static int compute_layout(cairo_t *mcr, const plot_figure *fig, const plot_panel
         axis *ax = &L->ax[k];
         for (int target = clampi((int)(pw / 80), 2, 10);; target = target * 2 / 3) {
             make_ticks(ax, target);
+            if (fig->x_int_ticks && !ax->log && ax->n >= 2 && ax->v[1] - ax->v[0] < 1 - 1e-9) {
+                /* Whole numbers only: a step of at least 1. */
+                axis w = *ax;
+                w.n = 0;
+                for (double v = ceil(ax->lo - 1e-9); v <= ax->hi + 1e-9 && w.n < PLOT_MAX_TICKS; v++) {
+                    w.v[w.n] = v == 0 ? 0 : v; /* no "-0" */
+                    snprintf(w.lab[w.n], sizeof w.lab[0], "%.0f", w.v[w.n]);
+                    w.n++;
+                }
+                *ax = w;
+            }
             double wmax = 0;
             for (int i = 0; i < ax->n; i++) {
                 double w = text_width(mcr, ax->lab[i]);
@@ -906,4 +920,352 @@ void plot_release_caches(void)
     } u;
     u.obj = dlsym(RTLD_DEFAULT, "FcFini");
     if (u.obj) u.fn();
+}
+
+/* ================================================================ heat maps */
+
+/* Anchors of the colour maps (piecewise linear in RGB between them). */
+static const double cmap_div[5][3] = {
+    {0.090, 0.275, 0.560}, {0.470, 0.690, 0.860}, {0.970, 0.970, 0.970}, {0.930, 0.560, 0.450}, {0.650, 0.080, 0.130},
+};
+static const double cmap_seq[3][3] = {{0.970, 0.980, 1.000}, {0.470, 0.690, 0.860}, {0.080, 0.250, 0.550}};
+
+/* t in [0, 1] along n anchors. */
+static void cmap_lookup(const double (*anch)[3], int n, double t, double rgb[3])
+{
+    if (!(t >= 0)) t = 0;
+    if (t > 1) t = 1;
+    double u = t * (n - 1);
+    int i = (int)floor(u);
+    if (i >= n - 1) i = n - 2;
+    double f = u - i;
+    for (int c = 0; c < 3; c++) rgb[c] = anch[i][c] + f * (anch[i + 1][c] - anch[i][c]);
+}
+
+/* The shown colour range of a map: diverging maps are symmetric about 0. */
+static void cmap_range(plot_cmap cmap, double *lo, double *hi)
+{
+    if (cmap == PLOT_CMAP_DIVERGING) {
+        double m = fmax(fabs(*lo), fabs(*hi));
+        if (!(m > 0) || !isfinite(m)) m = 1;
+        *lo = -m;
+        *hi = m;
+    } else if (!(*hi > *lo)) {
+        double d = *lo != 0 && isfinite(*lo) ? fabs(*lo) * 0.1 : 1.0;
+        if (!isfinite(*lo)) *lo = 0;
+        *hi = *lo + d;
+        *lo -= d;
+    }
+}
+
+void plot_cmap_color(plot_cmap cmap, double v, double lo, double hi, double rgb[3])
+{
+    cmap_range(cmap, &lo, &hi);
+    double t = (v - lo) / (hi - lo);
+    if (cmap == PLOT_CMAP_DIVERGING) cmap_lookup(cmap_div, 5, t, rgb);
+    else cmap_lookup(cmap_seq, 3, t, rgb);
+}
+
+typedef struct {
+    const plot_heatmap *h;
+    double W, H;
+    double gx, gy, gw, gh; /* grid rectangle                         */
+    double lo, hi;         /* colour range                           */
+    axis bar;              /* colour-bar ticks                       */
+    int xstride, ystride;  /* tick label thinning                    */
+    double bar_x;          /* left edge of the colour bar            */
+    double bar_lab_w;      /* widest colour-bar tick label           */
+    double ytick_w;        /* widest row label                       */
+    double value_fs;       /* font size of cell values; 0: none      */
+} hm_layout;
+
+#define HM_BAR_W 16.0
+
+static void hm_tick(const plot_heatmap *h, int axis_x, int i, char *buf, size_t n)
+{
+    const char *const *t = axis_x ? h->xticks : h->yticks;
+    if (t && t[i]) snprintf(buf, n, "%s", t[i]);
+    else snprintf(buf, n, "%d", i);
+}
+
+static void hm_value_text(const plot_heatmap *h, double v, char *buf, size_t n)
+{
+    const char *fmt = h->value_fmt && *h->value_fmt ? h->value_fmt : "%.2f";
+    snprintf(buf, n, fmt, v);
+    if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1)) memmove(buf, buf + 1, strlen(buf)); /* "-0.00" */
+}
+
+static void hm_draw(cairo_t *cr, const hm_layout *L)
+{
+    const plot_heatmap *h = L->h;
+    double cw = L->gw / h->nx, ch = L->gh / h->ny;
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    if (h->title && *h->title) {
+        cairo_set_source_rgb(cr, 0.05, 0.05, 0.05);
+        set_font(cr, FS_TITLE, 1);
+        text_at(cr, h->title, L->W / 2, 8, 0.5, 0, 0);
+    }
+    /* Cells (edges snapped to whole units so neighbours meet without seams). */
+    for (int r = 0; r < h->ny; r++)
+        for (int c = 0; c < h->nx; c++) {
+            double v = h->z[(size_t)r * (size_t)h->nx + (size_t)c];
+            double x0 = round(L->gx + c * cw), x1 = round(L->gx + (c + 1) * cw);
+            double y0 = round(L->gy + r * ch), y1 = round(L->gy + (r + 1) * ch);
+            double rgb[3] = {0.82, 0.82, 0.82};
+            if (isfinite(v)) plot_cmap_color(h->cmap, v, L->lo, L->hi, rgb);
+            cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+            cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
+            cairo_fill(cr);
+            if (L->value_fs > 0 && isfinite(v)) {
+                char buf[64];
+                hm_value_text(h, v, buf, sizeof buf);
+                set_font(cr, L->value_fs, 0);
+                double lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+                if (lum < 0.5) cairo_set_source_rgb(cr, 1, 1, 1);
+                else cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+                text_at(cr, buf, (x0 + x1) / 2, (y0 + y1) / 2, 0.5, 0.5, 0);
+            }
+        }
+    /* Frame and ticks. */
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    cairo_set_line_width(cr, 1);
+    cairo_rectangle(cr, crisp(L->gx) - 1, crisp(L->gy) - 1, round(L->gw) + 1, round(L->gh) + 1);
+    cairo_stroke(cr);
+    set_font(cr, FS_TICK, 0);
+    char buf[PLOT_TEXT_MAX];
+    for (int c = 0; c < h->nx; c += L->xstride) {
+        double X = crisp(L->gx + (c + 0.5) * cw), Y = L->gy + L->gh;
+        cairo_move_to(cr, X, Y);
+        cairo_line_to(cr, X, Y + 4);
+        cairo_stroke(cr);
+        hm_tick(h, 1, c, buf, sizeof buf);
+        text_at(cr, buf, X, Y + 6, 0.5, 0, 0);
+    }
+    for (int r = 0; r < h->ny; r += L->ystride) {
+        double Y = crisp(L->gy + (r + 0.5) * ch);
+        cairo_move_to(cr, L->gx - 1, Y);
+        cairo_line_to(cr, L->gx - 5, Y);
+        cairo_stroke(cr);
+        hm_tick(h, 0, r, buf, sizeof buf);
+        text_at(cr, buf, L->gx - 8, Y, 1, 0.5, 0);
+    }
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    set_font(cr, FS_LABEL, 0);
+    if (h->xlabel && *h->xlabel) text_at(cr, h->xlabel, L->gx + L->gw / 2, L->gy + L->gh + 26, 0.5, 0, 0);
+    if (h->ylabel && *h->ylabel)
+        text_at(cr, h->ylabel, L->gx - 8 - L->ytick_w - 10 - 16, L->gy + L->gh / 2, 0.5, 0, -M_PI / 2);
+
+    /* Colour bar: a gradient through the map's anchors, top = hi. */
+    cairo_pattern_t *g = cairo_pattern_create_linear(0, L->gy + L->gh, 0, L->gy);
+    int na = h->cmap == PLOT_CMAP_DIVERGING ? 5 : 3;
+    for (int i = 0; i < na; i++) {
+        const double *a = h->cmap == PLOT_CMAP_DIVERGING ? cmap_div[i] : cmap_seq[i];
+        cairo_pattern_add_color_stop_rgb(g, (double)i / (na - 1), a[0], a[1], a[2]);
+    }
+    cairo_rectangle(cr, L->bar_x, L->gy, HM_BAR_W, L->gh);
+    cairo_set_source(cr, g);
+    cairo_fill(cr);
+    cairo_pattern_destroy(g);
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    cairo_rectangle(cr, crisp(L->bar_x), crisp(L->gy), floor(HM_BAR_W), floor(L->gh));
+    cairo_stroke(cr);
+    set_font(cr, FS_TICK, 0);
+    for (int i = 0; i < L->bar.n; i++) {
+        double Y = crisp(L->gy + (1 - axis_frac(&L->bar, L->bar.v[i])) * L->gh);
+        cairo_move_to(cr, L->bar_x + HM_BAR_W, Y);
+        cairo_line_to(cr, L->bar_x + HM_BAR_W + 4, Y);
+        cairo_stroke(cr);
+        text_at(cr, L->bar.lab[i], L->bar_x + HM_BAR_W + 6, Y, 0, 0.5, 0);
+    }
+    if (h->zlabel && *h->zlabel) {
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        set_font(cr, FS_LABEL, 0);
+        text_at(cr, h->zlabel, L->bar_x + HM_BAR_W + 6 + L->bar_lab_w + 8, L->gy + L->gh / 2, 0.5, 0, -M_PI / 2);
+    }
+}
+
+/* out = svg with <title>title</title><desc>desc</desc> after the <svg …> tag. */
+static int svg_insert_text(const membuf *svg, const char *title, const char *desc, membuf *out)
+{
+    const char *s = (const char *)svg->p;
+    size_t len = svg->n, at = 0;
+    for (size_t i = 0; i + 4 <= len && !at; i++)
+        if (memcmp(s + i, "<svg", 4) == 0)
+            for (size_t j = i; j < len; j++)
+                if (s[j] == '>') {
+                    at = j + 1;
+                    break;
+                }
+    if (at == 0) return steer_err(STEER_EFORMAT, "plot: cairo produced SVG without an <svg> element");
+    membuf_put(out, s, at);
+    membuf_puts(out, "\n<title>");
+    xml_escaped(out, title);
+    membuf_puts(out, "</title>\n<desc>");
+    xml_escaped(out, desc);
+    membuf_puts(out, "</desc>");
+    membuf_put(out, s + at, len - at);
+    if (out->oom) return steer_err(STEER_ENOMEM, "plot: out of memory");
+    return STEER_OK;
+}
+
+static int hm_layout_compute(cairo_t *mcr, const plot_heatmap *h, hm_layout *L)
+{
+    memset(L, 0, sizeof *L);
+    L->h = h;
+    /* Colour range. */
+    double lo = 0, hi = 0;
+    int any = 0;
+    if (isfinite(h->z_min) && isfinite(h->z_max) && h->z_min < h->z_max) {
+        lo = h->z_min;
+        hi = h->z_max;
+        any = 1;
+    } else
+        for (size_t i = 0; i < (size_t)h->nx * (size_t)h->ny; i++) {
+            double v = h->z[i];
+            if (!isfinite(v)) continue;
+            if (!any || v < lo) lo = v;
+            if (!any || v > hi) hi = v;
+            any = 1;
+        }
+    if (!any) lo = hi = 0;
+    cmap_range(h->cmap, &lo, &hi);
+    L->lo = lo;
+    L->hi = hi;
+
+    /* Text sizes. */
+    char buf[PLOT_TEXT_MAX];
+    set_font(mcr, FS_TICK, 0);
+    double xtw = 0, ytw = 0;
+    for (int c = 0; c < h->nx; c++) {
+        hm_tick(h, 1, c, buf, sizeof buf);
+        xtw = fmax(xtw, text_width(mcr, buf));
+    }
+    for (int r = 0; r < h->ny; r++) {
+        hm_tick(h, 0, r, buf, sizeof buf);
+        ytw = fmax(ytw, text_width(mcr, buf));
+    }
+    L->ytick_w = ytw;
+    double title_w = 0;
+    if (h->title && *h->title) {
+        set_font(mcr, FS_TITLE, 1);
+        title_w = text_width(mcr, h->title);
+    }
+    double header = h->title && *h->title ? 8 + 26 + 6 : 12;
+    double left = 10 + (h->ylabel && *h->ylabel ? 22 : 0) + ytw + 10;
+    double bottom = 6 + 16 + (h->xlabel && *h->xlabel ? 22 : 0) + 8;
+
+    /* Grid size, then the colour-bar ticks (their count depends on it). */
+    double gh = h->height > 0 ? 0 : fmin(fmax(300.0 / h->ny, 16), 48) * h->ny;
+    if (h->height > 0) gh = h->height - header - bottom;
+    if (gh < h->ny || gh < 24)
+        return steer_err(STEER_EARG, "plot: heat map height %d too small for %d row(s)", h->height, h->ny);
+    L->bar.lo = lo;
+    L->bar.hi = hi;
+    ticks_linear(&L->bar, clampi((int)(gh / 40), 2, 8));
+    set_font(mcr, FS_TICK, 0);
+    for (int i = 0; i < L->bar.n; i++) L->bar_lab_w = fmax(L->bar_lab_w, text_width(mcr, L->bar.lab[i]));
+    double right = 16 + HM_BAR_W + 6 + L->bar_lab_w + (h->zlabel && *h->zlabel ? 8 + 18 : 0) + 10;
+    double gw = h->width > 0 ? h->width - left - right : fmin(fmax(640.0 / h->nx, 16), 64) * h->nx;
+    if (gw < h->nx || gw < 24)
+        return steer_err(STEER_EARG, "plot: heat map width %d too small for %d column(s)", h->width, h->nx);
+    double need = left + gw + right;
+    L->W = h->width > 0 ? h->width : ceil(fmax(need, title_w + 40));
+    L->H = h->height > 0 ? h->height : ceil(header + gh + bottom);
+    L->gx = round(left + (L->W - need) / 2);
+    L->gy = header;
+    L->gw = gw;
+    L->gh = gh;
+    L->bar_x = round(L->gx + gw + 16);
+
+    /* Tick label thinning. */
+    double cw = gw / h->nx, ch = gh / h->ny;
+
+    /* Cell values: one font size (down to 7) at which the widest fits. */
+    if (h->values) {
+        double wmax = 0;
+        set_font(mcr, 10, 0);
+        for (size_t i = 0; i < (size_t)h->nx * (size_t)h->ny; i++)
+            if (isfinite(h->z[i])) {
+                hm_value_text(h, h->z[i], buf, sizeof buf);
+                wmax = fmax(wmax, text_width(mcr, buf));
+            }
+        double fs = fmin(FS_TICK, ch * 0.45);
+        if (wmax > 0) fs = fmin(fs, 10 * (floor(cw) - 4) / wmax);
+        L->value_fs = fs >= 7 ? fs : 0;
+    }
+    L->xstride = 1;
+    while (L->xstride < h->nx && cw * L->xstride < xtw + 6) L->xstride++;
+    L->ystride = 1;
+    while (L->ystride < h->ny && ch * L->ystride < FS_TICK + 3) L->ystride++;
+    return STEER_OK;
+}
+
+int plot_heatmap_write(const char *path, const plot_heatmap *h)
+{
+    /* Ownership: borrows everything; creates or replaces path. */
+    if (!path || !*path) return steer_err(STEER_EARG, "plot_heatmap_write: empty path");
+    int png = ends_with_ci(path, ".png"), svg = ends_with_ci(path, ".svg");
+    if (!png && !svg)
+        return steer_err(STEER_EARG, "%s: plot_heatmap_write: unknown format (name must end in .png or .svg)", path);
+    if (!h || h->nx < 1 || h->ny < 1 || h->nx > 4096 || h->ny > 4096 || !h->z)
+        return steer_err(STEER_EARG, "%s: plot_heatmap_write: %d x %d cells (1 to 4096 each) or no values", path,
+                         h ? h->nx : 0, h ? h->ny : 0);
+    if ((int)h->cmap < PLOT_CMAP_DIVERGING || h->cmap > PLOT_CMAP_SEQUENTIAL)
+        return steer_err(STEER_EARG, "%s: plot_heatmap_write: unknown colour map %d", path, (int)h->cmap);
+    if (h->width < 0 || h->width > 16384 || h->height < 0 || h->height > 16384 || (h->width > 0 && h->width < 64) ||
+        (h->height > 0 && h->height < 64))
+        return steer_err(STEER_EARG, "%s: plot_heatmap_write: size %dx%d out of range (64 to 16384, or 0)", path,
+                         h->width, h->height);
+    double scale = h->scale == 0 ? 1.0 : h->scale;
+    if (!(scale >= 0.1 && scale <= 10))
+        return steer_err(STEER_EARG, "%s: plot_heatmap_write: scale %g out of range (0.1 to 10)", path, h->scale);
+
+    hm_layout L;
+    membuf mb = {0}, out = {0};
+    cairo_surface_t *msurf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *mcr = cairo_create(msurf);
+    int rc = cairo_status(mcr) ? cairo_fail(cairo_status(mcr), path) : hm_layout_compute(mcr, h, &L);
+    cairo_destroy(mcr);
+    cairo_surface_destroy(msurf);
+
+    cairo_surface_t *surf = NULL;
+    if (!rc) {
+        if (png) {
+            int pw = (int)lround(L.W * scale), ph = (int)lround(L.H * scale);
+            if (pw > 32767 || ph > 32767)
+                rc = steer_err(STEER_EARG, "%s: PNG of %dx%d pixels is too large", path, pw, ph);
+            else surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
+        } else surf = cairo_svg_surface_create_for_stream(membuf_write, &mb, L.W, L.H);
+    }
+    if (!rc) {
+        cairo_t *cr = cairo_create(surf);
+        if (png) cairo_scale(cr, scale, scale);
+        if (!cairo_status(cr)) hm_draw(cr, &L);
+        cairo_status_t st = cairo_status(cr);
+        cairo_destroy(cr);
+        if (st) rc = cairo_fail(st, path);
+    }
+    if (!rc) {
+        cairo_status_t st;
+        if (png) {
+            cairo_surface_flush(surf);
+            st = cairo_surface_write_to_png_stream(surf, membuf_write, &mb);
+        } else {
+            cairo_surface_finish(surf);
+            st = cairo_surface_status(surf);
+        }
+        if (st || mb.oom) rc = mb.oom ? steer_err(STEER_ENOMEM, "%s: plot: out of memory", path) : cairo_fail(st, path);
+    }
+    if (surf) cairo_surface_destroy(surf);
+    if (!rc && svg) {
+        char desc[PLOT_TEXT_MAX];
+        snprintf(desc, sizeof desc, "heat map: %d rows x %d columns; x: %s; y: %s; colour: %s", h->ny, h->nx,
+                 h->xlabel ? h->xlabel : "", h->ylabel ? h->ylabel : "", h->zlabel ? h->zlabel : "");
+        rc = svg_insert_text(&mb, h->title && *h->title ? h->title : "heat map", desc, &out);
+    }
+    if (!rc) rc = svg ? io_write_atomic(path, out.p, out.n) : io_write_atomic(path, mb.p, mb.n);
+    free(mb.p);
+    free(out.p);
+    return rc;
 }

@@ -63,6 +63,9 @@ typedef struct {
     plot_legend legend;
     double y_min, y_max; /* y_min < y_max (both finite): fixed y range         */
     double x_min, x_max; /* x_min < x_max (both finite): fixed x range         */
+    int x_int_ticks;     /* 1: x ticks only at whole numbers (e.g. layers)     */
+    int log_x;           /* 1: logarithmic x axes (x values <= 0 are gaps);
+                            added for the MLP histograms (mlp_analysis.c)     */
 } plot_figure;
 
 /* Renders panels[0..n_panels) and writes path: PNG for a name ending in
@@ -77,5 +80,47 @@ int plot_write(const char *path, const plot_figure *fig, const plot_panel *panel
  * plot_write has returned and while no other thread uses cairo. A later
  * plot_write still works (the caches are rebuilt). */
 void plot_release_caches(void);
+
+/* ---------------------------------------------------------------- heat maps */
+
+typedef enum {
+    PLOT_CMAP_DIVERGING = 0, /* blue (negative) – white (0) – red (positive),
+                                range symmetric about 0                        */
+    PLOT_CMAP_SEQUENTIAL,    /* white (low) – dark blue (high)                 */
+} plot_cmap;
+
+/* A grid of cells coloured by value, with a colour bar (ticks and a label) on
+ * the right. A zero-initialised struct plus nx, ny and z is valid. */
+typedef struct {
+    const char *title;  /* figure title; NULL: none                           */
+    const char *xlabel; /* under the columns; may be NULL                     */
+    const char *ylabel; /* left of the rows; may be NULL                      */
+    const char *zlabel; /* beside the colour bar; may be NULL                 */
+    int nx, ny;         /* columns, rows: 1 … 4096 each                       */
+    const double *z;    /* [ny][nx] row-major, row 0 drawn at the top; a
+                           non-finite value is a grey cell without a value   */
+    const char *const *xticks; /* [nx] column labels; NULL: 0 … nx − 1 (labels
+                                  thinned when they would overlap)          */
+    const char *const *yticks; /* [ny] row labels; NULL: 0 … ny − 1          */
+    plot_cmap cmap;
+    double z_min, z_max; /* z_min < z_max (both finite): fixed colour range
+                            (diverging: ±max(|z_min|, |z_max|)); else from the
+                            finite values                                    */
+    int values;          /* 1: each cell's value printed in it where it fits  */
+    const char *value_fmt; /* printf format of one double for values; NULL:
+                              "%.2f"                                         */
+    int width, height;   /* whole figure; 0: from the cell counts            */
+    double scale;        /* PNG only: pixels per unit (0: 1)                  */
+} plot_heatmap;
+
+/* The colour of value v on a colour map with range [lo, hi] (clamped), as RGB
+ * in [0, 1]. Diverging maps centre white at 0 and use ±max(|lo|, |hi|). */
+void plot_cmap_color(plot_cmap cmap, double v, double lo, double hi, double rgb[3]);
+
+/* Renders the heat map and writes path (PNG or SVG by the name, as
+ * plot_write; the SVG carries the title, the axis labels and the colour bar's
+ * label as <title>/<desc> text). STEER_EARG for bad arguments, STEER_EIO when
+ * the file cannot be written (nothing is left). */
+int plot_heatmap_write(const char *path, const plot_heatmap *h);
 
 #endif /* STEER_PLOT_H */

@@ -30,6 +30,7 @@
 #include "steer.h"
 #include "internal.h"
 #include "model.h"
+#include "train_internal.h"
 #include "train_model.h"
 #include "train_optim.h"
 
@@ -79,12 +80,9 @@ const char *steer_train_act_name(int act) { return act >= 0 && act <= 4 ? act_na
 
 /* ---------------------------------------------------------------- spec */
 
-typedef struct {
-    trm_spec spec;
-    uint8_t *layers; /* [n_layer] */
-} spec_buf;
+typedef tr_spec_buf spec_buf;
 
-static int build_spec(const steer_model *m, const steer_train_params *p, int B, int T, spec_buf *sb)
+int tr_build_spec(const steer_model *m, const steer_train_params *p, int B, int T, tr_spec_buf *sb)
 {
     const int L = m->cfg.n_layer;
     sb->spec = trm_spec_default();
@@ -513,7 +511,7 @@ static int mkdir_p(const char *dir)
     return STEER_OK;
 }
 
-static void remove_dir_files(const char *dir)
+void tr_remove_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -581,8 +579,8 @@ static int write_spec_meta(steer_tensors_writer *w, const steer_model *m, const 
     return rc ? steer_err(STEER_ENOMEM, "out of memory") : STEER_OK;
 }
 
-static int save_adapter(trm_f32 *t, const steer_model *m, const steer_train_params *p, const trm_spec *s,
-                        const char *path, int64_t step)
+int tr_save_adapter(trm_f32 *t, const steer_model *m, const steer_train_params *p, const trm_spec *s,
+                    const char *path, int64_t step)
 {
     steer_tensors_writer *w = NULL;
     int rc = steer_tensors_writer_new(&w);
@@ -591,11 +589,14 @@ static int save_adapter(trm_f32 *t, const steer_model *m, const steer_train_para
     float *P = trm_params_f32(t);
     for (int i = 0; !rc && i < trm_n_tensors_f32(t); i++) {
         const trm_param *tp = trm_tensor_f32(t, i);
+        const int lora = tp->kind == TRM_P_LORA_A || tp->kind == TRM_P_LORA_B;
+        if (tp->kind == TRM_P_WEIGHT || (lora && !s->lora_rank) || (!lora && s->steer == TRM_STEER_NONE))
+            continue; /* only the tensors of s */
         rc = steer_tensors_writer_add(w, tp->name, STEER_DTYPE_F32, tp->n_dims, tp->shape, P + tp->offset);
     }
     if (!rc)
         rc = write_spec_meta(w, m, p, s);
-    if (!rc)
+    if (!rc && step >= 0)
         rc = meta_int(w, "train.step", step);
     if (!rc)
         rc = steer_tensors_writer_write(w, path);
@@ -605,20 +606,21 @@ static int save_adapter(trm_f32 *t, const steer_model *m, const steer_train_para
 
 /* Full fine-tuning: an HF directory at dir (converted from the base model,
  * then model.safetensors replaced by the trained weights). */
-static int save_full(trm_f32 *t, const steer_model *m, const steer_train_params *p, const char *dir)
+int tr_write_hf(trm_f32 *t, const steer_model *m, const char *model_path, const char *tokenizer_path,
+                const char *command, const char *dir)
 {
-    if (!p->model_path)
+    if (!model_path)
         return steer_err(STEER_EARG, "full fine-tuning needs the model's path to write a checkpoint");
     char tmp[4200], st[4300];
     if (strlen(dir) > 4000)
         return steer_err(STEER_EARG, "output path too long");
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
-    remove_dir_files(tmp);
+    tr_remove_dir(tmp);
     steer_convert_params cp = steer_convert_default_params();
     cp.format = "hf";
     cp.dtype = STEER_DTYPE_F32;
-    cp.tokenizer_path = p->tokenizer_path;
-    int rc = steer_convert(p->model_path, tmp, &cp);
+    cp.tokenizer_path = tokenizer_path;
+    int rc = steer_convert(model_path, tmp, &cp);
     if (rc)
         return rc;
     steer_tensors_writer *w = NULL;
@@ -657,8 +659,8 @@ static int save_full(trm_f32 *t, const steer_model *m, const steer_train_params 
         }
         rc = steer_tensors_writer_add(w, tp->name, STEER_DTYPE_F32, tp->n_dims, tp->shape, src);
     }
-    if (!rc && p->command)
-        rc = steer_tensors_writer_meta(w, "command", p->command);
+    if (!rc && command)
+        rc = steer_tensors_writer_meta(w, "command", command);
     if (!rc)
         rc = steer_tensors_writer_meta(w, "format", "pt");
     snprintf(st, sizeof st, "%s/model.safetensors", tmp);
@@ -674,12 +676,12 @@ static int save_full(trm_f32 *t, const steer_model *m, const steer_train_params 
         steer_model_free(chk);
     }
     if (rc) {
-        remove_dir_files(tmp);
+        tr_remove_dir(tmp);
         return rc;
     }
-    remove_dir_files(dir);
+    tr_remove_dir(dir);
     if (rename(tmp, dir) != 0) {
-        remove_dir_files(tmp);
+        tr_remove_dir(tmp);
         return steer_err(STEER_EIO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
     }
     return STEER_OK;
@@ -691,7 +693,7 @@ int steer_train_describe(const steer_model *m, const steer_train_params *p, char
                          size_t *n_model)
 {
     spec_buf sb = {0};
-    int rc = build_spec(m, p, 1, 2, &sb);
+    int rc = tr_build_spec(m, p, 1, 2, &sb);
     trm_f32 *t = NULL;
     if (!rc)
         rc = trm_new_f32(m, &sb.spec, &t);
@@ -815,7 +817,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
     }
     int Bev = p->eval_batch > 0 ? p->eval_batch : 16;
     int Bc = p->batch > Bev || !ev.n ? p->batch : Bev;
-    if ((rc = build_spec(m, p, Bc, Tc, &sb)))
+    if ((rc = tr_build_spec(m, p, Bc, Tc, &sb)))
         goto done;
     if ((rc = trm_new_f32(m, &sb.spec, &t)))
         goto done;
@@ -967,16 +969,21 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
             double el = now_s() - t_start;
             tr_progress_print(stderr, tty, done_steps, total, loss, lr, el > 0 ? tok_count / el : NAN, el);
         }
-        const int stop = p->stop_after > 0 && done_steps >= p->stop_after;
+        int stop = p->stop_after > 0 && done_steps >= p->stop_after;
+        if (p->on_step) {
+            steer_train_step ts = {done_steps, total, loss, lr, gnorm, sb.spec.joint ? trm_joint_overlap_f32(t) : 0.0, t};
+            if (p->on_step(p->on_step_ud, &ts) != 0)
+                stop = 1;
+        }
         int do_save = p->out_dir && (done_steps == total || stop || (p->save_every > 0 && done_steps % p->save_every == 0) ||
                                      (p->save_every == 0 && do_eval));
         if (do_save) {
             if (sb.spec.full) {
                 snprintf(path, sizeof path, "%s/model", p->out_dir);
-                rc = save_full(t, m, p, path);
+                rc = tr_write_hf(t, m, p->model_path, p->tokenizer_path, p->command, path);
             } else {
                 snprintf(path, sizeof path, "%s/adapter.safetensors", p->out_dir);
-                rc = save_adapter(t, m, p, &sb.spec, path, done_steps);
+                rc = tr_save_adapter(t, m, p, &sb.spec, path, done_steps);
             }
             snprintf(path2, sizeof path2, "%s/state.safetensors", p->out_dir);
             if (!rc)
@@ -1028,7 +1035,25 @@ done:
     return rc;
 }
 
-/* ---------------------------------------------------------------- evaluation API */
+/* ---------------------------------------------------------------- on_step */
+
+const float *steer_train_step_tensor(const steer_train_step *s, const char *name, int *n_dims, int64_t shape[2])
+{
+    if (!s || !s->state_ || !name)
+        return NULL;
+    trm_f32 *t = (trm_f32 *)(uintptr_t)s->state_; /* const only towards the caller */
+    int i = trm_find_tensor_f32(t, name);
+    if (i < 0)
+        return NULL;
+    const trm_param *tp = trm_tensor_f32(t, i);
+    if (n_dims)
+        *n_dims = tp->n_dims;
+    if (shape)
+        shape[0] = tp->shape[0], shape[1] = tp->shape[1];
+    return trm_params_f32(t) + tp->offset;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
 
 static int parse_act(const char *s)
 {
@@ -1037,6 +1062,98 @@ static int parse_act(const char *s)
             return i;
     return -1;
 }
+
+int tr_params_from_checkpoint(const steer_tensors *st, const char *path, const steer_model *m,
+                              steer_train_params *p, uint8_t **mask)
+{
+    *mask = NULL;
+    *p = steer_train_default_params();
+    const char *meth = steer_tensors_meta(st, "method");
+    if (!meth)
+        return steer_err(STEER_EFORMAT, "%s: not a steer training checkpoint (no 'method' metadata)", path);
+    const char *v;
+    long long ml;
+    if ((v = steer_tensors_meta(st, "model.n_layer")) && (ml = strtoll(v, NULL, 10)) != m->cfg.n_layer)
+        return steer_err(STEER_EARG, "%s: trained for a model with %lld layers; this model has %d", path, ml,
+                         m->cfg.n_layer);
+    if ((v = steer_tensors_meta(st, "model.d_model")) && (ml = strtoll(v, NULL, 10)) != m->cfg.d_model)
+        return steer_err(STEER_EARG, "%s: trained for a model with d_model %lld; this model has %d", path, ml,
+                         m->cfg.d_model);
+    if ((v = steer_tensors_meta(st, "model.n_vocab")) && (ml = strtoll(v, NULL, 10)) != m->cfg.n_vocab)
+        return steer_err(STEER_EARG, "%s: trained for a model with a vocabulary of %lld; this model has %d", path, ml,
+                         m->cfg.n_vocab);
+    if (strcmp(meth, "full") == 0)
+        return steer_err(STEER_EARG, "%s: a full fine-tuning checkpoint is a model: pass it with -m", path);
+    p->method = meth;
+    if ((v = steer_tensors_meta(st, "site")) && steer_site_parse(v, &p->site) != STEER_OK)
+        return steer_err(STEER_EFORMAT, "%s: unknown site '%s'", path, v);
+    const char *rk = steer_tensors_meta(st, "rank"), *lr = steer_tensors_meta(st, "lora_rank");
+    p->rank = rk ? atoi(rk) : 0;
+    if (lr && atoi(lr) > 0 && strcmp(meth, "joint") != 0)
+        p->rank = atoi(lr);
+    if (strcmp(meth, "joint") == 0 && lr && rk && atoi(lr) != atoi(rk))
+        return steer_err(STEER_EUNSUPPORTED, "%s: joint with different LoRA and adapter ranks", path);
+    if ((v = steer_tensors_meta(st, "act")))
+        p->act = parse_act(v);
+    if ((v = steer_tensors_meta(st, "alpha")))
+        p->alpha = (float)strtod(v, NULL);
+    if ((v = steer_tensors_meta(st, "lora_alpha")))
+        p->lora_alpha = (float)strtod(v, NULL);
+    if ((v = steer_tensors_meta(st, "lora_targets")))
+        p->lora_targets = (unsigned)strtoul(v, NULL, 10);
+    *mask = calloc((size_t)m->cfg.n_layer, 1);
+    if (!*mask)
+        return steer_err(STEER_ENOMEM, "out of memory");
+    if ((v = steer_tensors_meta(st, "layers"))) {
+        const char *q = v;
+        while (*q) {
+            char *e;
+            long l = strtol(q, &e, 10);
+            if (e == q || l < 0 || l >= m->cfg.n_layer)
+                return steer_err(STEER_EARG, "%s: layer list '%s' does not fit this model (%d layers)", path, v,
+                                 m->cfg.n_layer);
+            (*mask)[l] = 1;
+            q = *e == ',' ? e + 1 : e;
+            if (*e && *e != ',')
+                break;
+        }
+        p->layers = *mask;
+    }
+    return STEER_OK;
+}
+
+int tr_load_checkpoint(trm_f32 *t, const steer_tensors *st, const char *path)
+{
+    float *P = trm_params_f32(t);
+    int n = 0;
+    for (int i = 0; i < trm_n_tensors_f32(t); i++) {
+        const trm_param *tp = trm_tensor_f32(t, i);
+        if (tp->kind == TRM_P_WEIGHT)
+            continue;
+        n++;
+        const steer_tensor_info *ti = steer_tensors_find(st, tp->name);
+        if (!ti)
+            return steer_err(STEER_EFORMAT, "%s: missing tensor %s", path, tp->name);
+        int ok = ti->dtype == STEER_DTYPE_F32 && ti->n_dims == tp->n_dims && ti->shape[0] == tp->shape[0] &&
+                 (tp->n_dims == 1 || ti->shape[1] == tp->shape[1]);
+        if (!ok) {
+            if (tp->n_dims == 2)
+                return steer_err(STEER_EARG, "%s: tensor %s has the wrong shape or type (this model needs F32 [%lld, %lld])",
+                                 path, tp->name, (long long)tp->shape[0], (long long)tp->shape[1]);
+            return steer_err(STEER_EARG, "%s: tensor %s has the wrong shape or type (this model needs F32 [%lld])", path,
+                             tp->name, (long long)tp->shape[0]);
+        }
+        memcpy(P + tp->offset, ti->data, tp->numel * sizeof(float));
+        for (size_t k = 0; k < tp->numel; k++)
+            if (!isfinite(P[tp->offset + k]))
+                return steer_err(STEER_ENAN, "%s: tensor %s holds NaN or Inf", path, tp->name);
+    }
+    if (steer_tensors_count(st) != n)
+        return steer_err(STEER_EFORMAT, "%s: holds %d tensors; the method expects %d", path, steer_tensors_count(st), n);
+    return STEER_OK;
+}
+
+/* ---------------------------------------------------------------- evaluation API */
 
 int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_dataset *d,
                        const steer_eval_params *ep, steer_eval_result *res, steer_eval_item *items)
@@ -1059,111 +1176,18 @@ int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_da
     if (adapter) {
         if ((rc = steer_tensors_open(adapter, &st)))
             goto done;
-        const char *meth = steer_tensors_meta(st, "method");
-        if (!meth) {
-            rc = steer_err(STEER_EFORMAT, "%s: not a steer training checkpoint (no 'method' metadata)", adapter);
+        if ((rc = tr_params_from_checkpoint(st, adapter, m, &p, &mask)))
             goto done;
-        }
-        const char *v;
-        long long ml;
-        if ((v = steer_tensors_meta(st, "model.n_layer")) && (ml = strtoll(v, NULL, 10)) != m->cfg.n_layer) {
-            rc = steer_err(STEER_EARG, "%s: trained for a model with %lld layers; this model has %d", adapter, ml,
-                           m->cfg.n_layer);
-            goto done;
-        }
-        if ((v = steer_tensors_meta(st, "model.d_model")) && (ml = strtoll(v, NULL, 10)) != m->cfg.d_model) {
-            rc = steer_err(STEER_EARG, "%s: trained for a model with d_model %lld; this model has %d", adapter, ml,
-                           m->cfg.d_model);
-            goto done;
-        }
-        if (strcmp(meth, "full") == 0) {
-            rc = steer_err(STEER_EARG, "%s: a full fine-tuning checkpoint is a model: pass it with -m", adapter);
-            goto done;
-        }
-        p.method = meth;
-        if ((v = steer_tensors_meta(st, "site")) && steer_site_parse(v, &p.site) != STEER_OK) {
-            rc = steer_err(STEER_EFORMAT, "%s: unknown site '%s'", adapter, v);
-            goto done;
-        }
-        const char *rk = steer_tensors_meta(st, "rank"), *lr = steer_tensors_meta(st, "lora_rank");
-        p.rank = rk ? atoi(rk) : 0;
-        if (lr && atoi(lr) > 0 && strcmp(meth, "joint") != 0)
-            p.rank = atoi(lr);
-        if (strcmp(meth, "joint") == 0 && lr && rk && atoi(lr) != atoi(rk)) {
-            rc = steer_err(STEER_EUNSUPPORTED, "%s: joint with different LoRA and adapter ranks", adapter);
-            goto done;
-        }
-        if ((v = steer_tensors_meta(st, "act")))
-            p.act = parse_act(v);
-        if ((v = steer_tensors_meta(st, "alpha")))
-            p.alpha = (float)strtod(v, NULL);
-        if ((v = steer_tensors_meta(st, "lora_alpha")))
-            p.lora_alpha = (float)strtod(v, NULL);
-        if ((v = steer_tensors_meta(st, "lora_targets")))
-            p.lora_targets = (unsigned)strtoul(v, NULL, 10);
-        mask = calloc((size_t)m->cfg.n_layer, 1);
-        if (!mask) {
-            rc = steer_err(STEER_ENOMEM, "out of memory");
-            goto done;
-        }
-        if ((v = steer_tensors_meta(st, "layers"))) {
-            const char *q = v;
-            while (*q) {
-                char *e;
-                long l = strtol(q, &e, 10);
-                if (e == q || l < 0 || l >= m->cfg.n_layer) {
-                    rc = steer_err(STEER_EARG, "%s: layer list '%s' does not fit this model (%d layers)", adapter, v,
-                                   m->cfg.n_layer);
-                    goto done;
-                }
-                mask[l] = 1;
-                q = *e == ',' ? e + 1 : e;
-                if (*e && *e != ',')
-                    break;
-            }
-            p.layers = mask;
-        }
         any = 1;
     }
-    if ((rc = build_spec(m, &p, Bev, Tc, &sb)))
+    if ((rc = tr_build_spec(m, &p, Bev, Tc, &sb)))
         goto done;
     if (!any)
         sb.spec.steer = TRM_STEER_NONE; /* plain model */
     if ((rc = trm_new_f32(m, &sb.spec, &t)))
         goto done;
-    if (st) {
-        float *P = trm_params_f32(t);
-        for (int i = 0; i < trm_n_tensors_f32(t); i++) {
-            const trm_param *tp = trm_tensor_f32(t, i);
-            const steer_tensor_info *ti = steer_tensors_find(st, tp->name);
-            if (!ti) {
-                rc = steer_err(STEER_EFORMAT, "%s: missing tensor %s", adapter, tp->name);
-                goto done;
-            }
-            int ok = ti->dtype == STEER_DTYPE_F32 && ti->n_dims == tp->n_dims && ti->shape[0] == tp->shape[0] &&
-                     (tp->n_dims == 1 || ti->shape[1] == tp->shape[1]);
-            if (!ok) {
-                if (tp->n_dims == 2)
-                    rc = steer_err(STEER_EARG, "%s: tensor %s has the wrong shape or type (this model needs F32 [%lld, %lld])",
-                                   adapter, tp->name, (long long)tp->shape[0], (long long)tp->shape[1]);
-                else
-                    rc = steer_err(STEER_EARG, "%s: tensor %s has the wrong shape or type (this model needs F32 [%lld])",
-                                   adapter, tp->name, (long long)tp->shape[0]);
-                goto done;
-            }
-            memcpy(P + tp->offset, ti->data, tp->numel * sizeof(float));
-            for (size_t k = 0; k < tp->numel; k++)
-                if (!isfinite(P[tp->offset + k])) {
-                    rc = steer_err(STEER_ENAN, "%s: tensor %s holds NaN or Inf", adapter, tp->name);
-                    goto done;
-                }
-        }
-        if (steer_tensors_count(st) != trm_n_tensors_f32(t)) {
-            rc = steer_err(STEER_EFORMAT, "%s: holds %d tensors; the method expects %d", adapter,
-                           steer_tensors_count(st), trm_n_tensors_f32(t));
-            goto done;
-        }
-    }
+    if (st && (rc = tr_load_checkpoint(t, st, adapter)))
+        goto done;
     if (items) {
         det.pick = calloc((size_t)ev.n, sizeof(int));
         det.exact = calloc((size_t)ev.n, sizeof(int));

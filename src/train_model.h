@@ -234,5 +234,15 @@ size_t trm_model_numel_f32(const trm_f32 *t);
 int trm_project_joint_f32(trm_f32 *t);
 int trm_orthonormalize_reft_f32(trm_f32 *t);
 void trm_constrain_f32(trm_f32 *t);
+/* max |W_down·Q| over the rows and layers of the last trm_project_joint_f32
+ * before it projected (Q its orthonormal basis of col(B)); 0 before any. */
+double trm_joint_overlap_f32(const trm_f32 *t);
+
+/* Folds every LoRA into its projection, W += (lora_alpha/r)·B·A (sums over r
+ * in double), and zeroes B, so the forward computes the same function up to
+ * rounding while the model weights (trainable ones under spec.full, else the
+ * frozen copies) hold the merged values. Returns the number of projections
+ * merged. */
+int trm_merge_lora_f32(trm_f32 *t);
 
 #endif /* STEER_TRAIN_MODEL_H */

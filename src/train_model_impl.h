@@ -154,6 +154,7 @@ struct R_(trm) {
 
     int B, T, N, n_kl, kl_reverse, has_fwd, has_ce;
     trm_loss loss;
+    double joint_overlap; /* max |W_down·Q| before the last joint projection */
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -1166,6 +1167,7 @@ TRM_API int R_(trm_project_joint)(R_(trm) *t)
     double *Q = malloc((size_t)r * d * sizeof(double)); /* orthonormal basis of col(B), [k, d] */
     if (!Q) return 0;
     int n = 0;
+    double overlap = 0;
     for (int l = 0; l < t->L; l++) {
         const R_(trm_lora) *lo = &t->lora[l * TRM_NPROJ_ + TRM_PDOWN_];
         R_(trm_steer) *st = &t->st[l];
@@ -1198,12 +1200,43 @@ TRM_API int R_(trm_project_joint)(R_(trm) *t)
                     const double *qe = Q + (size_t)e * d;
                     double dot = 0;
                     for (int c = 0; c < d; c++) dot += qe[c] * row[c];
+                    if (pass == 0 && fabs(dot) > overlap) overlap = fabs(dot); /* (W_down·Q)[i, e] before */
                     for (int c = 0; c < d; c++) row[c] = (REAL)(row[c] - dot * qe[c]);
                 }
         }
         n++;
     }
     free(Q);
+    t->joint_overlap = overlap;
+    return n;
+}
+
+TRM_API double R_(trm_joint_overlap)(const R_(trm) *t) { return t->joint_overlap; }
+
+TRM_API int R_(trm_merge_lora)(R_(trm) *t)
+{
+    const int r = t->spec.lora_rank;
+    const double scale = r > 0 ? (double)t->spec.lora_alpha / r : 0;
+    int n = 0;
+    for (int l = 0; l < t->L; l++)
+        for (int p = 0; p < TRM_NPROJ_; p++) {
+            R_(trm_lora) *lo = &t->lora[l * TRM_NPROJ_ + p];
+            if (!lo->A) continue;
+            REAL *W, *dW, *b, *db;
+            int in, out;
+            R_(trm_proj_)(t, l, p, &W, &dW, &b, &db, &in, &out);
+            for (int o = 0; o < out; o++) { /* W [out, in] += s·B [out, r] · A [r, in] */
+                const REAL *Bo = lo->B + (size_t)o * r;
+                REAL *Wo = W + (size_t)o * in;
+                for (int i = 0; i < in; i++) {
+                    double acc = 0;
+                    for (int k = 0; k < r; k++) acc += (double)Bo[k] * lo->A[(size_t)k * in + i];
+                    Wo[i] = (REAL)((double)Wo[i] + scale * acc);
+                }
+            }
+            R_(trm_zero_)(lo->B, (size_t)out * r);
+            n++;
+        }
     return n;
 }
 

@@ -615,6 +615,8 @@ int steer_vecset_save(const steer_vecset *vs, const char *path)
     if (rc == STEER_OK && !steer_vecset_meta(vs, "format_version"))
         rc = steer_tensors_writer_meta(w, "format_version", "1");
     for (int i = 0; rc == STEER_OK && i < vs->n_meta; i++) rc = steer_tensors_writer_meta(w, vs->mk[i], vs->mv[i]);
+    /* the writer's own messages ("safetensors writer: …") do not know the file */
+    if (rc != STEER_OK && rc != STEER_ENOMEM) rc = steer_err(rc, "%s: %s", path, steer_last_error());
     if (rc == STEER_OK) rc = steer_tensors_writer_write(w, path);
     steer_tensors_writer_free(w);
     free(names);

@@ -931,12 +931,21 @@ static void test_stories(void)
     batch_data bd = {0};
     make_batch(&bd, m->cfg.n_vocab, 1, 0, 0);
     /* LoRA on q and k of block 0: the gradient passes the adjacent-pair RoPE
-     * backward and all five blocks (a full check here would cost ~10 s) */
+     * backward and all five blocks */
     uint8_t l0[5] = {1, 0, 0, 0, 0};
     trm_spec s = trm_spec_default();
     s.B = TB, s.T = TT, s.lora_rank = 2, s.lora_alpha = 4, s.lora_targets = TRM_LORA_Q | TRM_LORA_K;
     s.lora_layers = l0;
     check_case("stories260K", "lora q,k", "layer 0", m, &s, &bd, 2, 0);
+    /* full fine-tuning: every tensor of the real model (embedding, the norms,
+     * q/k/v/o, gate/up/down of all five blocks, final norm; the head is the
+     * tied embedding), 3 sampled coordinates each (embedding rows in part
+     * from the batch's tokens): about 1 s in Release */
+    const double tf0 = now();
+    s = trm_spec_default();
+    s.B = TB, s.T = TT, s.full = 1;
+    check_case("stories260K", "full", "all weights", m, &s, &bd, 3, 0);
+    printf("    (stories260K full: %.1f s)\n", now() - tf0);
     free(bd.teacher);
     steer_model_free(m);
 }

@@ -36,6 +36,7 @@ int cmd_make_model(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv); /* cmd_train.c */
 int cmd_eval(int argc, char **argv);  /* cmd_eval.c */
+int cmd_merge_lora(int argc, char **argv); /* cmd_merge_lora.c */
 
 /* ---------------------------------------------------------------- errors */
 

@@ -79,7 +79,8 @@ int cmd_train(int argc, char **argv)
             "warm-up schedule (SPEC E4). Writes to DIR: adapter.safetensors (every method but full;\n"
             "SPEC §5 names, PEFT names for LoRA) or model/ (full: a Hugging Face directory),\n"
             "state.safetensors (optimizer state for --resume), train.csv, loss.png and loss.svg.\n"
-            "Evaluation: held-out completion loss and greedy accuracy (steer eval).",
+            "Evaluation: held-out completion loss and greedy accuracy (steer eval). A lora or joint\n"
+            "adapter can be folded into the model's weights with steer merge-lora.",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer train -m models/stories260K/stories260K.bin --data winogrande:train.jsonl \\\n"

@@ -8,6 +8,12 @@
 
 int cmd_extract(int argc, char **argv); /* cmd_extract.c */
 int cmd_vec(int argc, char **argv);     /* cmd_vec.c */
+int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+int cmd_merge(int argc, char **argv);   /* cmd_merge.c */
+int cmd_report(int argc, char **argv);  /* cmd_report.c */
+int cmd_analyze_mlp(int argc, char **argv); /* cmd_analyze_mlp.c */
+int cmd_icl(int argc, char **argv);      /* cmd_icl.c */
+int cmd_compress(int argc, char **argv); /* cmd_compress.c */
 
 
 static const cli_command commands[] = {
@@ -23,7 +29,14 @@ static const cli_command commands[] = {
     {"vec", cmd_vec, "inspect, combine and export vector files (info, norms, scale, add, export, ...)"},
     {"train", cmd_train, "train full/LoRA/vector/adapter/LoReFT/joint on prompt/completion data"},
     {"eval", cmd_eval, "greedy accuracy and completion loss of a model (+ a trained adapter) on data"},
+    {"merge-lora", cmd_merge_lora, "fold a LoRA checkpoint into its base model's weights (HF, GGUF, llama2.c)"},
+    {"sweep", cmd_sweep, "oracle delta-KL sweep of base vs fine-tuned over sites, layers, alphas (SPEC E1)"},
+    {"merge", cmd_merge, "join the output directories of a sharded sweep"},
+    {"report", cmd_report, "HTML + Markdown report (figures inline) over sweep result directories"},
+    {"analyze-mlp", cmd_analyze_mlp, "MLP modulation histograms and attenuation of pre-MLP vectors (SPEC E2)"},
     {"data", cmd_data, "datasets and templates: generate ListOps, show, stats, export (Winogrande, JSONL)"},
+    {"icl", cmd_icl, "in-context learning as attn_out steering: exact patching, mean delta, compression (SPEC E3)"},
+    {"compress", cmd_compress, "turn a context (prompt, few-shot examples, document) into attn_out vectors"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
