@@ -2,7 +2,7 @@
  * bench_train.c — speed of a training step against the inference forward.
  *
  *   bench_train [--model PATH] [--random-only] [--batch B] [--seq T] [--runs R]
- *               [--methods full,lora,adapter] [--vocab V] [--layers L]
+ *               [--methods full,lora,adapter] [--vocab V] [--layers L] [--cpu-time]
  *
  * Models: PATH (default models/stories260K/stories260K.bin) and a random
  * llama made with steer_make_model into a temporary directory: d_model 512,
@@ -28,6 +28,9 @@
  *         part of an update that grows with the trainable parameters alone.
  * tokens/s = B·T / time; ratio = train / infer.
  *
+ * --cpu-time: every time is this process's CPU time instead of wall time
+ * (for a shared machine, with OMP_NUM_THREADS=1).
+ *
  * Each figure: one warm-up run, then the best and the median of R (default
  * 5) runs. `other` is the CPU time other processes used during the row, as a
  * share of all CPUs (bench_util.h): rows with more than a few percent are
@@ -45,6 +48,19 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+
+/* The clock of every measurement: wall time, or with --cpu-time this
+ * process's CPU time (all threads), which on a shared machine does not count
+ * the time other processes hold the CPU — meaningful with one thread. */
+static int use_cpu_time = 0;
+
+static double clock_s(void)
+{
+    if (!use_cpu_time) return now_s();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int die(const char *what, int rc)
 {
@@ -87,9 +103,9 @@ static timing bench_infer(steer_model *m, const bench_cfg *c)
     double t[64];
     for (int r = -1; r < c->runs; r++) {
         steer_ctx_clear(ctx, -1);
-        double t0 = now_s();
+        double t0 = clock_s();
         if ((rc = steer_forward(ctx, &b))) die("steer_forward", rc);
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = clock_s() - t0;
     }
     steer_ctx_free(ctx);
     return summarize(t, c->runs);
@@ -118,20 +134,20 @@ static void bench_method(steer_model *m, const bench_cfg *c, const char *method,
     const double lr = strcmp(method, "full") == 0 ? 1e-4 : 1e-3;
     double tt[64], tf[64], ta[64];
     for (int r = -1; r < c->runs; r++) {
-        double t0 = now_s();
+        double t0 = clock_s();
         trm_zero_grad_f32(t);
         if ((rc = trm_forward_f32(t, &b))) die("trm_forward_f32", rc);
         if (r == -1) *loss0 = trm_get_loss_f32(t).loss;
         if ((rc = trm_backward_f32(t))) die("trm_backward_f32", rc);
-        double gn, t1 = now_s();
+        double gn, t1 = clock_s();
         if ((rc = tr_adamw_step(opt, lr, &gn))) die("tr_adamw_step", rc);
         trm_constrain_f32(t);
-        if (r >= 0) tt[r] = now_s() - t0, ta[r] = now_s() - t1;
+        if (r >= 0) tt[r] = clock_s() - t0, ta[r] = clock_s() - t1;
     }
     for (int r = -1; r < c->runs; r++) {
-        double t0 = now_s();
+        double t0 = clock_s();
         if ((rc = trm_forward_f32(t, &b))) die("trm_forward_f32", rc);
-        if (r >= 0) tf[r] = now_s() - t0;
+        if (r >= 0) tf[r] = clock_s() - t0;
     }
     *loss1 = trm_get_loss_f32(t).loss;
     *train = summarize(tt, c->runs);
@@ -186,10 +202,11 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--layers") == 0 && v) layers = atoi(v), i++;
         else if (strcmp(a, "--methods") == 0 && v) methods_arg = v, i++;
         else if (strcmp(a, "--random-only") == 0) random_only = 1;
+        else if (strcmp(a, "--cpu-time") == 0) use_cpu_time = 1;
         else {
             fprintf(stderr,
                     "usage: bench_train [--model PATH] [--random-only] [--batch B] [--seq T] [--runs R]\n"
-                    "                   [--methods full,lora,adapter] [--vocab V] [--layers L]\n"
+                    "                   [--methods full,lora,adapter] [--vocab V] [--layers L] [--cpu-time]\n"
                     "example: OMP_NUM_THREADS=2 bench_train --model models/stories260K/stories260K.bin\n");
             return 2;
         }
@@ -210,9 +227,12 @@ int main(int argc, char **argv)
     c.targets = malloc(N * sizeof(int));
     c.pos = malloc(N * sizeof(int));
     c.seq = malloc(N * sizeof(int));
-    printf("threads: %d (OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s)\n", omp_get_max_threads(),
+    printf("threads: %d (OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s); clock: %s\n", omp_get_max_threads(),
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "unset",
-           getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset");
+           getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset",
+           use_cpu_time ? "process CPU time (tokens per CPU-second)" : "wall");
+    if (use_cpu_time && omp_get_max_threads() > 1)
+        printf("note: --cpu-time sums the CPU time of all %d threads (spinning included)\n", omp_get_max_threads());
 
     for (int which = random_only ? 1 : 0; which < 2; which++) {
         steer_model *m = NULL;

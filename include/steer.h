@@ -1217,12 +1217,15 @@ typedef struct {
 int steer_mlp_branch_jvp(const steer_mlp_branch *b, steer_site site, const double *x, const double *delta,
                          const steer_mlp_jvp *out);
 
-/* Stages of the attenuation analysis, in the order the signal passes them.
- * A stage's gain is how much it changes the shift's size relative to the
- * activation it rides on: (‖Δout‖/‖out‖) / (‖Δin‖/‖in‖), with in/out the
- * unperturbed activations before and after the stage (norm: x → h; in:
- * h → (a_g, a_u); gate: (a_g, a_u) → m; down: m → W_d·m; post: W_d·m → the
- * post-ffn norm's output). Gain < 1: the stage shrinks the signal. */
+/* Stages of the attenuation analysis, in the order the signal passes them
+ * (norm: x → h; in: h → (a_g, a_u); gate: (a_g, a_u) → m; down: m → W_d·m;
+ * post: W_d·m → the post-ffn norm's output). Two gains per stage:
+ *   abs_gain = ‖Δout‖/‖Δin‖ (the first-order shift's norm after / before:
+ *              δ, Δ̂, (W_g·Δ̂, W_u·Δ̂), Δm, W_d·Δm, gated + ungated);
+ *   gain     = (‖Δout‖/‖out‖) / (‖Δin‖/‖in‖), the change of the shift's size
+ *              relative to the unperturbed activation it rides on (in/out:
+ *              x, h, (a_g, a_u), m, W_d·m, the branch output).
+ * Below 1 the stage shrinks the signal. */
 enum {
     STEER_MLP_STAGE_NORM = 0, /* pre-MLP RMSNorm (1 at mlp_in)                */
     STEER_MLP_STAGE_IN,       /* W_g, W_u                                     */
@@ -1253,14 +1256,17 @@ typedef struct {
     double linerr[STEER_MLP_N_ALPHAS]; /* ‖Δ(α) − α·first‖ / ‖α·first‖          */
     double align;               /* share of ‖W_g·Δ̂‖² on units whose |g1| is
                                    above its median (0.5: no alignment)       */
-    double gain[STEER_MLP_N_STAGES]; /* see the stages above                   */
+    double abs_gain[STEER_MLP_N_STAGES]; /* see the stages above; NaN where */
+    double gain[STEER_MLP_N_STAGES];     /* a stage does not exist          */
 } steer_mlp_att;
 
-/* The stage with the smallest gain (norm excluded at mlp_in, post where there
- * is no post-ffn norm), or -1 if no gain is finite. */
-int steer_mlp_att_weakest(const steer_mlp_att *a);
-/* One line of plain language: "layer 2, attn_out, stories260K: the signal
- * loses most in the norm stage (×0.31 relative to the activation) …". */
+/* The stage with the smallest gain (relative = 1) or abs_gain (relative = 0):
+ * norm excluded at mlp_in (the identity), post where there is no post-ffn
+ * norm; -1 if none is finite. */
+int steer_mlp_att_weakest(const steer_mlp_att *a, int relative);
+/* One line of plain language: "layer 2, attn_out, stories260K: its norm
+ * shrinks most in the gate (×0.37 …); relative to the activation it rides on
+ * it loses most in the pre-MLP norm (×0.86 …); …". */
 void steer_mlp_att_describe(const steer_mlp_att *a, char *buf, size_t n);
 
 /* Analysis over a dataset (steer analyze-mlp). Every item runs prompt ⊕

@@ -37,8 +37,14 @@ if [ ${#names[@]} -eq 0 ]; then
 fi
 mkdir -p "$B/artifacts" "$B/logs"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-# The harnesses write every input to a scratch file: in memory that is ~15x faster.
-if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+# The harnesses write every input to a scratch file: in memory (/dev/shm) that
+# is ~15x faster. One directory for this run, removed at the end (a harness
+# that crashes cannot remove its own scratch files).
+base=${TMPDIR:-/tmp}
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+TMPDIR=$(mktemp -d "$base/steer-fuzz-run.XXXXXX") || exit 1
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 
 run_one() {

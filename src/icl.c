@@ -1027,7 +1027,7 @@ static int write_figures(const char *dir, const steer_icl_exp_params *p, int L, 
                           .xlabel = p->score == STEER_ICL_SCORE_ANSWER ? "answer token" : "scored row",
                           .ylabel = "KL(method ‖ ICL) (nats)", .series = ser, .n_series = ns};
         snprintf(title, sizeof title, "KL to the %d-shot ICL run, held-out queries — %s", p->shots, model_name);
-        plot_figure fig = {.title = title, .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1, .width = 640, .height = 420};
+        plot_figure fig = {.title = title, .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1, .width = 800, .height = 440};
         for (int e2 = 0; e2 < 2 && !rc; e2++) {
             snprintf(path, sizeof path, "%s/kl_to_icl.%s", dir, ext[e2]);
             rc = plot_write(path, &fig, &pan, 1);

@@ -398,8 +398,8 @@ typedef struct {
     int n;
     double delta, dhat, wg, wu, dm, gated, ungated, first, actual, linerr[STEER_MLP_N_ALPHAS], align;
     int n_align, n_lin[STEER_MLP_N_ALPHAS];
-    double lg_norm, lg_mlp, lg_gain[STEER_MLP_N_STAGES]; /* sums of logs */
-    int n_norm, n_mlp, n_gain[STEER_MLP_N_STAGES];
+    double lg_norm, lg_mlp, lg_gain[STEER_MLP_N_STAGES], lg_abs[STEER_MLP_N_STAGES]; /* sums of logs */
+    int n_norm, n_mlp, n_gain[STEER_MLP_N_STAGES], n_abs[STEER_MLP_N_STAGES];
 } att_acc;
 
 static void log_add(double v, double *s, int *n)
@@ -502,6 +502,13 @@ static int att_rows(const steer_mlp_branch *b, int norm, const float *xs, int N,
             log_add(s3 / s2, &A->lg_gain[STEER_MLP_STAGE_GATE], &A->n_gain[STEER_MLP_STAGE_GATE]);
             log_add(s4 / s3, &A->lg_gain[STEER_MLP_STAGE_DOWN], &A->n_gain[STEER_MLP_STAGE_DOWN]);
             if (b->post) log_add(s5 / s4, &A->lg_gain[STEER_MLP_STAGE_POST], &A->n_gain[STEER_MLP_STAGE_POST]);
+            /* and of the shift's norm itself */
+            const double n_in = sqrt(n_wg * n_wg + n_wu * n_wu);
+            log_add(n_dhat / nd, &A->lg_abs[STEER_MLP_STAGE_NORM], &A->n_abs[STEER_MLP_STAGE_NORM]);
+            log_add(n_in / n_dhat, &A->lg_abs[STEER_MLP_STAGE_IN], &A->n_abs[STEER_MLP_STAGE_IN]);
+            log_add(n_dm / n_in, &A->lg_abs[STEER_MLP_STAGE_GATE], &A->n_abs[STEER_MLP_STAGE_GATE]);
+            log_add(n_pd / n_dm, &A->lg_abs[STEER_MLP_STAGE_DOWN], &A->n_abs[STEER_MLP_STAGE_DOWN]);
+            if (b->post) log_add(n_first / n_pd, &A->lg_abs[STEER_MLP_STAGE_POST], &A->n_abs[STEER_MLP_STAGE_POST]);
         }
     }
     free(delta);
@@ -530,16 +537,20 @@ static void att_finish(const att_acc *A, steer_mlp_att *o)
     o->mlp_gain = gmean(A->lg_mlp, A->n_mlp);
     for (int a = 0; a < STEER_MLP_N_ALPHAS; a++) o->linerr[a] = A->n_lin[a] ? A->linerr[a] / A->n_lin[a] : NAN;
     o->align = A->n_align ? A->align / A->n_align : NAN;
-    for (int s = 0; s < STEER_MLP_N_STAGES; s++) o->gain[s] = gmean(A->lg_gain[s], A->n_gain[s]);
+    for (int s = 0; s < STEER_MLP_N_STAGES; s++) {
+        o->gain[s] = gmean(A->lg_gain[s], A->n_gain[s]);
+        o->abs_gain[s] = gmean(A->lg_abs[s], A->n_abs[s]);
+    }
 }
 
-int steer_mlp_att_weakest(const steer_mlp_att *a)
+int steer_mlp_att_weakest(const steer_mlp_att *a, int relative)
 {
+    const double *g = relative ? a->gain : a->abs_gain;
     int best = -1;
     for (int s = 0; s < STEER_MLP_N_STAGES; s++) {
         if (s == STEER_MLP_STAGE_NORM && a->site == STEER_SITE_MLP_IN) continue;
-        if (!isfinite(a->gain[s])) continue;
-        if (best < 0 || a->gain[s] < a->gain[best]) best = s;
+        if (!isfinite(g[s])) continue;
+        if (best < 0 || g[s] < g[best]) best = s;
     }
     return best;
 }
@@ -547,8 +558,8 @@ int steer_mlp_att_weakest(const steer_mlp_att *a)
 void steer_mlp_att_describe(const steer_mlp_att *a, char *buf, size_t n)
 {
     if (!buf || n == 0) return;
-    const int w = steer_mlp_att_weakest(a);
     size_t o = 0;
+    buf[0] = 0;
 #define PUT_(...)                                                                                                    \
     do {                                                                                                             \
         if (o < n) {                                                                                                 \
@@ -557,23 +568,31 @@ void steer_mlp_att_describe(const steer_mlp_att *a, char *buf, size_t n)
         }                                                                                                            \
     } while (0)
     PUT_("layer %d, %s, %s: ", a->layer, steer_site_name(a->site), a->model);
-    if (w < 0) {
+    const int wa = steer_mlp_att_weakest(a, 0), wr = steer_mlp_att_weakest(a, 1);
+    if (wa < 0 || wr < 0) {
         PUT_("no finite stage gains (n = %d)", a->n);
         return;
     }
-    if (a->gain[w] < 1)
-        PUT_("the signal loses most in %s (×%.2f relative to the activation it rides on;", stage_words[w], a->gain[w]);
-    else
-        PUT_("no stage shrinks the signal relative to the activation (smallest gain ×%.2f, in %s;", a->gain[w],
-             stage_words[w]);
-    for (int s = 0, first = 1; s < STEER_MLP_N_STAGES; s++) {
-        if (s == STEER_MLP_STAGE_NORM && a->site == STEER_SITE_MLP_IN) continue;
-        if (!isfinite(a->gain[s])) continue;
-        PUT_("%s %s ×%.2f", first ? "" : ",", stage_names[s], a->gain[s]);
-        first = 0;
+    for (int rel = 0; rel < 2; rel++) {
+        const double *g = rel ? a->gain : a->abs_gain;
+        const int w = rel ? wr : wa;
+        if (!rel) PUT_(g[w] < 1 ? "its norm shrinks most in %s (×%.2f;" : "no stage shrinks its norm (least growth "
+                                                                          "in %s, ×%.2f;",
+                       stage_words[w], g[w]);
+        else PUT_(g[w] < 1 ? "; relative to the activation it rides on it loses most in %s (×%.2f;"
+                           : "; relative to the activation it rides on no stage shrinks it (least growth in %s, ×%.2f;",
+                  stage_words[w], g[w]);
+        for (int s = 0, first = 1; s < STEER_MLP_N_STAGES; s++) {
+            if (s == STEER_MLP_STAGE_NORM && a->site == STEER_SITE_MLP_IN) continue;
+            if (!isfinite(g[s])) continue;
+            PUT_("%s %s ×%.2f", first ? "" : ",", stage_names[s], g[s]);
+            first = 0;
+        }
+        PUT_(")");
     }
-    PUT_("); ‖Δ̂‖/‖δ‖ = %.3g, ‖ΔMLP‖/‖Δ̂‖ = %.3g, alignment %.2f, linearisation error %.1f%% at α = 1",
-         a->norm_ratio, a->mlp_gain, a->align, 100 * a->linerr[0]);
+    PUT_("; ‖ΔMLP‖/‖Δ̂‖ = %.3g, alignment %.2f, linearisation error %.0f%% at α = 1, %.1f%% at α = %g",
+         a->mlp_gain, a->align, 100 * a->linerr[0], 100 * a->linerr[STEER_MLP_N_ALPHAS - 1],
+         steer_mlp_alphas[STEER_MLP_N_ALPHAS - 1]);
 #undef PUT_
 }
 
@@ -1101,7 +1120,7 @@ static const char hist_header[] = "model,quantity,layer,bin_lo,bin_hi,count";
 static const char att_header[] =
     "model,site,layer,n,delta_norm,dhat_norm,wg_dhat_norm,wu_dhat_norm,dm_norm,gated_norm,ungated_norm,"
     "first_norm,actual_norm,norm_ratio,mlp_gain,linerr_1,linerr_0.5,linerr_0.25,linerr_0.125,align,"
-    "gain_norm,gain_in,gain_gate,gain_down,gain_post,weakest";
+    "abs_norm,abs_in,abs_gate,abs_down,abs_post,gain_norm,gain_in,gain_gate,gain_down,gain_post,weakest_abs,weakest";
 
 /* Shared log-spaced bins of one quantity: edge k = 10^(−6 + k/10), k = 0 … nb. */
 typedef struct {
@@ -1198,11 +1217,12 @@ static int write_att_csv(const steer_mlp_result *const *r, int n, const char *pa
             fprintf(f, "%s,%s,%d,%d", a->model, steer_site_name(a->site), a->layer, a->n);
             const double v[] = {a->delta,  a->dhat,    a->wg,        a->wu,        a->dm,        a->gated,
                                 a->ungated, a->first,  a->actual,    a->norm_ratio, a->mlp_gain, a->linerr[0],
-                                a->linerr[1], a->linerr[2], a->linerr[3], a->align, a->gain[0], a->gain[1],
-                                a->gain[2], a->gain[3], a->gain[4]};
+                                a->linerr[1], a->linerr[2], a->linerr[3], a->align, a->abs_gain[0],
+                                a->abs_gain[1], a->abs_gain[2], a->abs_gain[3], a->abs_gain[4], a->gain[0],
+                                a->gain[1], a->gain[2], a->gain[3], a->gain[4]};
             for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) fprintf(f, ",%.9g", v[j]);
-            const int w = steer_mlp_att_weakest(a);
-            fprintf(f, ",%s\n", w >= 0 ? stage_names[w] : "none");
+            const int wa = steer_mlp_att_weakest(a, 0), wr = steer_mlp_att_weakest(a, 1);
+            fprintf(f, ",%s,%s\n", wa >= 0 ? stage_names[wa] : "none", wr >= 0 ? stage_names[wr] : "none");
         }
     return io_tmp_commit(f, tmp, path, !ferror(f));
 }
@@ -1272,7 +1292,21 @@ static int write_summary(const steer_mlp_result *const *r, int n, const steer_ml
  * (share of the values per bin; the underflow bin is not drawn). */
 static int hist_figure(const steer_mlp_result *const *r, int n, const bins *bq, long *const *counts, const char *dir)
 {
-    const int S = r[0]->n_sel, n_panels = 2 * S;
+    /* at most 8 columns (4..8 with the fewest empty panels): each term gets R
+     * rows of layers, empty panels pad the last */
+    const int S = r[0]->n_sel;
+    int cols = S;
+    if (S > 8) {
+        cols = 8;
+        for (int c = 8, best = 1 << 30; c >= 4; c--) {
+            const int pad = (S + c - 1) / c * c - S;
+            if (pad < best) {
+                best = pad;
+                cols = c;
+            }
+        }
+    }
+    const int R = (S + cols - 1) / cols, per = R * cols, n_panels = 2 * per;
     const int nbmax = bq[0].nb > bq[1].nb ? bq[0].nb : bq[1].nb;
     const size_t npt = (size_t)2 * nbmax + 2;
     plot_panel *panels = calloc((size_t)n_panels, sizeof *panels);
@@ -1286,12 +1320,12 @@ static int hist_figure(const steer_mlp_result *const *r, int n, const bins *bq, 
     }
     for (int q = 0; q < 2; q++)
         for (int li = 0; li < S; li++) {
-            const int k = q * S + li;
+            const int k = q * per + li;
             snprintf(titles[k], sizeof titles[k], "%s, layer %d", q == 0 ? "|g1| = |φ'(a_g)⊙a_u|" : "|g2| = |φ(a_g)|",
                      r[0]->layers[li]);
             panels[k].title = titles[k];
             panels[k].xlabel = q == 0 ? "|g1|" : "|g2|";
-            panels[k].ylabel = li == 0 ? "share of values" : NULL;
+            panels[k].ylabel = li % cols == 0 ? "share of values" : NULL;
             panels[k].series = series + (size_t)k * n;
             panels[k].n_series = n;
             for (int i = 0; i < n; i++) {
@@ -1327,9 +1361,9 @@ static int hist_figure(const steer_mlp_result *const *r, int n, const bins *bq, 
     else
         snprintf(title, sizeof title, "GLU modulation at every position predicting a completion token");
     fig.title = title;
-    fig.cols = S;
-    fig.width = S * 330 > 660 ? S * 330 : 660;
-    fig.height = 2 * 300 + 60;
+    fig.cols = cols;
+    fig.width = cols * 330 > 660 ? cols * 330 : 660;
+    fig.height = 2 * R * 300 + 60;
     fig.legend = PLOT_LEGEND_FIGURE;
     fig.log_x = 1;
     fig.x_min = STEER_MLP_BIN_LO;
@@ -1355,11 +1389,12 @@ end:
     return rc;
 }
 
-/* attenuation.png/.svg: a panel per (model, site); x = layer, y = the gain of
- * every stage (log), and a dashed line at 1. */
+/* attenuation.png/.svg: a column per (model, site); row 1 the stage gains
+ * of the shift's norm, row 2 those relative to the activation; x = layer,
+ * y = gain (log), a dashed line at 1. */
 static int att_figure(const steer_mlp_result *const *r, int n, const char *dir)
 {
-    int n_panels = 0, S = r[0]->n_sel;
+    const int S = r[0]->n_sel;
     steer_site sites[2];
     int n_sites = 0;
     for (int k = 0; k < r[0]->n_att; k++) {
@@ -1367,8 +1402,8 @@ static int att_figure(const steer_mlp_result *const *r, int n, const char *dir)
         for (int s = 0; s < n_sites; s++) dup |= sites[s] == r[0]->att[k].site;
         if (!dup && n_sites < 2) sites[n_sites++] = r[0]->att[k].site;
     }
-    n_panels = n * n_sites;
-    if (n_panels == 0) return STEER_OK;
+    const int n_cols = n * n_sites, n_panels = 2 * n_cols;
+    if (n_cols == 0) return STEER_OK;
     const int ns = STEER_MLP_N_STAGES + 1;
     plot_panel *panels = calloc((size_t)n_panels, sizeof *panels);
     plot_series *series = calloc((size_t)n_panels * ns, sizeof *series);
@@ -1382,45 +1417,48 @@ static int att_figure(const steer_mlp_result *const *r, int n, const char *dir)
     for (int li = 0; li < S; li++) xs[li] = r[0]->layers[li];
     static const char *const labels[STEER_MLP_N_STAGES] = {"norm (pre-MLP RMSNorm)", "in (W_g, W_u)",
                                                           "gate (φ: g1, g2)", "down (W_d)", "post (post-ffn norm)"};
-    for (int i = 0; i < n; i++)
-        for (int s = 0; s < n_sites; s++) {
-            const int k = i * n_sites + s;
-            snprintf(titles[k], sizeof titles[k], "%s, shift at %s", r[i]->name, steer_site_name(sites[s]));
-            panels[k].title = titles[k];
-            panels[k].xlabel = "layer";
-            panels[k].ylabel = k % (n_sites) == 0 ? "stage gain (relative size)" : NULL;
-            panels[k].series = series + (size_t)k * ns;
-            int m = 0;
-            for (int st = 0; st <= STEER_MLP_N_STAGES; st++) {
-                double *y = ys + ((size_t)k * ns + st) * S;
-                int any = 0;
-                for (int li = 0; li < S; li++) {
-                    y[li] = NAN;
-                    if (st == STEER_MLP_N_STAGES) {
-                        y[li] = 1.0;
-                        continue;
+    for (int row = 0; row < 2; row++)
+        for (int i = 0; i < n; i++)
+            for (int s = 0; s < n_sites; s++) {
+                const int col = i * n_sites + s, k = row * n_cols + col;
+                snprintf(titles[k], sizeof titles[k], "%s, shift at %s", r[i]->name, steer_site_name(sites[s]));
+                panels[k].title = titles[k];
+                panels[k].xlabel = "layer";
+                panels[k].ylabel = col == 0 ? (row ? "relative to the activation" : "norm gain ‖Δout‖/‖Δin‖") : NULL;
+                panels[k].series = series + (size_t)k * ns;
+                int m = 0;
+                for (int st = 0; st <= STEER_MLP_N_STAGES; st++) {
+                    double *y = ys + ((size_t)k * ns + st) * S;
+                    int any = 0;
+                    for (int li = 0; li < S; li++) {
+                        y[li] = NAN;
+                        if (st == STEER_MLP_N_STAGES) {
+                            y[li] = 1.0;
+                            continue;
+                        }
+                        for (int a = 0; a < r[i]->n_att; a++)
+                            if (r[i]->att[a].site == sites[s] && r[i]->att[a].layer == r[i]->layers[li])
+                                y[li] = row ? r[i]->att[a].gain[st] : r[i]->att[a].abs_gain[st];
+                        if (st == STEER_MLP_STAGE_NORM && sites[s] == STEER_SITE_MLP_IN) y[li] = NAN; /* identity */
+                        any |= isfinite(y[li]);
                     }
-                    for (int a = 0; a < r[i]->n_att; a++)
-                        if (r[i]->att[a].site == sites[s] && r[i]->att[a].layer == r[i]->layers[li])
-                            y[li] = r[i]->att[a].gain[st];
-                    any |= isfinite(y[li]) && !(st == STEER_MLP_STAGE_NORM && sites[s] == STEER_SITE_MLP_IN);
+                    if (st < STEER_MLP_N_STAGES && !any) continue;
+                    plot_series *se = &series[(size_t)k * ns + m++];
+                    se->label = st < STEER_MLP_N_STAGES ? labels[st] : "1 (no change)";
+                    se->x = xs;
+                    se->y = y;
+                    se->n = S;
+                    se->color = st < STEER_MLP_N_STAGES ? st + 1 : 8;
+                    se->markers = st < STEER_MLP_N_STAGES;
+                    se->dashed = st == STEER_MLP_N_STAGES;
                 }
-                if (st < STEER_MLP_N_STAGES && !any) continue;
-                plot_series *se = &series[(size_t)k * ns + m++];
-                se->label = st < STEER_MLP_N_STAGES ? labels[st] : "1 (no change)";
-                se->x = xs;
-                se->y = y;
-                se->n = S;
-                se->color = st < STEER_MLP_N_STAGES ? st + 1 : 8;
-                se->markers = st < STEER_MLP_N_STAGES;
-                se->dashed = st == STEER_MLP_N_STAGES;
+                panels[k].n_series = m;
             }
-            panels[k].n_series = m;
-        }
     plot_figure fig;
     memset(&fig, 0, sizeof fig);
-    fig.title = "Attenuation of a pre-MLP shift per stage: (‖Δout‖/‖out‖) / (‖Δin‖/‖in‖), < 1 shrinks it";
-    fig.cols = n_sites;
+    fig.title = "Attenuation of a pre-MLP shift per stage, first order (top: its norm; bottom: relative to the "
+                "activation; < 1 shrinks)";
+    fig.cols = n_cols;
     fig.log_y = 1;
     fig.share_y = 1;
     fig.legend = PLOT_LEGEND_FIGURE;
@@ -1429,8 +1467,8 @@ static int att_figure(const steer_mlp_result *const *r, int n, const char *dir)
     fig.y_max = NAN;
     fig.x_min = NAN;
     fig.x_max = NAN;
-    fig.width = n_sites * 520;
-    fig.height = n * 360 + 90;
+    fig.width = n_cols * 460;
+    fig.height = 2 * 340 + 90;
     const char *names[2] = {"attenuation.png", "attenuation.svg"};
     for (int e = 0; e < 2 && !rc; e++) {
         char *path = join(dir, names[e]);
@@ -1545,8 +1583,8 @@ int steer_mlp_read_attenuation(const char *path, steer_mlp_att **rows, int *n)
             *c = 0;
             p = c + 1;
         }
-        if (nf != 26) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: %d fields (expected 26)", path, line, nf);
+        if (nf != 32) {
+            rc = steer_err(STEER_EFORMAT, "%s:%d: %d fields (expected 32)", path, line, nf);
             break;
         }
         if (cnt == cap) {
@@ -1581,8 +1619,9 @@ int steer_mlp_read_attenuation(const char *path, steer_mlp_att **rows, int *n)
         a->n = (int)nv;
         double *dst[] = {&a->delta,     &a->dhat,      &a->wg,        &a->wu,        &a->dm,      &a->gated,
                          &a->ungated,   &a->first,     &a->actual,    &a->norm_ratio, &a->mlp_gain, &a->linerr[0],
-                         &a->linerr[1], &a->linerr[2], &a->linerr[3], &a->align,     &a->gain[0], &a->gain[1],
-                         &a->gain[2],   &a->gain[3],   &a->gain[4]};
+                         &a->linerr[1], &a->linerr[2], &a->linerr[3], &a->align,     &a->abs_gain[0],
+                         &a->abs_gain[1], &a->abs_gain[2], &a->abs_gain[3], &a->abs_gain[4], &a->gain[0],
+                         &a->gain[1],   &a->gain[2],   &a->gain[3],   &a->gain[4]};
         for (size_t j = 0; j < sizeof dst / sizeof dst[0] && !rc; j++) {
             const char *s = f[4 + j];
             *dst[j] = strtod(s, &end);

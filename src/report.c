@@ -1168,29 +1168,33 @@ static int section_mlp(report_doc *d, const char *dir)
 
     /* Attenuation. */
     if (n_att > 0) {
-        sb_puts(&d->html, "<h3>Attenuation of the steering vectors</h3>\n<p>Per stage, the gain of the shift's size "
-                          "relative to the activation it rides on, (‖Δout‖/‖out‖)/(‖Δin‖/‖in‖): below 1 the stage "
-                          "shrinks the signal. Geometric means over positions; the norm stage is the identity at "
-                          "mlp_in.</p>\n");
-        sb_puts(&d->md, "### Attenuation of the steering vectors\n\nPer stage, the gain of the shift's size relative "
-                        "to the activation it rides on, (‖Δout‖/‖out‖)/(‖Δin‖/‖in‖): below 1 the stage shrinks the "
-                        "signal. Geometric means over positions; the norm stage is the identity at mlp_in.\n\n");
+        static const char expl[] =
+            "Stages: the pre-MLP norm, W_g/W_u, the gate (φ), W_d (and the post-ffn norm of Gemma 2/3). Per stage "
+            "two gains of the first-order shift (geometric means over positions; bold: below 1): of its norm, "
+            "‖Δout‖/‖Δin‖, and relative to the activation it rides on, (‖Δout‖/‖out‖)/(‖Δin‖/‖in‖). The norm stage "
+            "is the identity at mlp_in. Stage by stage numbers: attenuation.csv and the lines below.";
+        sb_puts(&d->html, "<h3>Attenuation of the steering vectors</h3>\n<p>");
+        sb_html(&d->html, expl);
+        sb_puts(&d->html, "</p>\n");
+        sb_puts(&d->md, "### Attenuation of the steering vectors\n\n");
+        sb_md(&d->md, expl);
+        sb_puts(&d->md, "\n\n");
         if ((rc = join_path(path, sizeof path, dir, "attenuation.png"))) goto end;
         if (file_exists(path) &&
-            (rc = doc_figure(d, dir, "attenuation.png", "Stage gains per layer, a panel per model and shift site")))
+            (rc = doc_figure(d, dir, "attenuation.png",
+                             "Stage gains per layer (top: of the shift's norm; bottom: relative to the activation), a "
+                             "column per model and shift site")))
             goto end;
         sb_puts(&d->html, "<table>\n<tr><th>model</th><th>site</th><th>layer</th><th>‖δ‖</th><th>‖Δ̂‖/‖δ‖</th>"
                           "<th>‖ΔMLP‖/‖Δ̂‖</th><th>lin. error α=1</th><th>α=0.125</th><th>alignment</th>"
-                          "<th>norm</th><th>in</th><th>gate</th><th>down</th><th>post</th><th>weakest</th></tr>\n");
+                          "<th>norm shrinks most in</th><th>loses most relative to the activation in</th></tr>\n");
         sb_puts(&d->md, "| model | site | layer | ‖δ‖ | ‖Δ̂‖/‖δ‖ | ‖ΔMLP‖/‖Δ̂‖ | lin. error α=1 | α=0.125 | alignment | "
-                        "norm | in | gate | down | post | weakest |\n"
-                        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+                        "norm shrinks most in | loses most relative to the activation in |\n"
+                        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
         for (int i = 0; i < n_att; i++) {
             const steer_mlp_att *a = &att[i];
-            const int w = steer_mlp_att_weakest(a);
             const double v[] = {a->delta, a->norm_ratio, a->mlp_gain, a->linerr[0], a->linerr[STEER_MLP_N_ALPHAS - 1],
-                                a->align, a->site == STEER_SITE_MLP_IN ? NAN : a->gain[0], a->gain[1], a->gain[2],
-                                a->gain[3], a->gain[4]};
+                                a->align};
             sb_puts(&d->html, "<tr><td>");
             sb_html(&d->html, a->model);
             sb_printf(&d->html, "</td><td>%s</td><td>%d</td>", steer_site_name(a->site), a->layer);
@@ -1200,12 +1204,20 @@ static int section_mlp(report_doc *d, const char *dir)
             for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
                 char c[32];
                 fmt_num(c, sizeof c, v[k]);
-                int bold = (int)k >= 6 && w >= 0 && (int)k - 6 == w;
-                sb_printf(&d->html, "<td>%s%s%s</td>", bold ? "<b>" : "", c, bold ? "</b>" : "");
-                sb_printf(&d->md, " %s%s%s |", bold ? "**" : "", c, bold ? "**" : "");
+                sb_printf(&d->html, "<td>%s</td>", c);
+                sb_printf(&d->md, " %s |", c);
             }
-            sb_printf(&d->html, "<td>%s</td></tr>\n", w >= 0 ? steer_mlp_stage_name(w) : "–");
-            sb_printf(&d->md, " %s |\n", w >= 0 ? steer_mlp_stage_name(w) : "–");
+            for (int rel = 0; rel < 2; rel++) {
+                const int w = steer_mlp_att_weakest(a, rel);
+                const double g = w < 0 ? NAN : rel ? a->gain[w] : a->abs_gain[w];
+                char c[64];
+                if (w < 0) snprintf(c, sizeof c, "–");
+                else snprintf(c, sizeof c, "%s ×%.2f", steer_mlp_stage_name(w), g);
+                sb_printf(&d->html, "<td style=\"text-align:left\">%s%s%s</td>", g < 1 ? "<b>" : "", c, g < 1 ? "</b>" : "");
+                sb_printf(&d->md, " %s%s%s |", g < 1 ? "**" : "", c, g < 1 ? "**" : "");
+            }
+            sb_puts(&d->html, "</tr>\n");
+            sb_puts(&d->md, "\n");
         }
         sb_puts(&d->html, "</table>\n<h3>Where the pre-MLP signal loses most</h3>\n<ul>\n");
         sb_puts(&d->md, "\n### Where the pre-MLP signal loses most\n\n");

@@ -410,8 +410,15 @@ static void test_run(steer_model *B, steer_model *F)
         }
         steer_mlp_branch *b;
         CHECK_OK(steer_mlp_branch_new(B, l, &b));
-        steer_mlp_jvp out = {.dhat = dh, .gated = g, .ungated = u};
+        const int f2 = B->cfg.d_ff;
+        double *wg = malloc(f2 * 8), *wu = malloc(f2 * 8), *dm = malloc(f2 * 8);
+        steer_mlp_jvp out = {.dhat = dh, .gated = g, .ungated = u, .wg = wg, .wu = wu, .dm = dm};
         CHECK_OK(steer_mlp_branch_jvp(b, STEER_SITE_ATTN_OUT, x, del, &out));
+        const double n_in = sqrt(pow(norm_v(wg, f2), 2) + pow(norm_v(wu, f2), 2));
+        const double abs_gate = norm_v(dm, f2) / n_in, abs_in = n_in / norm_v(dh, d);
+        free(wg);
+        free(wu);
+        free(dm);
         CHECK_OK(steer_mlp_branch_forward(b, STEER_SITE_ATTN_OUT, x, y0));
         CHECK_OK(steer_mlp_branch_forward(b, STEER_SITE_ATTN_OUT, xs, y1));
         double act = 0, fst = 0;
@@ -424,7 +431,9 @@ static void test_run(steer_model *B, steer_model *F)
         double e = fmax(fmax(fabs(a->dhat - norm_v(dh, d)) / a->dhat, fabs(a->gated - norm_v(g, d)) / a->gated),
                         fmax(fabs(a->first - fst) / fst, fabs(a->actual - act) / act));
         e = fmax(e, fabs(a->norm_ratio - norm_v(dh, d) / norm_v(del, d)) / a->norm_ratio);
-        printf("single-position row vs the branch API (‖Δ̂‖, ‖gated‖, ‖first‖, ‖actual‖, ratio): max rel %.3e (tol "
+        e = fmax(e, fabs(a->abs_gain[STEER_MLP_STAGE_GATE] - abs_gate) / abs_gate);
+        e = fmax(e, fabs(a->abs_gain[STEER_MLP_STAGE_IN] - abs_in) / abs_in);
+        printf("single-position row vs the branch API (‖Δ̂‖, ‖gated‖, ‖first‖, ‖actual‖, ratio, gains): max rel %.3e (tol "
                "%.0e)\n", e, TOL_MLP_ROW_VS_API);
         CHECK(e <= TOL_MLP_ROW_VS_API, "row differs from the branch API");
         free(x); free(del); free(dh); free(g); free(u); free(y0); free(y1); free(xs);
@@ -501,6 +510,8 @@ static void test_run(steer_model *B, steer_model *F)
         rt = fmax(rt, fabs(back[k].actual - a->actual) / a->actual);
         rt = fmax(rt, fabs(back[k].gain[STEER_MLP_STAGE_GATE] - a->gain[STEER_MLP_STAGE_GATE]) /
                           a->gain[STEER_MLP_STAGE_GATE]);
+        rt = fmax(rt, fabs(back[k].abs_gain[STEER_MLP_STAGE_DOWN] - a->abs_gain[STEER_MLP_STAGE_DOWN]) /
+                          a->abs_gain[STEER_MLP_STAGE_DOWN]);
         CHECK(back[k].layer == a->layer && back[k].site == a->site && strcmp(back[k].model, "base") == 0,
               "row %d differs", k);
     }

@@ -197,26 +197,27 @@
  *   captured resid_mid / mlp_in against the float engine's mlp_out, max |diff|
  *   relative to max |mlp_out|: the engine rounds every product and sum of
  *   the two d-long and one d_ff-long dot products and the norms in float
- *   (~1e-7 each, a few hundred terms): measured PLACEHOLDER_ENG.
+ *   (~1e-7 each, a few hundred terms): measured 4.6e-7 (stories260K),
+ *   1.7e-7 (gemma), 1.6e-7 (gemma2).
  * TOL_MLP_JVP — the library's forward-mode first order (norm stage, gated,
  *   un-gated, their sum) against Jacobian rows from the training ops'
  *   backward passes (double), max |diff| / ‖J·δ‖, and |⟨u, J·δ⟩ − ⟨Jᵀu, δ⟩|
  *   / (‖u‖‖J·δ‖): two orders of summation of the same double products,
- *   ~1e-16·(terms); measured PLACEHOLDER_JVP. The issue's bound is 1e-4;
+ *   ~1e-16·(terms); measured 6.7e-16. The issue's bound is 1e-4;
  *   in double a tighter one still catches a wrong term (a missing radial
  *   term of RMSNorm's Jacobian gives ~1e-1).
  * TOL_MLP_LIN_HALVING — the linearisation error e(α) = ‖MLP(x + αδ) −
  *   MLP(x) − α·Jδ‖/‖α·Jδ‖ is O(α): e(α)/e(α/2) = 2 up to the O(α²) term;
  *   the issue's bound is 10% (|ratio/2 − 1| <= 0.1) for α = 2^-4 … 2^-10 with
- *   ‖δ‖ = ‖x‖; measured PLACEHOLDER_LIN.
+ *   ‖δ‖ = ‖x‖; measured 0.024 (stories260K), 0.010 (gemma), 0.007 (gemma2).
  * TOL_MLP_G_DIRECT — |g1|, |g2| from the engine's float a_g, a_u (widened,
  *   the training ops' GLU backward in double, stored as float) against SiLU'
  *   and SiLU written in the test in double: the float storage, 6e-8
- *   relative; measured PLACEHOLDER_G.
+ *   relative; measured 5.5e-8.
  * TOL_MLP_ROW_VS_API — an attenuation row of one position against the
- *   single-position API on the same x and δ: the same double arithmetic, the
- *   captured float x the same; dgemm on a one-row tile either way:
- *   measured PLACEHOLDER_ROW.
+ *   single-position API on the same x and δ: the same double arithmetic on
+ *   the same captured float x (one row: the same plain-loop products either
+ *   way); measured 0 (bitwise).
  * TOL_MLP_CSV — attenuation.csv written with %.9g and read back: 5e-10
  *   relative at most.
  */
