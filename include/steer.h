@@ -1140,7 +1140,7 @@ int steer_icl_learn(steer_icl *e, steer_vecset *vs, const steer_icl_learn_params
  * Runs (a) on every held-out query with per-layer patches, (b) on the
  * training queries, (c) and (d) evaluated on the held-out ones, and writes
  * into out_dir: icl.csv, icl_layers.csv, items_icl.csv, summary_icl.json,
- * mean_delta.safetensors, learned.safetensors (with learn_steps > 0),
+ * mean_delta.safetensors, learned.safetensors (with learn.steps > 0),
  * kl_to_icl.png/svg, recovery_by_layer.png/svg (docs/ICL.md). */
 typedef struct {
     int shots;             /* demonstrations (default 4)                         */
