@@ -37,7 +37,10 @@ int cmd_report(int argc, char **argv)
             "(linking the PNG files) over result directories, a section per DIR: for a sweep (dkl.csv,\n"
             "summary.json) its settings, the best cell per site, and per site the ΔKL-vs-layer figure,\n"
             "the heat map at the largest α and a layer × token table. Figures a DIR lacks are drawn\n"
-            "first (dkl_<site>.png/.svg, heatmap_<site>.png/.svg). Nothing is written on bad input.",
+            "first (dkl_<site>.png/.svg, heatmap_<site>.png/.svg). For an MLP analysis (mlp_stats.csv,\n"
+            "steer analyze-mlp) its histograms, statistics and a line per layer naming the stage where a\n"
+            "pre-MLP shift loses most; for an ICL run (icl.csv, steer icl) its tables and figures.\n"
+            "Nothing is written on bad input.",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer report runs/sweep-260K                       # runs/sweep-260K/report.html + .md\n"
