@@ -13,6 +13,7 @@ int cmd_merge(int argc, char **argv);   /* cmd_merge.c */
 int cmd_report(int argc, char **argv);  /* cmd_report.c */
 int cmd_analyze_mlp(int argc, char **argv); /* cmd_analyze_mlp.c */
 int cmd_icl(int argc, char **argv);      /* cmd_icl.c */
+int cmd_study(int argc, char **argv);    /* cmd_study.c */
 int cmd_compress(int argc, char **argv); /* cmd_compress.c */
 
 
@@ -37,6 +38,7 @@ static const cli_command commands[] = {
     {"data", cmd_data, "datasets and templates: generate ListOps, show, stats, export (Winogrande, JSONL)"},
     {"icl", cmd_icl, "in-context learning as attn_out steering: exact patching, mean delta, compression (SPEC E3)"},
     {"compress", cmd_compress, "turn a context (prompt, few-shot examples, document) into attn_out vectors"},
+    {"study", cmd_study, "multi-run studies: adapt (E4 table), twins (E5 twin models)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
