@@ -5,12 +5,14 @@
 #
 #   bash scripts/train_results.sh [STEPS] [OUTDIR]
 #
-# STEPS updates of 16 sequences each (default 300); runs go to OUTDIR
-# (default /tmp/steer-train-results). Single-threaded (OMP_NUM_THREADS=1) so
-# the numbers do not depend on the machine's core count. ~15 min on one core.
+# STEPS updates of 16 sequences each (default 200), evaluated on the first
+# EVAL_N held-out items (default 128); runs go to OUTDIR (default
+# /tmp/steer-train-results). Single-threaded (OMP_NUM_THREADS=1) so the
+# numbers do not depend on the machine's core count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-300}
+STEPS=${1:-200}
+EVAL_N=${EVAL_N:-128}
 OUT=${2:-/tmp/steer-train-results}
 STEER=${STEER:-build/steer}
 MODEL=models/stories260K/stories260K.bin
@@ -33,9 +35,6 @@ METHODS=(
   "joint|--rank 8|1.5e-3"
   "adapter|--rank 8 --act silu --site resid_post|5e-3"
   "adapter-linear|--rank 8 --site resid_post|5e-3"
-  "adapter|--rank 8 --act silu --site mlp_in|5e-3"
-  "adapter|--rank 8 --act silu --site attn_out|5e-3"
-  "adapter|--rank 8 --act silu --site mlp_out|5e-3"
   "rank1|--site resid_post|5e-3"
   "vector|--site resid_post|5e-3"
   "loreft|--rank 8 --site resid_post|5e-3"
@@ -48,7 +47,7 @@ for task in winogrande listops; do
     IFS='|' read -r method opts lr <<<"$spec"
     tag="$task-$method-$(echo "$opts" | tr -cd 'a-z_0-9')"
     # shellcheck disable=SC2086
-    "$STEER" train -m "$MODEL" --data "${TRAIN[$task]}" --eval-data "${DEV[$task]}" --eval-n 256 \
+    "$STEER" train -m "$MODEL" --data "${TRAIN[$task]}" --eval-data "${DEV[$task]}" --eval-n "$EVAL_N" \
       --method "$method" $opts --lr "$lr" --steps "$STEPS" --batch 16 --seed 1 \
       --eval-every "$STEPS" --quiet --out "$OUT/$tag" >"$OUT/$tag.log" 2>&1
     trainable=$("$STEER" train -m "$MODEL" --data "${TRAIN[$task]}" --method "$method" $opts \
