@@ -170,6 +170,11 @@ int steer_token_eos(const steer_model *m);
 int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tokens, int max_tokens,
                    int *n_tokens);
 
+/* steer_tokenize into a buffer of the right size: *tokens (caller frees with
+ * free()) and *n_tokens. Errors as steer_tokenize, or STEER_ENOMEM; on error
+ * *tokens is NULL. */
+int steer_tokenize_alloc(const steer_model *m, const char *text, int add_bos, int **tokens, int *n_tokens);
+
 /* Flags for steer_tokenize_ex. */
 #define STEER_TOK_ADD_BOS 1       /* prepend BOS (if the vocabulary has one)       */
 #define STEER_TOK_PARSE_SPECIAL 2 /* recognise special/added tokens spelled in the
@@ -438,6 +443,10 @@ typedef struct {
     float attn_softcap, final_softcap; /* Gemma 2 (-1: 50 and 30; 0: none)          */
     steer_dtype dtype;      /* matrices: F32, F16 or BF16                           */
     uint64_t seed;          /* weights are a deterministic function of the seed     */
+    int act;                /* -1: the architecture's φ; else a steer_act (twins)   */
+    const char *tokenizer;  /* NULL: synthetic vocabulary; else a llama2.c
+                               tokenizer.bin of exactly n_vocab pieces, written
+                               as tokenizer.json (borrowed)                        */
 } steer_make_model_params;
 
 /* Defaults for arch: d_model 64, d_ff 128, 2 layers, 4 heads, 2 KV heads,
@@ -800,6 +809,11 @@ typedef struct {
 typedef struct {
     int n_max;            /* first N items (0: all)                             */
     int batch;            /* default 16                                         */
+    int graph;            /* 1: generate through the training graph, re-running
+                             the padded batch per token (the reference path,
+                             slow); 0: the inference engine with a KV cache
+                             (full fine-tuning checkpoints are models, so
+                             always the engine here)                            */
 } steer_eval_params;
 
 typedef struct {

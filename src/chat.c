@@ -64,45 +64,17 @@ const char *steer_chat_family(const steer_model *m)
 
 /* ---------------------------------------------------------------- string builder */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} chat_buf;
-
-/* Appends s[0..n). Owner: chat.c. */
-static void chat_addn(chat_buf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-/* Appends a NUL-terminated string. Owner: chat.c. */
-static void chat_add(chat_buf *b, const char *s) { chat_addn(b, s, strlen(s)); }
 
 /* Python str.strip() for ASCII whitespace (Jinja's trim / .strip()). Owner: chat.c. */
 static int chat_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* Appends s without leading and trailing whitespace. Owner: chat.c. */
-static void chat_add_trim(chat_buf *b, const char *s)
+static void chat_add_trim(sbuf *b, const char *s)
 {
     size_t n = strlen(s), a = 0;
     while (a < n && chat_space(s[a])) a++;
     while (n > a && chat_space(s[n - 1])) n--;
-    chat_addn(b, s + a, n - a);
+    sb_put(b, s + a, n - a);
 }
 
 /* ---------------------------------------------------------------- template literals */
@@ -171,12 +143,12 @@ static char *chat_template_value(const char *tmpl, const char *key, const char *
 }
 
 /* The text of a special token of the vocabulary, or dflt. Owner: chat.c. */
-static void chat_add_token(chat_buf *b, const tokenizer *t, int id, const char *dflt)
+static void chat_add_token(sbuf *b, const tokenizer *t, int id, const char *dflt)
 {
     size_t len = 0;
     const char *p = id >= 0 ? tok_piece(t, -1, id, &len) : NULL;
-    if (p && len > 0) chat_addn(b, p, len);
-    else chat_add(b, dflt);
+    if (p && len > 0) sb_put(b, p, len);
+    else sb_puts(b, dflt);
 }
 
 /* Roles after an optional leading system message must alternate user,
@@ -196,7 +168,7 @@ static int chat_check_alternate(const steer_chat_msg *msgs, int n, int i0, const
 
 /* Llama 3 / 3.1 / 3.2. Owner: chat.c (each family renderer appends to b). */
 static int chat_llama3(const tokenizer *t, const char *tmpl, const steer_chat_msg *msgs, int n, int add_assistant,
-                       chat_buf *b)
+                       sbuf *b)
 {
     int i0 = 0;
     if (strstr(tmpl, "Cutting Knowledge Date")) { /* Llama 3.1 / 3.2 */
@@ -209,35 +181,35 @@ static int chat_llama3(const tokenizer *t, const char *tmpl, const steer_chat_ms
             return STEER_OK;
         }
         chat_add_token(b, t, tok_bos(t), "<|begin_of_text|>");
-        chat_add(b, "<|start_header_id|>system<|end_header_id|>\n\n");
-        chat_add(b, "Cutting Knowledge Date: ");
-        chat_add(b, kdate);
-        chat_add(b, "\nToday Date: ");
-        chat_add(b, today);
-        chat_add(b, "\n\n");
+        sb_puts(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+        sb_puts(b, "Cutting Knowledge Date: ");
+        sb_puts(b, kdate);
+        sb_puts(b, "\nToday Date: ");
+        sb_puts(b, today);
+        sb_puts(b, "\n\n");
         if (n > 0 && strcmp(msgs[0].role, "system") == 0) {
             chat_add_trim(b, msgs[0].content);
             i0 = 1;
         }
-        chat_add(b, "<|eot_id|>");
+        sb_puts(b, "<|eot_id|>");
         free(kdate);
         free(today);
     } else if (n > 0) { /* Llama 3: BOS before the first message */
         chat_add_token(b, t, tok_bos(t), "<|begin_of_text|>");
     }
     for (int i = i0; i < n; i++) {
-        chat_add(b, "<|start_header_id|>");
-        chat_add(b, msgs[i].role);
-        chat_add(b, "<|end_header_id|>\n\n");
+        sb_puts(b, "<|start_header_id|>");
+        sb_puts(b, msgs[i].role);
+        sb_puts(b, "<|end_header_id|>\n\n");
         chat_add_trim(b, msgs[i].content);
-        chat_add(b, "<|eot_id|>");
+        sb_puts(b, "<|eot_id|>");
     }
-    if (add_assistant) chat_add(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    if (add_assistant) sb_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
     return STEER_OK;
 }
 
 /* Gemma (see the header comment). Owner: chat.c. */
-static int chat_gemma(const tokenizer *t, const steer_chat_msg *msgs, int n, int add_assistant, chat_buf *b)
+static int chat_gemma(const tokenizer *t, const steer_chat_msg *msgs, int n, int add_assistant, sbuf *b)
 {
     int i0 = n > 0 && strcmp(msgs[0].role, "system") == 0;
     int rc = chat_check_alternate(msgs, n, i0, "gemma");
@@ -245,51 +217,51 @@ static int chat_gemma(const tokenizer *t, const steer_chat_msg *msgs, int n, int
     chat_add_token(b, t, tok_bos(t), "<bos>");
     for (int i = i0; i < n; i++) {
         int user = strcmp(msgs[i].role, "user") == 0;
-        chat_add(b, "<start_of_turn>");
-        chat_add(b, user ? "user" : "model");
-        chat_add(b, "\n");
+        sb_puts(b, "<start_of_turn>");
+        sb_puts(b, user ? "user" : "model");
+        sb_puts(b, "\n");
         if (i == i0 && i0 == 1) { /* the system prompt opens the first user turn */
-            chat_add(b, msgs[0].content);
-            chat_add(b, "\n\n");
+            sb_puts(b, msgs[0].content);
+            sb_puts(b, "\n\n");
         }
         chat_add_trim(b, msgs[i].content);
-        chat_add(b, "<end_of_turn>\n");
+        sb_puts(b, "<end_of_turn>\n");
     }
-    if (add_assistant) chat_add(b, "<start_of_turn>model\n");
+    if (add_assistant) sb_puts(b, "<start_of_turn>model\n");
     return STEER_OK;
 }
 
 /* ChatML / Qwen. Owner: chat.c. */
-static int chat_chatml(const char *tmpl, const steer_chat_msg *msgs, int n, int add_assistant, chat_buf *b)
+static int chat_chatml(const char *tmpl, const steer_chat_msg *msgs, int n, int add_assistant, sbuf *b)
 {
     int i0 = 0;
     if (n > 0 && strcmp(msgs[0].role, "system") == 0) {
-        chat_add(b, "<|im_start|>system\n");
-        chat_add(b, msgs[0].content);
-        chat_add(b, "<|im_end|>\n");
+        sb_puts(b, "<|im_start|>system\n");
+        sb_puts(b, msgs[0].content);
+        sb_puts(b, "<|im_end|>\n");
         i0 = 1;
     } else {
         char *dflt = chat_default_system(tmpl);
         if (dflt) {
-            chat_add(b, "<|im_start|>system\n");
-            chat_add(b, dflt);
-            chat_add(b, "<|im_end|>\n");
+            sb_puts(b, "<|im_start|>system\n");
+            sb_puts(b, dflt);
+            sb_puts(b, "<|im_end|>\n");
             free(dflt);
         }
     }
     for (int i = i0; i < n; i++) {
-        chat_add(b, "<|im_start|>");
-        chat_add(b, msgs[i].role);
-        chat_add(b, "\n");
-        chat_add(b, msgs[i].content);
-        chat_add(b, "<|im_end|>\n");
+        sb_puts(b, "<|im_start|>");
+        sb_puts(b, msgs[i].role);
+        sb_puts(b, "\n");
+        sb_puts(b, msgs[i].content);
+        sb_puts(b, "<|im_end|>\n");
     }
-    if (add_assistant) chat_add(b, "<|im_start|>assistant\n");
+    if (add_assistant) sb_puts(b, "<|im_start|>assistant\n");
     return STEER_OK;
 }
 
 /* Llama 2 and Mistral [INST]. Owner: chat.c. */
-static int chat_llama2(const tokenizer *t, const char *tmpl, const steer_chat_msg *msgs, int n, chat_buf *b)
+static int chat_llama2(const tokenizer *t, const char *tmpl, const steer_chat_msg *msgs, int n, sbuf *b)
 {
     int sys_block = strstr(tmpl, "<<SYS>>") != NULL;
     int i0 = n > 0 && strcmp(msgs[0].role, "system") == 0;
@@ -299,44 +271,44 @@ static int chat_llama2(const tokenizer *t, const char *tmpl, const steer_chat_ms
     if (!sys_block) chat_add_token(b, t, tok_bos(t), "<s>"); /* Mistral: BOS once */
     for (int i = i0; i < n; i++) {
         int user = strcmp(msgs[i].role, "user") == 0;
-        chat_buf c = {0};
+        sbuf c = {0};
         if (i == i0 && sys) {
             if (sys_block) {
-                chat_add(&c, "<<SYS>>\n");
-                chat_add(&c, sys);
-                chat_add(&c, "\n<</SYS>>\n\n");
+                sb_puts(&c, "<<SYS>>\n");
+                sb_puts(&c, sys);
+                sb_puts(&c, "\n<</SYS>>\n\n");
             } else {
-                chat_add(&c, sys);
-                chat_add(&c, "\n\n");
+                sb_puts(&c, sys);
+                sb_puts(&c, "\n\n");
             }
         }
-        chat_add(&c, msgs[i].content);
+        sb_puts(&c, msgs[i].content);
         if (c.oom) {
-            free(c.s);
+            free(c.p);
             b->oom = 1;
             return STEER_OK;
         }
         if (sys_block) { /* Llama 2: contents .strip()'d, BOS before every [INST] */
             if (user) {
                 chat_add_token(b, t, tok_bos(t), "<s>");
-                chat_add(b, "[INST] ");
-                chat_add_trim(b, c.s);
-                chat_add(b, " [/INST]");
+                sb_puts(b, "[INST] ");
+                chat_add_trim(b, c.p);
+                sb_puts(b, " [/INST]");
             } else {
-                chat_add(b, " ");
-                chat_add_trim(b, c.s);
-                chat_add(b, " ");
+                sb_puts(b, " ");
+                chat_add_trim(b, c.p);
+                sb_puts(b, " ");
                 chat_add_token(b, t, tok_eos(t), "</s>");
             }
         } else if (user) {
-            chat_add(b, "[INST] ");
-            chat_add(b, c.s);
-            chat_add(b, " [/INST]");
+            sb_puts(b, "[INST] ");
+            sb_puts(b, c.p);
+            sb_puts(b, " [/INST]");
         } else {
-            chat_add(b, c.s);
+            sb_puts(b, c.p);
             chat_add_token(b, t, tok_eos(t), "</s>");
         }
-        free(c.s);
+        free(c.p);
     }
     return STEER_OK;
 }
@@ -364,8 +336,8 @@ int steer_chat_format(const steer_model *m, const steer_chat_msg *msgs, int n_ms
     if (fam == CHAT_NONE)
         return steer_err(STEER_EUNSUPPORTED, "steer_chat_format: %s", tmpl ? "the model's chat template is not one of "
                          "the known families (llama3, gemma, chatml, llama2)" : "the model has no chat template");
-    chat_buf b = {0};
-    chat_add(&b, ""); /* an empty conversation is an empty string, not NULL */
+    sbuf b = {0};
+    sb_puts(&b, ""); /* an empty conversation is an empty string, not NULL */
     int rc;
     switch (fam) {
     case CHAT_LLAMA3: rc = chat_llama3(t, tmpl, msgs, n_msgs, add_assistant, &b); break;
@@ -375,9 +347,9 @@ int steer_chat_format(const steer_model *m, const steer_chat_msg *msgs, int n_ms
     }
     if (rc == STEER_OK && b.oom) rc = steer_err(STEER_ENOMEM, "steer_chat_format: out of memory");
     if (rc) {
-        free(b.s);
+        free(b.p);
         return rc;
     }
-    *out = b.s;
+    *out = b.p;
     return STEER_OK;
 }

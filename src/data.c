@@ -25,43 +25,15 @@
 
 /* ---------------------------------------------------------------- strings */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_addn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_add(sbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
-static void sb_addc(sbuf *b, char c) { sb_addn(b, &c, 1); }
-
 /* Hands the string to the caller ("" when nothing was added); NULL on OOM. */
 static char *sb_take(sbuf *b)
 {
-    if (!b->oom && !b->s) sb_addn(b, "", 0);
+    if (!b->oom && !b->p) sb_put(b, "", 0);
     if (b->oom) {
-        free(b->s);
-        b->s = NULL;
+        free(b->p);
+        b->p = NULL;
     }
-    char *s = b->s;
+    char *s = b->p;
     memset(b, 0, sizeof *b);
     return s;
 }
@@ -200,6 +172,14 @@ const steer_data_item *steer_data_at(const steer_dataset *d, int i)
 steer_data_format steer_data_get_format(const steer_dataset *d) { return d ? d->format : STEER_DATA_JSONL; }
 
 const char *steer_data_path(const steer_dataset *d) { return d ? d->path : ""; }
+
+const char *data_item_where(const steer_dataset *d, const steer_data_item *it, char *buf, size_t n)
+{
+    const char *path = steer_data_path(d);
+    if (it->line > 0 && path && path[0]) snprintf(buf, n, "%s:%d: item %s", path, it->line, it->id);
+    else snprintf(buf, n, "item %s", it->id);
+    return buf;
+}
 
 /* Takes ownership of *it (cleared on return either way). */
 static int push_item(steer_dataset *d, steer_data_item *it)
@@ -395,7 +375,7 @@ static int render(const char *tmpl, lookup_fn look, void *ud, char **out, char *
     size_t len;
     const char *ph;
     while ((ph = next_placeholder(p, &name, &len)) != NULL) {
-        sb_addn(&b, p, (size_t)(ph - p));
+        sb_put(&b, p, (size_t)(ph - p));
         char key[128], scratch[64];
         if (len >= sizeof key) len = sizeof key - 1;
         memcpy(key, name, len);
@@ -406,10 +386,10 @@ static int render(const char *tmpl, lookup_fn look, void *ud, char **out, char *
             snprintf(bad_name, bad_size, "%s", key);
             return STEER_EFORMAT;
         }
-        sb_add(&b, v);
+        sb_puts(&b, v);
         p = name + len + 1;
     }
-    sb_add(&b, p);
+    sb_puts(&b, p);
     *out = sb_take(&b);
     return *out ? STEER_OK : steer_err(STEER_ENOMEM, "template: out of memory");
 }
@@ -922,9 +902,9 @@ int steer_data_fewshot(const steer_dataset *pool, const steer_data_item *query, 
         if (query && (it == query || strcmp(it->prompt, query->prompt) == 0)) continue;
         eligible++;
         if (got == fp.k) continue;
-        sb_add(&b, it->prompt);
-        sb_add(&b, it->completion);
-        sb_add(&b, sep);
+        sb_puts(&b, it->prompt);
+        sb_puts(&b, it->completion);
+        sb_puts(&b, sep);
         if (chosen) chosen[got] = perm[j];
         got++;
     }
@@ -1015,10 +995,10 @@ static int lo_node(lo_gen *g, int level, int spine)
     int nargs = 2 + (int)rng_below(&g->rng, (uint64_t)g->p->max_args - 1);
     int spine_arg = spine && level < g->target ? (int)rng_below(&g->rng, (uint64_t)nargs) : -1;
     int hist[10] = {0};
-    sb_addc(&g->out, '[');
-    sb_add(&g->out, listops_ops[op]);
+    sb_putc(&g->out, '[');
+    sb_puts(&g->out, listops_ops[op]);
     for (int a = 0; a < nargs; a++) {
-        sb_addc(&g->out, ' ');
+        sb_putc(&g->out, ' ');
         int v;
         if (a == spine_arg) {
             v = lo_node(g, level + 1, 1);
@@ -1030,12 +1010,12 @@ static int lo_node(lo_gen *g, int level, int spine)
                 v = lo_node(g, level + 1, 0);
             } else {
                 v = (int)rng_below(&g->rng, 10);
-                sb_addc(&g->out, (char)('0' + v));
+                sb_putc(&g->out, (char)('0' + v));
             }
         }
         hist[v]++;
     }
-    sb_add(&g->out, " ]");
+    sb_puts(&g->out, " ]");
     return listops_apply(op, hist, nargs);
 }
 

@@ -74,30 +74,6 @@ const char *steer_icl_score_name(steer_icl_score s) { return s == STEER_ICL_SCOR
 
 /* ---------------------------------------------------------------- tokens */
 
-static int tok_alloc(const steer_model *m, const char *text, int bos, int **out, int *n)
-{
-    int cap = (int)strlen(text) + 8;
-    int *buf = malloc((size_t)cap * sizeof *buf);
-    if (!buf) return steer_err(STEER_ENOMEM, "out of memory");
-    int rc = steer_tokenize(m, text, bos, buf, cap, n);
-    if (rc == STEER_EARG && *n > cap) {
-        int *nb = realloc(buf, (size_t)*n * sizeof *nb);
-        if (!nb) {
-            free(buf);
-            return steer_err(STEER_ENOMEM, "out of memory");
-        }
-        buf = nb;
-        cap = *n;
-        rc = steer_tokenize(m, text, bos, buf, cap, n);
-    }
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    return STEER_OK;
-}
-
 /* Tokens of prompt ⊕ cont (with BOS), and the length of their common prefix
  * with the prompt's own tokens. */
 static int tok_pair(const steer_model *m, const char *prompt, const int *pt, int np, const char *cont, int **full,
@@ -108,7 +84,7 @@ static int tok_pair(const steer_model *m, const char *prompt, const int *pt, int
     if (!s) return steer_err(STEER_ENOMEM, "out of memory");
     memcpy(s, prompt, lp);
     memcpy(s + lp, cont, lc + 1);
-    int rc = tok_alloc(m, s, 1, full, n_full);
+    int rc = steer_tokenize_alloc(m, s, 1, full, n_full);
     free(s);
     if (rc) return rc;
     int c = 0;
@@ -199,7 +175,7 @@ int steer_icl_new_text(steer_model *m, const char *context, int n_threads, steer
     *out = NULL;
     if (!m || !context) return steer_err(STEER_EARG, "icl: NULL argument");
     int *t = NULL, n = 0;
-    int rc = tok_alloc(m, context, 1, &t, &n);
+    int rc = steer_tokenize_alloc(m, context, 1, &t, &n);
     if (rc) return rc;
     rc = steer_icl_new(m, t, n, n_threads, out);
     free(t);
@@ -347,7 +323,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     const int pre = e->n_prefix, L = e->L, d = e->d, V = e->V;
     int *full = NULL, *icl = NULL, n_icl = 0;
     float *zs = NULL;
-    int rc = tok_alloc(e->m, prompt, 1, &q.prompt, &q.n_prompt);
+    int rc = steer_tokenize_alloc(e->m, prompt, 1, &q.prompt, &q.n_prompt);
     if (rc) goto fail;
     if (q.n_prompt <= pre) {
         rc = steer_err(STEER_EARG, "query %s: the prompt is empty", id);
@@ -897,52 +873,22 @@ static int mkdir_p(const char *dir)
     return STEER_OK;
 }
 
-/* A growable text buffer (oom sticky). */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} tbuf;
-
-static void tb_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tb_printf(tbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (k < 0) return;
-    if (b->n + (size_t)k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
-
 /* A CSV field: quoted when it holds a comma, quote or newline. */
-static void tb_csv(tbuf *b, const char *s)
+static void tb_csv(sbuf *b, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r")) {
-        tb_printf(b, "%s", s);
+        sb_puts(b, s);
         return;
     }
-    tb_printf(b, "\"");
-    for (; *s; s++) tb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    tb_printf(b, "\"");
+    sb_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"') sb_putc(b, '"');
+        sb_putc(b, *s);
+    }
+    sb_putc(b, '"');
 }
 
-static int tb_write(tbuf *b, const char *dir, const char *name)
+static int tb_write(sbuf *b, const char *dir, const char *name)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -1129,7 +1075,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
         }
         snprintf(s, len, "%s%s\n\n", it->prompt, it->completion);
         int *t = NULL, n = 0;
-        rc = tok_alloc(m, s, 0, &t, &n);
+        rc = steer_tokenize_alloc(m, s, 0, &t, &n);
         free(s);
         if (rc) break;
         if (p.max_shot_tokens > 0 && n > p.max_shot_tokens) {
@@ -1322,35 +1268,35 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
     char model_name[256];
     base_name(p.model_path ? p.model_path : cfg->arch_name, model_name, sizeof model_name);
     {
-        tbuf b = {0};
-        tb_printf(&b, "method,kl_mean,kl_se,acc,format,n\n");
+        sbuf b = {0};
+        sb_printf(&b, "method,kl_mean,kl_se,acc,format,n\n");
         for (int mth = 0; mth < M_COUNT; mth++) {
             if (!have[mth]) continue;
-            tb_printf(&b, "%s,%.9g,%.9g,", method_names[mth], km[mth], kse[mth]);
-            if (isfinite(acc[mth])) tb_printf(&b, "%.9g,%.9g,%d\n", acc[mth], fmt[mth], NE);
-            else tb_printf(&b, ",,%d\n", NE);
+            sb_printf(&b, "%s,%.9g,%.9g,", method_names[mth], km[mth], kse[mth]);
+            if (isfinite(acc[mth])) sb_printf(&b, "%.9g,%.9g,%d\n", acc[mth], fmt[mth], NE);
+            else sb_printf(&b, ",,%d\n", NE);
         }
         if ((rc = tb_write(&b, out_dir, "icl.csv"))) goto done_l;
-        tb_printf(&b, "layer,kl_patch_mean,kl_patch_se,recovery,delta_norm,learned_norm,n\n");
+        sb_printf(&b, "layer,kl_patch_mean,kl_patch_se,recovery,delta_norm,learned_norm,n\n");
         for (int l = 0; l < L; l++) {
             const steer_vec *vm = steer_vecset_find(vmean, STEER_SITE_ATTN_OUT, l);
             const steer_vec *vl = vlearn ? steer_vecset_find(vlearn, STEER_SITE_ATTN_OUT, l) : NULL;
-            tb_printf(&b, "%d,%.9g,%.9g,%.9g,%.9g,", l, lk_mean[l], lk_se[l],
+            sb_printf(&b, "%d,%.9g,%.9g,%.9g,%.9g,", l, lk_mean[l], lk_se[l],
                       km[M_ZERO] > 0 ? 1.0 - lk_mean[l] / km[M_ZERO] : NAN, vm ? steer_vec_norm(vm->data, vm->width) : NAN);
-            if (vl) tb_printf(&b, "%.9g,%d\n", steer_vec_norm(vl->data, vl->width), NE);
-            else tb_printf(&b, ",%d\n", NE);
+            if (vl) sb_printf(&b, "%.9g,%d\n", steer_vec_norm(vl->data, vl->width), NE);
+            else sb_printf(&b, ",%d\n", NE);
         }
         if ((rc = tb_write(&b, out_dir, "icl_layers.csv"))) goto done_l;
-        tb_printf(&b, "id,label,n_scored,exact_max_abs,kl_zero,kl_mean_delta,kl_learned,pick_zero,pick_icl,"
+        sb_printf(&b, "id,label,n_scored,exact_max_abs,kl_zero,kl_mean_delta,kl_learned,pick_zero,pick_icl,"
                       "pick_mean_delta,pick_learned\n");
         for (int i = 0; i < NE; i++) {
             tb_csv(&b, ev->q[i].id);
-            tb_printf(&b, ",%d,%d,%.9g,%.9g,%.9g,", ev->q[i].label, steer_icl_n_scored(ev, i), exact[i], kl[M_ZERO][i],
+            sb_printf(&b, ",%d,%d,%.9g,%.9g,%.9g,", ev->q[i].label, steer_icl_n_scored(ev, i), exact[i], kl[M_ZERO][i],
                       kl[M_MEAN][i]);
-            if (do_learn) tb_printf(&b, "%.9g", kl[M_LEARNED][i]);
-            tb_printf(&b, ",%d,%d,%d,", pick[M_ZERO][i], pick[M_ICL][i], pick[M_MEAN][i]);
-            if (do_learn) tb_printf(&b, "%d", pick[M_LEARNED][i]);
-            tb_printf(&b, "\n");
+            if (do_learn) sb_printf(&b, "%.9g", kl[M_LEARNED][i]);
+            sb_printf(&b, ",%d,%d,%d,", pick[M_ZERO][i], pick[M_ICL][i], pick[M_MEAN][i]);
+            if (do_learn) sb_printf(&b, "%d", pick[M_LEARNED][i]);
+            sb_printf(&b, "\n");
         }
         if ((rc = tb_write(&b, out_dir, "items_icl.csv"))) goto done_l;
     }

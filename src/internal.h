@@ -215,6 +215,12 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
 /* The same product through OpenBLAS sgemm (f32 weights only; not
  * batch-invariant). Baseline for bench/. */
 void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
+/* Scalar reference for tests: plain loops, each dot product summed in double
+ * (not bitwise equal to ops_matmul; compare within TOL_MATMUL_REF). */
+void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);
+/* The kernel before issue 9 (same per-element order as ops_matmul, so the
+ * same bits; slower). Kept for bench/bench_matmul and bench_forward. */
+void ops_matmul_v1(float *out, const float *in, const steer_mat *W, int n);
 /* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
 void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
 /* out[n] = φ(g[n]) * u[n] for φ = act. */
@@ -266,5 +272,29 @@ int arch_has_weight(const arch_info *a, weight_role r);
 /* The tensor's name in Hugging Face (gguf = 0) or llama.cpp GGUF (gguf = 1)
  * naming, layer substituted. */
 void arch_tensor_name(const arch_info *a, int gguf, weight_role r, int layer, char *buf, size_t n);
+
+/* ---------------------------------------------------------------- strbuf.c */
+
+/* A growable NUL-terminated string (also fine for bytes: n counts them); a
+ * zero-initialised sbuf is empty. oom is sticky: after a failed growth every
+ * later call does nothing, so callers check it once at the end. p is owned by
+ * the buffer (sb_free), or taken over by the caller. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+void sb_put(sbuf *b, const void *s, size_t n);
+void sb_puts(sbuf *b, const char *s);
+void sb_putc(sbuf *b, char c);
+void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(sbuf *b);
+
+/* ---------------------------------------------------------------- data (data.c) */
+
+/* "FILE:LINE: item ID" (or "item ID" for data built in memory) into buf, for
+ * error messages about one dataset item; returns buf. */
+const char *data_item_where(const steer_dataset *d, const steer_data_item *it, char *buf, size_t n);
 
 #endif /* STEER_INTERNAL_H */

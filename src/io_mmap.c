@@ -10,7 +10,9 @@
  * complete new one, never a partial file. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,44 @@ void io_map_close(io_map *m)
     m->size = 0;
 }
 
+/* Removes path.tmp.<pid>[.<k>] files beside path whose writer process no
+ * longer exists (a run killed while writing path leaves one; the target itself
+ * is never torn). A pid that is alive, or that cannot be checked, keeps its
+ * file. Best effort: errors are ignored. */
+static void io_tmp_sweep_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[IO_TMP_PATH_MAX];
+    const char *base = slash ? slash + 1 : path;
+    if (slash) {
+        size_t n = (size_t)(slash - path);
+        if (n == 0) n = 1; /* "/file" */
+        if (n >= sizeof dir) return;
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    } else {
+        strcpy(dir, ".");
+    }
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0) continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(nm + bl + 5, &end, 10);
+        if (errno || end == nm + bl + 5 || pid <= 0 || (*end && *end != '.')) continue;
+        if (pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[IO_TMP_PATH_MAX];
+        int n = snprintf(full, sizeof full, "%s/%s", dir, nm);
+        if (n > 0 && n < (int)sizeof full) remove(full);
+    }
+    closedir(d);
+}
+
 FILE *io_tmp_open(const char *path, char *tmp_path)
 {
     /* Ownership: on success returns a FILE owned by the caller, who must hand
@@ -115,6 +155,7 @@ FILE *io_tmp_open(const char *path, char *tmp_path)
         return NULL;
     }
     tmp_path[0] = 0;
+    io_tmp_sweep_stale(path);
     long pid = (long)getpid();
     /* "x" (C11) = O_EXCL: never reuse a file another writer is filling. Try
      * path.tmp.<pid>, then path.tmp.<pid>.<k> if that name is taken (a

@@ -765,34 +765,6 @@ static int cap_apply(void *ud, steer_site site, int layer, float *h, const steer
     return 0;
 }
 
-static int tokenize(const steer_model *m, const char *text, int **out, int *n)
-{
-    int cap = (int)strlen(text) + 8;
-    for (;;) {
-        int *buf = malloc((size_t)cap * sizeof *buf);
-        if (!buf) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-        int rc = steer_tokenize(m, text, 1, buf, cap, n);
-        if (rc == STEER_OK) {
-            *out = buf;
-            return STEER_OK;
-        }
-        free(buf);
-        if (rc == STEER_EARG && *n > cap) {
-            cap = *n;
-            continue;
-        }
-        return rc;
-    }
-}
-
-static const char *where(const steer_dataset *d, const steer_data_item *it, char *buf, size_t n)
-{
-    const char *path = steer_data_path(d);
-    if (it->line > 0 && path && path[0]) snprintf(buf, n, "%s:%d: item %s", path, it->line, it->id);
-    else snprintf(buf, n, "item %s", it->id);
-    return buf;
-}
-
 /* One item: the tokens of prompt ⊕ completion and the positions analysed. */
 typedef struct {
     int *tok;
@@ -808,9 +780,9 @@ static int build_job(const steer_model *m, const steer_dataset *d, int i, int to
     memset(j, 0, sizeof *j);
     if (!it->completion)
         return steer_err(STEER_EFORMAT, "%s has no completion (answer); the analysis runs prompt + gold completion",
-                         where(d, it, wb, sizeof wb));
+                         data_item_where(d, it, wb, sizeof wb));
     int *pt = NULL, np = 0, *full = NULL, nfull = 0, rc;
-    if ((rc = tokenize(m, it->prompt, &pt, &np))) return rc;
+    if ((rc = steer_tokenize_alloc(m, it->prompt, 1, &pt, &np))) return rc;
     size_t lp = strlen(it->prompt), lc = strlen(it->completion);
     char *s = malloc(lp + lc + 1);
     if (!s) {
@@ -819,7 +791,7 @@ static int build_job(const steer_model *m, const steer_dataset *d, int i, int to
     }
     memcpy(s, it->prompt, lp);
     memcpy(s + lp, it->completion, lc + 1);
-    rc = tokenize(m, s, &full, &nfull);
+    rc = steer_tokenize_alloc(m, s, 1, &full, &nfull);
     free(s);
     if (rc) {
         free(pt);
@@ -830,13 +802,13 @@ static int build_job(const steer_model *m, const steer_dataset *d, int i, int to
     free(pt);
     if (c >= nfull || c < 1) {
         free(full);
-        return steer_err(STEER_EFORMAT, "%s has an empty completion", where(d, it, wb, sizeof wb));
+        return steer_err(STEER_EFORMAT, "%s has an empty completion", data_item_where(d, it, wb, sizeof wb));
     }
     const int n_ctx = m->cfg.n_ctx_train;
     if (n_ctx > 0 && nfull > n_ctx) {
         free(full);
         return steer_err(STEER_ECONTEXT, "%s: prompt + completion is %d tokens but the model's context holds %d",
-                         where(d, it, wb, sizeof wb), nfull, n_ctx);
+                         data_item_where(d, it, wb, sizeof wb), nfull, n_ctx);
     }
     const int n_cont = nfull - c;
     j->tok = full;

@@ -715,6 +715,24 @@ int steer_tokenize(const steer_model *m, const char *text, int add_bos, int *tok
     return tok_encode(m->tok, text, add_bos, tokens, max_tokens, n_tokens);
 }
 
+int steer_tokenize_alloc(const steer_model *m, const char *text, int add_bos, int **tokens, int *n_tokens)
+{
+    *tokens = NULL;
+    int cap = (int)strlen(text) + 8; /* enough unless a piece is shorter than a byte */
+    for (;;) {
+        int *buf = malloc((size_t)cap * sizeof *buf);
+        if (!buf) return steer_err(STEER_ENOMEM, "tokenize: out of memory");
+        int rc = steer_tokenize(m, text, add_bos, buf, cap, n_tokens);
+        if (rc == STEER_OK) {
+            *tokens = buf;
+            return STEER_OK;
+        }
+        free(buf);
+        if (rc != STEER_EARG || *n_tokens <= cap) return rc;
+        cap = *n_tokens;
+    }
+}
+
 int steer_tokenize_ex(const steer_model *m, const char *text, int flags, int *tokens, int max_tokens,
                       int *n_tokens)
 {

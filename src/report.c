@@ -39,59 +39,6 @@ static const char dkl_header[] = "base,ft,site,layer,alpha,token,dkl_mean,dkl_se
 
 /* ---------------------------------------------------------------- text buffer */
 
-/* A growable NUL-terminated string; oom is sticky. Ownership: p is owned. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        sb_put(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
-
 /* HTML text: & < > " escaped. */
 static void sb_html(sbuf *b, const char *s)
 {
@@ -1373,6 +1320,93 @@ end:
     return rc;
 }
 
+/* ---------------------------------------------------------------- adapt study (SPEC E4) */
+
+/* steer study adapt (tools/cmd_study_adapt.c): summary.json ("study":
+ * "adapt") → the table of methods and the accuracy-vs-parameters figure. */
+static int section_adapt(report_doc *d, const char *dir)
+{
+    char path[PATH_MAX], buf[1024];
+    int rc = join_path(path, sizeof path, dir, "summary.json");
+    if (rc) return rc;
+    if (!file_exists(path)) return steer_err(STEER_EIO, "%s: missing (acc_vs_params.png without its summary)", path);
+    io_map m;
+    if ((rc = io_map_open(path, &m))) return rc;
+    cJSON *js = cJSON_ParseWithLength((const char *)m.data, m.size);
+    io_map_close(&m);
+    const cJSON *st = js ? cJSON_GetObjectItemCaseSensitive(js, "study") : NULL;
+    const cJSON *rows = js ? cJSON_GetObjectItemCaseSensitive(js, "rows") : NULL;
+    const cJSON *base = js ? cJSON_GetObjectItemCaseSensitive(js, "untrained") : NULL;
+    if (!js || !cJSON_IsString(st) || strcmp(st->valuestring, "adapt") != 0 || !cJSON_IsArray(rows) ||
+        !cJSON_IsObject(base)) {
+        cJSON_Delete(js);
+        return steer_err(STEER_EFORMAT, "%s: not a study adapt summary (\"study\": \"adapt\" with \"rows\")", path);
+    }
+    char title[512];
+    const char *task = json_text(cJSON_GetObjectItemCaseSensitive(js, "task"), buf, sizeof buf);
+    snprintf(title, sizeof title, "%s", task ? task : "?");
+    sb_puts(&d->html, "<section>\n<h2>Learned steering against weight updates (E4): ");
+    sb_html(&d->html, title);
+    sb_puts(&d->html, "</h2>\n<p class=\"dir\">results in <code>");
+    sb_html(&d->html, dir);
+    sb_puts(&d->html, "</code></p>\n<table class=\"settings\">\n");
+    sb_puts(&d->md, "## Learned steering against weight updates (E4): ");
+    sb_md(&d->md, title);
+    sb_puts(&d->md, "\n\nResults in `");
+    sb_md(&d->md, dir);
+    sb_puts(&d->md, "`.\n\n| setting | value |\n|---|---|\n");
+    static const char *const keys[][2] = {{"model", "model"}, {"task", "task"}, {"seed", "seed"},
+                                          {"steps", "updates per run"}, {"batch", "batch"},
+                                          {"n_train", "training items"}, {"n_val", "validation items"},
+                                          {"n_test", "test items"}, {"lr_sweep", "learning-rate sweep"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        doc_setting(d, keys[i][1], json_text(cJSON_GetObjectItemCaseSensitive(js, keys[i][0]), buf, sizeof buf));
+    sb_puts(&d->html, "</table>\n<table>\n<tr><th>method</th><th>site</th><th>rank</th><th>lr</th><th>trainable</th>"
+                      "<th>share</th><th>val acc</th><th>test acc</th><th>test loss</th><th>format</th></tr>\n");
+    sb_puts(&d->md, "\n| method | site | rank | lr | trainable | share | val acc | test acc | test loss | format |\n"
+                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const cJSON *o;
+    char va[32], ta[32], tl[32], fm[32];
+    fmt_num(va, sizeof va, icl_num(base, "val_acc"));
+    fmt_num(ta, sizeof ta, icl_num(base, "test_acc"));
+    fmt_num(tl, sizeof tl, icl_num(base, "test_loss"));
+    fmt_num(fm, sizeof fm, icl_num(base, "test_format"));
+    sb_printf(&d->html, "<tr><td style=\"text-align:left\">untrained</td><td>-</td><td>-</td><td>-</td><td>0</td>"
+                        "<td>0</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", va, ta, tl, fm);
+    sb_printf(&d->md, "| untrained | - | - | - | 0 | 0 | %s | %s | %s | %s |\n", va, ta, tl, fm);
+    cJSON_ArrayForEach(o, rows)
+    {
+        char meth[64], site[64];
+        const char *mt = json_text(cJSON_GetObjectItemCaseSensitive(o, "method"), meth, sizeof meth);
+        const char *si = json_text(cJSON_GetObjectItemCaseSensitive(o, "site"), site, sizeof site);
+        fmt_num(va, sizeof va, icl_num(o, "val_acc"));
+        fmt_num(ta, sizeof ta, icl_num(o, "test_acc"));
+        fmt_num(tl, sizeof tl, icl_num(o, "test_loss"));
+        fmt_num(fm, sizeof fm, icl_num(o, "test_format"));
+        sb_puts(&d->html, "<tr><td style=\"text-align:left\">");
+        sb_html(&d->html, mt ? mt : "?");
+        sb_puts(&d->html, "</td><td>");
+        sb_html(&d->html, si && si[0] ? si : "-");
+        sb_printf(&d->html, "</td><td>%g</td><td>%g</td><td>%.0f</td><td>%.4f%%</td><td>%s</td><td>%s</td><td>%s</td>"
+                            "<td>%s</td></tr>\n", icl_num(o, "rank"), icl_num(o, "lr"), icl_num(o, "trainable"),
+                  100 * icl_num(o, "share"), va, ta, tl, fm);
+        sb_puts(&d->md, "| ");
+        sb_md(&d->md, mt ? mt : "?");
+        sb_puts(&d->md, " | ");
+        sb_md(&d->md, si && si[0] ? si : "-");
+        sb_printf(&d->md, " | %g | %g | %.0f | %.4f%% | %s | %s | %s | %s |\n", icl_num(o, "rank"), icl_num(o, "lr"),
+                  icl_num(o, "trainable"), 100 * icl_num(o, "share"), va, ta, tl, fm);
+    }
+    sb_puts(&d->html, "</table>\n");
+    sb_puts(&d->md, "\n");
+    if ((rc = doc_figure(d, dir, "acc_vs_params.png", "test accuracy against trainable parameters (log scale)"))) goto end;
+    sb_puts(&d->html, "</section>\n");
+    d->n_sections++;
+end:
+    cJSON_Delete(js);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- kinds of results */
 
 /* A kind of results a directory can hold: found by its marker file, written
@@ -1389,6 +1423,7 @@ static const report_kind report_kinds[] = {
     {"dkl.csv", section_sweep},
     {"mlp_stats.csv", section_mlp}, /* steer analyze-mlp (SPEC E2) */
     {"icl.csv", section_icl},       /* steer icl (SPEC E3) */
+    {"acc_vs_params.png", section_adapt}, /* steer study adapt (SPEC E4) */
 };
 static const int n_report_kinds = (int)(sizeof report_kinds / sizeof report_kinds[0]);
 

@@ -287,34 +287,6 @@ typedef struct {
     int n_cells;                  /* n_sites · n_layers · n_alphas            */
 } sweep_ctx;
 
-static int tokenize(const steer_model *m, const char *text, int **out, int *n)
-{
-    int cap = (int)strlen(text) + 8;
-    for (;;) {
-        int *buf = malloc((size_t)cap * sizeof *buf);
-        if (!buf) return steer_err(STEER_ENOMEM, "sweep: out of memory");
-        int rc = steer_tokenize(m, text, 1, buf, cap, n);
-        if (rc == STEER_OK) {
-            *out = buf;
-            return STEER_OK;
-        }
-        free(buf);
-        if (rc == STEER_EARG && *n > cap) {
-            cap = *n;
-            continue;
-        }
-        return rc;
-    }
-}
-
-static const char *where(const steer_dataset *d, const steer_data_item *it, char *buf, size_t n)
-{
-    const char *path = steer_data_path(d);
-    if (it->line > 0 && path && path[0]) snprintf(buf, n, "%s:%d: item %s", path, it->line, it->id);
-    else snprintf(buf, n, "item %s", it->id);
-    return buf;
-}
-
 /* Tokenizes item i into j (B's tokenizer; F's must agree). */
 static int job_build(const sweep_ctx *S, int i, job *j)
 {
@@ -323,8 +295,8 @@ static int job_build(const sweep_ctx *S, int i, job *j)
     const int K = S->p.tokens;
     int *pt = NULL, np = 0, *ft = NULL, nf = 0, rc;
     j->item = i;
-    if ((rc = tokenize(S->base, it->prompt, &pt, &np))) return rc;
-    if ((rc = tokenize(S->ft, it->prompt, &ft, &nf))) {
+    if ((rc = steer_tokenize_alloc(S->base, it->prompt, 1, &pt, &np))) return rc;
+    if ((rc = steer_tokenize_alloc(S->ft, it->prompt, 1, &ft, &nf))) {
         free(pt);
         return rc;
     }
@@ -333,13 +305,13 @@ static int job_build(const sweep_ctx *S, int i, job *j)
     if (!same) {
         free(pt);
         return steer_err(STEER_EARG, "%s: the two models tokenize the prompt differently (tokenizers differ)",
-                         where(S->d, it, wb, sizeof wb));
+                         data_item_where(S->d, it, wb, sizeof wb));
     }
     if (S->p.continuation == STEER_SWEEP_CONT_GOLD) {
         if (!it->completion) {
             free(pt);
             return steer_err(STEER_EFORMAT, "%s has no completion (answer) for --continuation gold",
-                             where(S->d, it, wb, sizeof wb));
+                             data_item_where(S->d, it, wb, sizeof wb));
         }
         size_t lp = strlen(it->prompt), lc = strlen(it->completion);
         char *s = malloc(lp + lc + 1);
@@ -350,7 +322,7 @@ static int job_build(const sweep_ctx *S, int i, job *j)
         memcpy(s, it->prompt, lp);
         memcpy(s + lp, it->completion, lc + 1);
         int *full = NULL, nfull = 0;
-        rc = tokenize(S->base, s, &full, &nfull);
+        rc = steer_tokenize_alloc(S->base, s, 1, &full, &nfull);
         free(s);
         if (rc) {
             free(pt);
@@ -361,7 +333,7 @@ static int job_build(const sweep_ctx *S, int i, job *j)
         free(pt);
         if (c >= nfull) {
             free(full);
-            return steer_err(STEER_EFORMAT, "%s has an empty completion", where(S->d, it, wb, sizeof wb));
+            return steer_err(STEER_EFORMAT, "%s has an empty completion", data_item_where(S->d, it, wb, sizeof wb));
         }
         j->n_prompt = c;
         j->n_gold = nfull - c < K ? nfull - c : K;
@@ -385,7 +357,7 @@ static int job_build(const sweep_ctx *S, int i, job *j)
         free(j->tok);
         j->tok = NULL;
         return steer_err(STEER_ECONTEXT, "%s: prompt + %d tokens is %d tokens but the model's context holds %d",
-                         where(S->d, it, wb, sizeof wb), K, j->n_prompt + K, n_ctx);
+                         data_item_where(S->d, it, wb, sizeof wb), K, j->n_prompt + K, n_ctx);
     }
     return STEER_OK;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_train_kill.sh STEER REPO — a training run killed (SIGKILL, SIGINT) in the
 # middle and restarted with --resume ends with the same adapter as an
-# uninterrupted run, and the run directory never holds a torn or temporary
-# file. The kill lands after the run has logged at least two updates; wherever
+# uninterrupted run; no file is ever torn, and a temporary file a kill leaves
+# beside its target is gone after the restart. The kill lands after the run has logged at least two updates; wherever
 # it lands after that, the outcome must be the same (no timing assumption).
 set -u
 STEER=${1:?usage: cli_train_kill.sh STEER REPO}
@@ -40,14 +40,17 @@ for sig in KILL INT; do
     done
     kill -"$sig" "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    leftovers=$(find "$K" -name '*.tmp*' | wc -l)
-    [ "$leftovers" -eq 0 ] && pass "SIG$sig: no temporary files left" || fail "SIG$sig: $leftovers temporary files left in $K"
     if [ -f "$K/state.safetensors" ]; then
         ok "SIG$sig: state file readable" "$STEER" tensors "$K/state.safetensors"
         ok "SIG$sig: resume" "$STEER" train "${ARGS[@]}" --out "$K" --resume
     else
         ok "SIG$sig: restart (no checkpoint yet)" "$STEER" train "${ARGS[@]}" --out "$K"
     fi
+    # a kill during a write may leave FILE.tmp.<pid> beside an intact FILE;
+    # the next write of FILE removes it (its writer is gone)
+    leftovers=$(find "$K" -name '*.tmp.*' | wc -l)
+    [ "$leftovers" -eq 0 ] && pass "SIG$sig: no temporary files left after the restart" \
+        || fail "SIG$sig: $leftovers temporary files left in $K"
     tensors_equal "$R/adapter.safetensors" "$K/adapter.safetensors" \
         && pass "SIG$sig: resumed adapter = uninterrupted" || fail "SIG$sig: resumed adapter differs"
     rows=$(grep -c '^10,' "$K/train.csv")

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STORIES_GGUF STEER_MODELS_DIR "/stories260K/stories260K.gguf"
@@ -1016,6 +1017,34 @@ static void test_atomic_writes(void)
     CHECK(left == 0, "%d temporary files left", left);
 }
 
+/* A run killed while writing FILE leaves FILE.tmp.<pid>; the next atomic write
+ * of FILE removes it when that pid is gone, and keeps a live writer's file. */
+static void test_stale_tmp_sweep(void)
+{
+    char path[600], dead_tmp[700], live_tmp[700], other_tmp[700];
+    snprintf(path, sizeof path, "%s/swept.bin", g_tmp);
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    CHECK(child > 0, "fork failed");
+    waitpid(child, NULL, 0); /* child's pid is now free (not alive) */
+    snprintf(dead_tmp, sizeof dead_tmp, "%s.tmp.%ld", path, (long)child);
+    snprintf(live_tmp, sizeof live_tmp, "%s.tmp.%ld", path, (long)getppid());
+    snprintf(other_tmp, sizeof other_tmp, "%s/swept.binx.tmp.%ld", g_tmp, (long)child);
+    const char *names[3] = {dead_tmp, live_tmp, other_tmp};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(names[i], "wb");
+        CHECK(f != NULL, "cannot create %s", names[i]);
+        if (f) fclose(f);
+    }
+    CHECK_OK(io_write_atomic(path, "data", 4));
+    CHECK(access(dead_tmp, F_OK) != 0, "%s (dead writer) was not removed", dead_tmp);
+    CHECK(access(live_tmp, F_OK) == 0, "%s (live pid) was removed", live_tmp);
+    CHECK(access(other_tmp, F_OK) == 0, "%s (another target) was removed", other_tmp);
+    remove(live_tmp);
+    remove(other_tmp);
+    remove(path);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep stdout and FAIL lines in order */
@@ -1033,6 +1062,7 @@ int main(void)
     test_bad_safetensors();
     test_random_corruption();
     test_atomic_writes();
+    test_stale_tmp_sweep();
     remove_tmp_dir();
     return tu_finish("test_io");
 }
