@@ -168,31 +168,6 @@ static void tok_set_free(tok_set *s)
     s->it = NULL;
 }
 
-static int tokenize_alloc(const steer_model *m, const char *text, int **out, int *n)
-{
-    int cap = (int)strlen(text) + 8;
-    int *buf = malloc((size_t)cap * sizeof *buf);
-    if (!buf)
-        return steer_err(STEER_ENOMEM, "out of memory");
-    int rc = steer_tokenize(m, text, 1, buf, cap, n);
-    if (rc == STEER_EARG && *n > cap) {
-        int *nb = realloc(buf, (size_t)*n * sizeof *nb);
-        if (!nb) {
-            free(buf);
-            return steer_err(STEER_ENOMEM, "out of memory");
-        }
-        buf = nb;
-        cap = *n;
-        rc = steer_tokenize(m, text, 1, buf, cap, n);
-    }
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    return STEER_OK;
-}
-
 /* Tokens of prompt ⊕ cont after the common prefix with the prompt alone. */
 static int tokenize_pair(const steer_model *m, const char *prompt, const int *ptok, int np, const char *cont,
                          int **full, int *n_full, int *n_common)
@@ -203,7 +178,7 @@ static int tokenize_pair(const steer_model *m, const char *prompt, const int *pt
         return steer_err(STEER_ENOMEM, "out of memory");
     memcpy(s, prompt, lp);
     memcpy(s + lp, cont, lc + 1);
-    int rc = tokenize_alloc(m, s, full, n_full);
+    int rc = steer_tokenize_alloc(m, s, 1, full, n_full);
     free(s);
     if (rc)
         return rc;
@@ -245,7 +220,7 @@ static int tok_set_build(const steer_model *m, const steer_dataset *d, int n_max
         if (!di->completion)
             return steer_err(STEER_EFORMAT, "%s: item %s has no completion (answer)", item_where(d, di, where, sizeof where),
                              di->id);
-        int rc = tokenize_alloc(m, di->prompt, &ti->prompt, &ti->n_prompt);
+        int rc = steer_tokenize_alloc(m, di->prompt, 1, &ti->prompt, &ti->n_prompt);
         if (rc)
             return rc;
         rc = tokenize_pair(m, di->prompt, ti->prompt, ti->n_prompt, di->completion, &ti->tok, &ti->n, &ti->n_common);
@@ -346,11 +321,25 @@ typedef struct {
     char **text; /* [n] generated text (may be NULL) */
 } eval_detail;
 
-/* Evaluates t on s (dataset d for the choices). */
+/* Evaluates t on s (dataset d for the choices). Greedy generation runs
+ * through the inference engine (train_eval.c) when sp is given and is not
+ * full fine-tuning, else through the graph t (the reference path). */
 static int eval_run(trm_f32 *t, const steer_model *m, const steer_dataset *d, const tok_set *s, int Bc,
-                    steer_eval_result *res, eval_detail *det)
+                    const trm_spec *sp, steer_eval_result *res, eval_detail *det)
 {
     memset(res, 0, sizeof *res);
+    tr_engine *eng = NULL;
+    int *kg = NULL; /* [Bc] tokens to generate per sequence */
+    if (sp && !sp->full) {
+        int Tmax = s->max_len > s->max_gen_len ? s->max_len : s->max_gen_len;
+        int erc = tr_engine_new(m, t, sp, Bc, Tmax, &eng);
+        if (!erc && !(kg = malloc((size_t)Bc * sizeof *kg)))
+            erc = steer_err(STEER_ENOMEM, "out of memory");
+        if (erc) {
+            tr_engine_free(eng);
+            return erc;
+        }
+    }
     const int V = m->cfg.n_vocab;
     int Tc = s->max_len > s->max_gen_len ? s->max_len : s->max_gen_len;
     batch_buf bb = {0};
@@ -396,6 +385,12 @@ static int eval_run(trm_f32 *t, const steer_model *m, const steer_dataset *d, co
         tb.T = Tg;
         tb.tokens = bb.tokens;
         tb.lengths = bb.lengths;
+        if (eng) {
+            for (int i = 0; i < n; i++)
+                kg[i] = s->it[i0 + i].k_gen;
+            rc = tr_engine_generate(eng, n, Tg, bb.tokens, bb.lengths, kg);
+            K = 0; /* done: skip the graph loop */
+        }
         for (int k = 0; k < K && !rc; k++) {
             if ((rc = trm_forward_f32(t, &tb)))
                 break;
@@ -480,6 +475,8 @@ static int eval_run(trm_f32 *t, const steer_model *m, const steer_dataset *d, co
     }
     free(text);
     free(idx);
+    free(kg);
+    tr_engine_free(eng);
     batch_free(&bb);
     if (rc)
         return rc;
@@ -896,7 +893,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
     }
     steer_eval_result er;
     if (ev.n) {
-        if ((rc = eval_run(t, m, eval, &ev, Bev, &er, NULL)))
+        if ((rc = eval_run(t, m, eval, &ev, Bev, &sb.spec, &er, NULL)))
             goto done;
         if (res)
             res->before = er, res->after = er;
@@ -937,8 +934,12 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         if (p->accum > 1)
             tr_grad_scale(groups, ng, 1.0f / (float)p->accum);
         double lr = tr_schedule_lr(&sch, tr_adamw_steps(opt)), gnorm = 0;
-        if ((rc = tr_adamw_step(opt, lr, &gnorm)))
+        if ((rc = tr_adamw_step(opt, lr, &gnorm))) {
+            if (rc == STEER_ENAN) /* name the update that met it */
+                rc = steer_err(STEER_ENAN, "step %lld: %s (loss %g)", (long long)tr_adamw_steps(opt) + 1,
+                               steer_last_error(), loss_sum / p->accum);
             goto done;
+        }
         trm_constrain_f32(t);
         double loss = loss_sum / p->accum;
         int64_t done_steps = tr_adamw_steps(opt);
@@ -957,7 +958,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         int do_eval = ev.n && ((p->eval_every > 0 && done_steps % p->eval_every == 0) || done_steps == total);
         double e[4] = {NAN, NAN, NAN, NAN};
         if (do_eval) {
-            if ((rc = eval_run(t, m, eval, &ev, Bev, &er, NULL)))
+            if ((rc = eval_run(t, m, eval, &ev, Bev, &sb.spec, &er, NULL)))
                 goto done;
             e[0] = er.loss, e[1] = er.acc, e[2] = er.exact, e[3] = er.format;
             if (res)
@@ -1197,7 +1198,7 @@ int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_da
             goto done;
         }
     }
-    rc = eval_run(t, m, d, &ev, Bev, res, items ? &det : NULL);
+    rc = eval_run(t, m, d, &ev, Bev, ep && ep->graph ? NULL : &sb.spec, res, items ? &det : NULL);
     if (!rc && items) {
         for (int i = 0; i < ev.n; i++) {
             items[i].pick = det.pick[i];

@@ -51,4 +51,19 @@ int tr_write_hf(trm_f32 *t, const steer_model *m, const char *model_path, const 
 /* Removes the regular files in dir, then dir (no recursion). */
 void tr_remove_dir(const char *dir);
 
+/* BEGIN fast evaluation (train_eval.c) */
+/* Greedy generation through the inference engine (KV cache) with the
+ * trainable set of t applied: steering as a hook, LoRA merged into F32 copies
+ * of the projections. Not for full fine-tuning (STEER_EUNSUPPORTED). The
+ * engine reads t's parameters when it is made: make a new one after t
+ * changes. t and m must outlive it. */
+typedef struct tr_engine tr_engine;
+int tr_engine_new(const steer_model *m, trm_f32 *t, const trm_spec *sp, int n_seq, int n_ctx, tr_engine **out);
+void tr_engine_free(tr_engine *e);
+/* n <= n_seq sequences: sequence i is tok[i·T, i·T + len[i]); k_gen[i]
+ * tokens are generated greedily (first maximum) and appended in place,
+ * len[i] += k_gen[i]. */
+int tr_engine_generate(tr_engine *e, int n, int T, int *tok, int *len, const int *k_gen);
+/* END fast evaluation */
+
 #endif /* STEER_TRAIN_INTERNAL_H */

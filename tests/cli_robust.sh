@@ -201,7 +201,7 @@ expect_fail "FLT_MAX final norm: the head overflows" "the residual stream after 
     "$STEER" generate -m "$TMP/huge_norm.bin" -z "$TOK" -p "The cat" -n 4
 # Training on the NaN model stops at the first step (its run directory is
 # outside $TMP/out: train.csv is written as the run goes).
-expect_fail "NaN in the model: training stops" "NaN/Inf in the gradients" \
+expect_fail "NaN in the model: training stops, naming the step" "step 1: gradient norm is nan (NaN/Inf in the gradients)" \
     "$STEER" train -m "$TMP/nan_embd.bin" --tokenizer "$TOK" --data "winogrande:$REPO/tests/data/winogrande/dev.jsonl" \
     --n-train 8 --method vector --steps 2 --batch 4 --out "$TMP/run_nan" --quiet
 finish

@@ -251,4 +251,26 @@
 #define TOL_ICL_RELOAD 0.0
 #define TOL_ICL_GRAPH 1e-4
 
+
+/* ---------------------------------------------------------------- matmul kernel (tests/test_ops.c, issue 9)
+ * TOL_MATMUL_REF(K) — ops_matmul against ops_matmul_ref (double sums), per
+ *   element, as a multiple of sum_k |x_k w_k|: the rigorous float bound of the
+ *   kernel's order. A term passes through at most K/8 lane FMAs, 3 tree adds
+ *   and 7 tail FMAs, each one rounding of relative size u = 2^-24, plus the
+ *   rounding of the double reference to float: depth m <= K/8 + 11, and
+ *   |error| <= gamma_m * sum|x w| with gamma_m = m u / (1 - m u) (< 1.001 m u
+ *   for the K used). Not a fudge factor: a dropped lane or a wrong weight row
+ *   breaks it (test_ops checks that a 1e-3 weight change is caught). */
+#define TOL_MATMUL_REF(K) (1.001 * ((double)(K) / 8.0 + 11.0) * 0x1p-24)
+
+/* ---------------------------------------------------------------- fast evaluation (tests/test_study_adapt.c, E4)
+ * TOL_EVAL_FAST_LOSS — steer_eval_dataset's completion loss with generation
+ *   through the inference engine vs through the training graph: the loss is
+ *   the training graph's teacher-forced pass in both, so it is the same
+ *   float sum: measured 0 on 5 checkpoints. The generated texts, picks and
+ *   exact flags are compared for equality (no tolerance): the engine's logits
+ *   differ from the graph's by ~1e-7 relative (another summation order), and
+ *   no greedy pick of the 20 compared generations is that close to a tie. */
+#define TOL_EVAL_FAST_LOSS 0.0
+
 #endif
