@@ -1064,6 +1064,7 @@ steer_make_model_params steer_make_model_default_params(steer_arch arch)
         .n_vocab = 512, .n_ctx = 256, .tied = -1, .sliding_window = -1, .sliding_window_pattern = 0,
         .rope_theta = 0, .rope_theta_local = 0, .rms_eps = 0, .query_pre_attn_scalar = 0,
         .attn_softcap = -1, .final_softcap = -1, .dtype = STEER_DTYPE_F32, .seed = 1,
+        .act = -1, .tokenizer = NULL,
     };
     return p;
 }
@@ -1221,7 +1222,9 @@ int steer_make_model(const steer_make_model_params *p, const char *out_dir)
                    : (a->arch == STEER_ARCH_QWEN2 || gemma3) ? 1e6f : 10000.0f;
     c.rms_eps = p->rms_eps > 0 ? p->rms_eps
                 : (a->arch == STEER_ARCH_LLAMA || a->arch == STEER_ARCH_MISTRAL) ? 1e-5f : 1e-6f;
-    c.act = a->default_act;
+    if (p->act != -1 && p->act != STEER_ACT_SILU && p->act != STEER_ACT_GELU_TANH && p->act != STEER_ACT_GELU)
+        return steer_err(STEER_EARG, "make-model: unknown activation %d", p->act);
+    c.act = p->act == -1 ? a->default_act : (steer_act)p->act;
     c.embed_scale = a->embed_scale_sqrt_d ? sqrtf((float)c.d_model) : 1.0f;
     float qs = p->query_pre_attn_scalar > 0 ? p->query_pre_attn_scalar : (float)c.head_dim;
     c.attn_scale = 1.0f / sqrtf(a->sandwich_norms ? qs : (float)c.head_dim);
@@ -1277,7 +1280,10 @@ int steer_make_model(const steer_make_model_params *p, const char *out_dir)
             else rc = mm_tensor(&s, r, l, spec[k].rows, spec[k].cols, dt, 0, 0.5 / sqrt((double)spec[k].cols), seed);
         }
     }
-    if (!rc) rc = mm_vocab(c.n_vocab, &tok);
+    if (!rc) rc = p->tokenizer ? tok_load_llama2c(p->tokenizer, c.n_vocab, &tok) : mm_vocab(c.n_vocab, &tok);
+    if (!rc && p->tokenizer && tok_n_vocab(tok) != c.n_vocab)
+        rc = steer_err(STEER_EARG, "%s: tokenizer has %d pieces, the model's vocabulary is %d", p->tokenizer,
+                       tok_n_vocab(tok), c.n_vocab);
     if (!rc) {
         s.tok = tok;
         rc = out_hf(&s, out_dir, -1);

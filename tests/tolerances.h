@@ -273,4 +273,9 @@
  *   no greedy pick of the 20 compared generations is that close to a tie. */
 #define TOL_EVAL_FAST_LOSS 0.0
 
+/* cli_study_twins.sh (read from this file by the script): the mlp_in norm
+ * ratio ‖Δ̂‖/‖δ‖ of steer analyze-mlp is 1 by construction (no norm stage at
+ * mlp_in); twins.csv prints it with %.6g, so |ratio − 1| <= 1e-6. */
+#define TOL_TWINS_MLP_IN_NORM_RATIO 1e-6
+
 #endif

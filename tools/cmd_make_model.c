@@ -11,6 +11,8 @@ int cmd_make_model(int argc, char **argv)
     const char *out = NULL, *arch_arg = NULL, *dtype_arg = "f32";
     int d = 64, ff = 128, layers = 2, heads = 4, kv_heads = 2, head_dim = 0, vocab = 512, ctx = 256, tied = -1;
     int window = -1;
+    const char *act_arg = NULL, *tok_arg = NULL;
+    float attn_cap = -1, final_cap = -1;
     uint64_t seed = 1;
     const cli_opt opts[] = {
         {NULL, "--arch", OPT_STR, &arch_arg, "A", "llama, mistral, qwen2, gemma, gemma2 or gemma3 (required)"},
@@ -26,11 +28,17 @@ int cmd_make_model(int argc, char **argv)
         {NULL, "--tied", OPT_INT, &tied, "0|1", "head tied to the embedding (default: the architecture's)"},
         {NULL, "--window", OPT_INT, &window, "N", "sliding window of gemma2/gemma3/mistral (default ctx/4; 0 none)"},
         {NULL, "--dtype", OPT_STR, &dtype_arg, "f32|f16|bf16", "dtype of the matrices (default f32)"},
+        {NULL, "--act", OPT_STR, &act_arg, "A", "MLP activation silu|gelu_tanh|gelu (default: the architecture's)"},
+        {NULL, "--attn-softcap", OPT_FLOAT, &attn_cap, "X", "gemma2 attention-logit soft-cap (default 50; 0 none)"},
+        {NULL, "--final-softcap", OPT_FLOAT, &final_cap, "X", "gemma2 final-logit soft-cap (default 30; 0 none)"},
+        {NULL, "--tokenizer", OPT_STR, &tok_arg, "FILE",
+         "llama2.c tokenizer.bin to use as the vocabulary (its size must equal --vocab)"},
         {NULL, "--seed", OPT_U64, &seed, "S", "weights seed (default 1)"},
     };
     const cli_spec spec = {
         .usage = "steer make-model --arch A [--d N --ff N --layers N --heads N --kv-heads N --head-dim N --vocab N "
-                 "--ctx N --tied 0|1 --window N --dtype f32|f16|bf16] --seed S -o DIR",
+                 "--ctx N --tied 0|1 --window N --act A --attn-softcap X --final-softcap X --tokenizer FILE --dtype f32|f16|bf16] "
+                 "--seed S -o DIR",
         .description =
             "Writes a Hugging Face directory (config.json, model.safetensors, tokenizer.json,\n"
             "tokenizer_config.json) holding a random-weight model of the architecture:\n"
@@ -43,7 +51,9 @@ int cmd_make_model(int argc, char **argv)
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer make-model --arch gemma2 --d 64 --ff 128 --layers 2 --heads 4 --kv-heads 2 --seed 7 -o g2\n"
-                   "  steer convert g2 g2.gguf",
+                   "  steer convert g2 g2.gguf\n"
+                   "  steer make-model --arch gemma2 --act silu --window 0 --attn-softcap 0 --final-softcap 0 \\\n"
+                   "      --tokenizer models/stories260K/tok512.bin --vocab 512 --seed 1 -o gemma2-silu",
         .min_pos = 0,
         .max_pos = 0,
         .pos = NULL,
@@ -98,6 +108,23 @@ int cmd_make_model(int argc, char **argv)
     p.tied = tied;
     p.sliding_window = window;
     p.seed = seed;
+    p.tokenizer = tok_arg;
+    if (act_arg) {
+        if (strcmp(act_arg, "silu") == 0)
+            p.act = STEER_ACT_SILU;
+        else if (strcmp(act_arg, "gelu_tanh") == 0 || strcmp(act_arg, "gelu_pytorch_tanh") == 0)
+            p.act = STEER_ACT_GELU_TANH;
+        else if (strcmp(act_arg, "gelu") == 0)
+            p.act = STEER_ACT_GELU;
+        else
+            return cli_usage("--act must be silu, gelu_tanh or gelu, got '%s'", act_arg);
+    }
+    if ((attn_cap != -1 || final_cap != -1) && p.arch != STEER_ARCH_GEMMA2)
+        return cli_usage("--attn-softcap and --final-softcap apply to gemma2 only");
+    if ((attn_cap != -1 && attn_cap < 0) || (final_cap != -1 && final_cap < 0))
+        return cli_usage("soft-caps must be >= 0");
+    p.attn_softcap = attn_cap;
+    p.final_softcap = final_cap;
     if (window > 0 && p.arch != STEER_ARCH_GEMMA2 && p.arch != STEER_ARCH_GEMMA3 && p.arch != STEER_ARCH_MISTRAL)
         return cli_usage("--window applies to gemma2, gemma3 and mistral only");
     if (steer_make_model(&p, out) != STEER_OK)
