@@ -1,7 +1,10 @@
 /*
  * bench_forward.c — end-to-end speed of the forward pass.
  *
- *   bench_forward MODEL [--prompt N] [--gen N] [--threads T] [--runs R]
+ *   bench_forward MODEL [--prompt N] [--gen N] [--threads T] [--runs R] [--kernel v1|v2]
+ *
+ * --kernel v1 runs every matmul with ops_matmul_v1, the kernel before issue 9
+ * (same numbers, slower), for before/after comparisons in one session.
  *
  * pp  (prompt processing): one steer_eval batch of N tokens from an empty
  *     cache (logits for every row, as steer_eval computes them).
@@ -34,6 +37,7 @@
  * Not counted: norms, RoPE, softmax, SiLU, residual adds, embedding lookup.
  */
 #include "steer.h"
+#include "internal.h" /* ops_matmul_use_v1 */
 
 #include <omp.h>
 #include <stdio.h>
@@ -148,7 +152,8 @@ static int run_once(steer_ctx *c, const int *toks, int n_prompt, int gen, int n_
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s MODEL [--prompt N (128)] [--gen N (32)] [--threads T (OpenMP default)] [--runs R (3)]\n",
+    fprintf(stderr, "usage: %s MODEL [--prompt N (128)] [--gen N (32)] [--threads T (OpenMP default)] [--runs R (3)] "
+            "[--kernel v1|v2 (v2)]\n",
             argv0);
 }
 
@@ -161,6 +166,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc && (!strcmp(argv[i + 1], "v1") || !strcmp(argv[i + 1], "v2")))
+            ops_matmul_use_v1 = !strcmp(argv[++i], "v1");
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else {
             usage(argv[0]);
@@ -226,6 +233,7 @@ int main(int argc, char **argv)
     printf("load: %.3f s (mmap)\n", t_load);
     printf("threads: %d (--threads %d; omp_get_max_threads %d)\n", threads > 0 ? threads : omp_get_max_threads(),
            threads, omp_get_max_threads());
+    printf("matmul kernel: %s\n", ops_matmul_use_v1 ? "v1 (ops_matmul_v1, before issue 9)" : "v2 (ops_matmul)");
     printf("flops: per token 2*(layer matmul weights %.4g + head %.4g) + attention 4*n_head*head_dim*ctx_len per "
            "layer; pp %d tokens = %.4g GFLOP, tg %d tokens = %.4g GFLOP; norms/rope/softmax/silu not counted\n",
            mat_w, head_w, n_prompt, pp_flop * 1e-9, gen, tg_flop * 1e-9);

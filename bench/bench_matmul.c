@@ -9,7 +9,8 @@
  * Each case is run once to warm up, then in timed batches of >= 1 ms until
  * at least 0.3 s (and 3 batches) have passed; the time per call is the best
  * batch's mean (see time_case). This is done in 3 rounds per row, rotating
- * the order of the four variants (f32, bf16, f16, OpenBLAS), and the best
+ * the order of the six variants (f32, bf16, f16, OpenBLAS, and the previous
+ * kernel ops_matmul_v1 with f32 and bf16 weights), and the best
  * round of each counts: on a small shared VM the same case measured seconds
  * apart differed by up to 2x. Threads: the OpenMP default (OMP_NUM_THREADS);
  * OpenBLAS (the OpenMP build) uses the same pool.
@@ -162,10 +163,13 @@ int main(int argc, char **argv)
     printf("memory read bandwidth (sum of 512 MiB, all threads, best of 5): %.1f GB/s\n", read_bandwidth());
     printf("err = max|ours - blas| / max|blas| (bf16/f16: blas on the same rounded weights)\n");
     printf("other = CPU time of other processes (and hypervisor steal) during the row, %% of all CPUs\n\n");
-    printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %8s | %5s\n", "rows", "cols", "n", "f32", "bf16",
-           "f16", "openblas", "f32/bl", "bf16/bl", "f16/bl", "err_f32", "err_bf16", "err_f16", "other");
-    printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %8s | %5s\n", "", "", "", "GFLOP/s", "GFLOP/s",
-           "GFLOP/s", "GFLOP/s", "ratio", "ratio", "ratio", "", "", "", "%");
+    printf("v1 = the previous kernel (ops_matmul_v1: same order, 2x4 tiles); f32/v1, bf16/v1 = speedup over it\n");
+    printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %6s %6s | %8s %8s %8s | %5s\n", "rows", "cols",
+           "n", "f32", "bf16", "f16", "openblas", "f32/bl", "bf16/bl", "f16/bl", "v1 f32", "v1 bf16", "f32/v1",
+           "bf/v1", "err_f32", "err_bf16", "err_f16", "other");
+    printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %6s %6s | %8s %8s %8s | %5s\n", "", "", "",
+           "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio", "ratio", "ratio", "GFLOP/s", "GFLOP/s", "ratio",
+           "ratio", "", "", "", "%");
 
     const cpu_sample all0 = cpu_sample_now();
     for (int s = 0; s < n_shapes; s++) {
@@ -212,13 +216,16 @@ int main(int argc, char **argv)
                 ops_matmul(out, in, ours[d], n);
                 err[d] = rel_err(out, ref, om);
             }
-            /* variant 3 = OpenBLAS; the order rotates from round to round */
-            double best[4] = {1e30, 1e30, 1e30, 1e30};
+            /* variants 0-2 = ours f32, bf16, f16; 3 = OpenBLAS; 4, 5 = the
+             * previous kernel (ops_matmul_v1) f32, bf16. The order rotates
+             * from round to round. */
+            double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};
             for (int r = 0; r < rounds; r++)
-                for (int j = 0; j < 4; j++) {
-                    const int v = (j + r) % 4;
-                    const double t = v == 3 ? time_case(ops_matmul_blas, out, in, &W32, n)
-                                            : time_case(ops_matmul, out, in, ours[v], n);
+                for (int j = 0; j < 6; j++) {
+                    const int v = (j + r) % 6;
+                    const double t = v == 3   ? time_case(ops_matmul_blas, out, in, &W32, n)
+                                     : v >= 4 ? time_case(ops_matmul_v1, out, in, ours[v - 4], n)
+                                              : time_case(ops_matmul, out, in, ours[v], n);
                     if (t < best[v]) best[v] = t;
                 }
             const double gf_blas = flop / best[3] * 1e-9;
@@ -227,9 +234,11 @@ int main(int argc, char **argv)
                 ratio[d] = gf[d] / gf_blas;
             }
             const double other = cpu_foreign(c0, cpu_sample_now());
-            printf("%5d %5d %4d | %9.2f %9.2f %9.2f %9.2f | %8.2f %8.2f %8.2f | %8.1e %8.1e %8.1e | %5.0f\n",
-                   rows, cols, n, gf[0], gf[1], gf[2], gf_blas, ratio[0], ratio[1], ratio[2], err[0], err[1],
-                   err[2], 100.0 * other);
+            const double gf_v1[2] = {flop / best[4] * 1e-9, flop / best[5] * 1e-9};
+            printf("%5d %5d %4d | %9.2f %9.2f %9.2f %9.2f | %8.2f %8.2f %8.2f | %8.2f %8.2f %6.2f %6.2f | %8.1e "
+                   "%8.1e %8.1e | %5.0f\n",
+                   rows, cols, n, gf[0], gf[1], gf[2], gf_blas, ratio[0], ratio[1], ratio[2], gf_v1[0], gf_v1[1],
+                   gf[0] / gf_v1[0], gf[1] / gf_v1[1], err[0], err[1], err[2], 100.0 * other);
             fflush(stdout);
         }
         free(w32); free(wbf); free(wh); free(wbf32); free(wh32); free(in); free(out); free(ref);

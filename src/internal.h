@@ -221,6 +221,9 @@ void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);
 /* The kernel before issue 9 (same per-element order as ops_matmul, so the
  * same bits; slower). Kept for bench/bench_matmul and bench_forward. */
 void ops_matmul_v1(float *out, const float *in, const steer_mat *W, int n);
+/* Benchmarks only: when non-zero, ops_matmul runs ops_matmul_v1 (so
+ * bench_forward can time the whole forward pass with the old kernel). */
+extern int ops_matmul_use_v1;
 /* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
 void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
 /* out[n] = φ(g[n]) * u[n] for φ = act. */

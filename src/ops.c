@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -105,18 +106,55 @@ void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n)
 /* ---------------------------------------------------------------- matmul */
 
 /*
- * The matmul kernel is batch-invariant: every output element is one dot
- * product computed in a fixed order (8 lanes accumulated along k with FMA, the
- * lanes summed in a fixed tree, the tail added in order), whatever n is and
- * however rows are blocked or split across threads. So a prompt processed as
- * one batch gives bitwise the logits of token-by-token decoding, and a
- * sequence gives the same logits alone or batched with others. (OpenBLAS
- * sgemm re-associates differently for different n: 1-2e-5 on stories260K
- * logits.) bench/bench_matmul compares this kernel against OpenBLAS sgemm.
+ * The matmul kernel is batch-invariant: every output element out[i, r] =
+ * dot(in[i, :], W[r, :]) is one dot product computed in a fixed order that
+ * depends only on K = W.cols:
+ *
+ *   1. 8 lane accumulators: lane j sums x[k]·w[k] over k ≡ j (mod 8),
+ *      k < K8 = K & ~7, with FMA, in increasing k;
+ *   2. the lanes summed in a fixed tree (hsum8);
+ *   3. the tail k = K8 .. K-1 added with fmaf, in order.
+ *
+ * Nothing else: not n (rows in the batch), not which rows are batched
+ * together, not the thread split, not the tile an element falls in. So a
+ * prompt processed as one batch gives bitwise the logits of token-by-token
+ * decoding, and a sequence gives the same logits alone or batched with
+ * others. (OpenBLAS sgemm re-associates differently for different n: 1-2e-5
+ * on stories260K logits.) bench/bench_matmul compares this kernel against
+ * OpenBLAS sgemm.
+ *
+ * How it is made fast without changing that order (issue 9):
+ *   - a register-tiled micro-kernel computes MI x MR = up to 4 input rows x 3
+ *     weight rows of dot products together (12 ymm accumulators + 3 weight
+ *     vectors + 1 input vector = the 16 AVX2 registers): each loaded weight
+ *     vector is used for 4 inputs and each input vector for 3 weight rows.
+ *     MI, MR and the weight dtype are compile-time constants in every
+ *     instantiation, so the accumulators stay in registers. Edge tiles
+ *     (n or rows not a multiple of 4 or 3) are smaller instantiations of the
+ *     same code: the per-element operations are identical.
+ *   - K is processed in blocks of MM_KC columns; between blocks the 8 lane
+ *     accumulators of each element are stored to a scratch buffer and loaded
+ *     back (exact), so blocking does not change the arithmetic either.
+ *   - for n >= MM_PACK_F32 (f32) or MM_PACK_BF16 (bf16) a thread copies or
+ *     converts each [MM_RB, MM_KC] block of weights to f32 once into a
+ *     per-thread buffer ("packing": exact) and runs up to MM_NB input rows
+ *     against it; otherwise (generation, small batches, f16) the
+ *     micro-kernel reads the mapped weights directly and converts f16
+ *     (vcvtph2ps) or bf16 (shift) on the fly.
+ *   - threads split the weight rows in panels of MM_RB rows.
  */
 
 #if defined(__AVX2__) && defined(__FMA__)
-static inline float hsum8(__m256 v)
+typedef __m256 vec8;
+static inline vec8 v8_zero(void) { return _mm256_setzero_ps(); }
+static inline vec8 v8_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void v8_store(float *p, vec8 v) { _mm256_storeu_ps(p, v); }
+static inline vec8 v8_fma(vec8 a, vec8 b, vec8 c) { return _mm256_fmadd_ps(a, b, c); }
+/* Makes v opaque to the compiler: it stays in a register instead of being
+ * folded back into each FMA as a memory operand (GCC 12 otherwise re-loads
+ * each weight vector once per input row, 16 loads per 12 FMAs). */
+#define V8_IN_REG(v) __asm__("" : "+x"(v))
+static inline float hsum8(vec8 v)
 {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
     __m128 s = _mm_add_ps(lo, hi);                 /* lanes (0+4, 1+5, 2+6, 3+7) */
@@ -124,7 +162,8 @@ static inline float hsum8(__m256 v)
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55)); /* 0+1                        */
     return _mm_cvtss_f32(s);
 }
-static inline __m256 load8_w(const void *w, steer_dtype dt, size_t k)
+/* 8 weights at w + k (element index) of dtype dt, widened to f32. */
+static inline vec8 load8_w(const void *w, steer_dtype dt, size_t k)
 {
     if (dt == STEER_DTYPE_F32) return _mm256_loadu_ps((const float *)w + k);
     __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + k));
@@ -134,10 +173,26 @@ static inline __m256 load8_w(const void *w, steer_dtype dt, size_t k)
 #else
 /* Portable fallback: the same fixed order in scalar code. */
 typedef struct { float v[8]; } vec8;
+static inline vec8 v8_zero(void) { vec8 r; memset(&r, 0, sizeof r); return r; }
+static inline vec8 v8_load(const float *p) { vec8 r; memcpy(r.v, p, sizeof r.v); return r; }
+static inline void v8_store(float *p, vec8 v) { memcpy(p, v.v, sizeof v.v); }
+static inline vec8 v8_fma(vec8 a, vec8 b, vec8 c)
+{
+    for (int j = 0; j < 8; j++) c.v[j] = fmaf(a.v[j], b.v[j], c.v[j]);
+    return c;
+}
+#define V8_IN_REG(v) ((void)0)
 static inline float hsum8(vec8 a)
 {
     float s0 = a.v[0] + a.v[4], s1 = a.v[1] + a.v[5], s2 = a.v[2] + a.v[6], s3 = a.v[3] + a.v[7];
     return (s0 + s2) + (s1 + s3);
+}
+static inline float w_at(const void *w, steer_dtype dt, size_t k);
+static inline vec8 load8_w(const void *w, steer_dtype dt, size_t k)
+{
+    vec8 r;
+    for (int j = 0; j < 8; j++) r.v[j] = w_at(w, dt, k + (size_t)j);
+    return r;
 }
 #endif
 
@@ -148,9 +203,235 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
     return dt == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : ops_f16_to_f32(h);
 }
 
+#define MM_MI 4        /* input rows per micro-tile                          */
+#define MM_MR 3        /* weight rows per micro-tile                         */
+#ifndef MM_RB
+#define MM_RB 36       /* weight rows per panel (a multiple of MM_MR)        */
+#endif
+#ifndef MM_KC
+#define MM_KC 512      /* columns per K block (a multiple of 8)              */
+#endif
+#ifndef MM_NB
+#define MM_NB 64       /* input rows per block (accumulators [MM_NB, MM_RB, 8]) */
+#endif
+/* Weight blocks are converted to f32 in a per-thread buffer ("packed") when n
+ * is at least this (per dtype); below it the micro-kernel reads the mapped
+ * weights directly. Measured (docs/PERFORMANCE.md): f32 packing pays from
+ * n ~ 16; bf16 packing is even with the direct path from n ~ 64; f16
+ * direct (vcvtph2ps from memory) beat packing at every n up to 256. */
+#ifndef MM_PACK_F32
+#define MM_PACK_F32 16
+#endif
+#ifndef MM_PACK_BF16
+#define MM_PACK_BF16 64
+#endif
+#ifndef MM_PACK_F16
+#define MM_PACK_F16 INT_MAX
+#endif
+/* Below this many multiply-adds (n·rows·cols) the product runs on the
+ * calling thread: an OpenMP region costs more than it saves (measured:
+ * docs/PERFORMANCE.md). */
+#define MM_PARALLEL_MACS (1L << 20)
+
+/*
+ * Micro-kernel: for i < MI, r < MR, lanes of element (i, r) += x[i, 0..kl) ·
+ * w[r, 0..kl) (8 lanes, k ascending). x: rows at stride ldx floats; w: rows at
+ * stride ldw elements of dtype DT; acc: [MI][lda] vec8 slots, slot (i, r) at
+ * acc + (i·lda + r)·8 floats; first: start from zero instead of acc. kl is a
+ * multiple of 8. MI, MR and DT are constants at every call site (always
+ * inlined into the instantiations below), so the loops unroll and the 12
+ * accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void mm_micro(const int MI, const int MR, const steer_dtype DT,
+                                                           const float *x, size_t ldx, const void *w, size_t ldw,
+                                                           int kl, float *acc, size_t lda, int first)
+{
+    const size_t esz = DT == STEER_DTYPE_F32 ? 4 : 2;
+    const uint8_t *wb = w;
+    vec8 a[MM_MI][MM_MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) a[i][r] = first ? v8_zero() : v8_load(acc + (i * lda + (size_t)r) * 8);
+    for (int k = 0; k < kl; k += 8) {
+        vec8 wv[MM_MR];
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) {
+            wv[r] = load8_w(wb + (size_t)r * ldw * esz, DT, (size_t)k);
+            V8_IN_REG(wv[r]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < MI; i++) {
+            vec8 xv = v8_load(x + (size_t)i * ldx + k);
+            V8_IN_REG(xv);
+#pragma GCC unroll 3
+            for (int r = 0; r < MR; r++) a[i][r] = v8_fma(xv, wv[r], a[i][r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) v8_store(acc + (i * lda + (size_t)r) * 8, a[i][r]);
+}
+
+typedef void (*mm_micro_fn)(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, size_t lda,
+                            int first);
+
+#define MM_DEF(MI, MR, DT, NAME)                                                                                  \
+    static void mm_##NAME##_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
+                                         size_t lda, int first)                                                   \
+    {                                                                                                             \
+        mm_micro(MI, MR, DT, x, ldx, w, ldw, kl, acc, lda, first);                                                \
+    }
+#define MM_DEF_MR(MI, DT, NAME) MM_DEF(MI, 1, DT, NAME) MM_DEF(MI, 2, DT, NAME) MM_DEF(MI, 3, DT, NAME)
+#define MM_DEF_ALL(DT, NAME) MM_DEF_MR(1, DT, NAME) MM_DEF_MR(2, DT, NAME) MM_DEF_MR(3, DT, NAME) MM_DEF_MR(4, DT, NAME)
+MM_DEF_ALL(STEER_DTYPE_F32, f32)
+MM_DEF_ALL(STEER_DTYPE_BF16, bf16)
+MM_DEF_ALL(STEER_DTYPE_F16, f16)
+#define MM_ROW(MI, NAME) {mm_##NAME##_##MI##x1, mm_##NAME##_##MI##x2, mm_##NAME##_##MI##x3}
+#define MM_TABLE(NAME) {MM_ROW(1, NAME), MM_ROW(2, NAME), MM_ROW(3, NAME), MM_ROW(4, NAME)}
+/* [dtype: f32, bf16, f16][MI-1][MR-1] */
+static const mm_micro_fn mm_micro_table[3][MM_MI][MM_MR] = {MM_TABLE(f32), MM_TABLE(bf16), MM_TABLE(f16)};
+
+static int mm_dtype_index(steer_dtype dt) { return dt == STEER_DTYPE_BF16 ? 1 : dt == STEER_DTYPE_F16 ? 2 : 0; }
+
+/* dst[nr, kl] (f32, row stride MM_KC) = W rows [nr] from column k0, kl
+ * columns (a multiple of 8), widened from dtype dt. Exact. */
+static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t ldw, int nr, int k0, int kl)
+{
+    const size_t esz = steer_dtype_size(dt);
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = w + (size_t)r * ldw * esz;
+        float *d = dst + (size_t)r * MM_KC;
+        if (dt == STEER_DTYPE_F32) {
+            memcpy(d, (const float *)wr + k0, (size_t)kl * sizeof(float));
+        } else {
+            for (int k = 0; k < kl; k += 8) v8_store(d + k, load8_w(wr, dt, (size_t)(k0 + k)));
+        }
+    }
+}
+
+/* out[i·ldo + r] for the ni x nr block whose accumulators are at acc (slot
+ * (i, r) at (i·lda + r)·8): the fixed lane tree, then the tail columns
+ * K8..K-1 in order. x rows at stride K; w rows (dtype dt) at stride K. */
+static void mm_finish(float *out, size_t ldo, const float *x, const uint8_t *w, steer_dtype dt, int ni, int nr,
+                      int K, const float *acc, size_t lda)
+{
+    const int K8 = K & ~7;
+    const size_t esz = steer_dtype_size(dt);
+    for (int i = 0; i < ni; i++)
+        for (int r = 0; r < nr; r++) {
+            float s = hsum8(v8_load(acc + ((size_t)i * lda + (size_t)r) * 8));
+            const uint8_t *wr = w + (size_t)r * K * esz;
+            const float *xi = x + (size_t)i * K;
+            for (int k = K8; k < K; k++) s = fmaf(xi[k], w_at(wr, dt, (size_t)k), s);
+            out[(size_t)i * ldo + r] = s;
+        }
+}
+
+/* One panel of weight rows [r0, r0 + nr), nr <= MM_RB, against all n inputs,
+ * in input blocks of nbmax rows (<= MM_NB). pack: convert weight blocks to f32
+ * in wpack [MM_RB, MM_KC] first (and copy misaligned input tiles to xpack
+ * [MM_MI, MM_KC]); otherwise read the weights where they are. acc: [nbmax,
+ * MM_RB, 8]. Scratch is 32-byte aligned. Either way, the same arithmetic. */
+static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int r0, int nr, int pack, int nbmax,
+                     float *wpack, float *xpack, float *acc)
+{
+    const int rows = W->rows, K = W->cols, K8 = K & ~7;
+    const steer_dtype dt = W->dtype;
+    const size_t esz = steer_dtype_size(dt);
+    const uint8_t *wp = (const uint8_t *)W->data + (size_t)r0 * K * esz;
+    /* inputs whose rows are not 32-byte aligned are copied tile by tile */
+    const int pack_x = pack && (((uintptr_t)in | ((size_t)K * sizeof(float))) & 31) != 0;
+    const mm_micro_fn(*tab)[MM_MR] = mm_micro_table[pack ? 0 : mm_dtype_index(dt)];
+    for (int ib = 0; ib < n; ib += nbmax) {
+        const int nb = n - ib < nbmax ? n - ib : nbmax;
+        for (int kc = 0; kc < K8; kc += MM_KC) {
+            const int kl = K8 - kc < MM_KC ? K8 - kc : MM_KC;
+            if (pack) mm_pack(wpack, wp, dt, (size_t)K, nr, kc, kl);
+            for (int i0 = 0; i0 < nb; i0 += MM_MI) {
+                const int mi = nb - i0 < MM_MI ? nb - i0 : MM_MI;
+                const float *x = in + (size_t)(ib + i0) * K + kc;
+                size_t ldx = (size_t)K;
+                if (pack_x) { /* an aligned copy of the input tile: no loads split across cache lines */
+                    for (int i = 0; i < mi; i++) memcpy(xpack + (size_t)i * MM_KC, x + (size_t)i * K, (size_t)kl * 4);
+                    x = xpack;
+                    ldx = MM_KC;
+                }
+                for (int rr = 0; rr < nr; rr += MM_MR) {
+                    const int mr = nr - rr < MM_MR ? nr - rr : MM_MR;
+                    float *a = acc + ((size_t)i0 * MM_RB + (size_t)rr) * 8;
+                    if (pack)
+                        tab[mi - 1][mr - 1](x, ldx, wpack + (size_t)rr * MM_KC, MM_KC, kl, a, MM_RB, kc == 0);
+                    else
+                        tab[mi - 1][mr - 1](x, ldx, wp + ((size_t)rr * K + (size_t)kc) * esz, (size_t)K, kl, a,
+                                            MM_RB, kc == 0);
+                }
+            }
+        }
+        if (K8 == 0) memset(acc, 0, (size_t)nb * MM_RB * 8 * sizeof(float));
+        mm_finish(out + (size_t)ib * rows + r0, (size_t)rows, in + (size_t)ib * K, wp, dt, nb, nr, K, acc, MM_RB);
+    }
+}
+
+int ops_matmul_use_v1 = 0;
+
+void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
+{
+    if (ops_matmul_use_v1) {
+        ops_matmul_v1(out, in, W, n);
+        return;
+    }
+    const int rows = W->rows;
+    const int n_panels = (rows + MM_RB - 1) / MM_RB;
+    const long macs = (long)n * rows * W->cols;
+#pragma omp parallel if (macs >= MM_PARALLEL_MACS && n_panels > 1)
+    {
+        /* Direct path: accumulators for MM_MI inputs on the stack (4.5 KiB).
+         * Packed path: per-thread heap scratch (wpack 72 KiB, xpack 8 KiB,
+         * acc 72 KiB); if that allocation fails, the direct path, which gives
+         * the same numbers. */
+        float acc_small[MM_MI * MM_RB * 8] __attribute__((aligned(32)));
+        float *scratch = NULL;
+        if (n > MM_MI)
+            scratch = aligned_alloc(64, sizeof(float) * ((size_t)MM_RB * MM_KC + MM_MI * MM_KC + MM_NB * MM_RB * 8));
+        const int pack = n >= (W->dtype == STEER_DTYPE_F32 ? MM_PACK_F32 : W->dtype == STEER_DTYPE_BF16 ? MM_PACK_BF16 : MM_PACK_F16);
+#pragma omp for schedule(static)
+        for (int p = 0; p < n_panels; p++) {
+            const int r0 = p * MM_RB, nr = rows - r0 < MM_RB ? rows - r0 : MM_RB;
+            if (scratch) {
+                float *wpack = scratch, *xpack = wpack + (size_t)MM_RB * MM_KC, *acc = xpack + MM_MI * MM_KC;
+                mm_panel(out, in, W, n, r0, nr, pack, MM_NB, wpack, xpack, acc);
+            }
+            else
+                mm_panel(out, in, W, n, r0, nr, 0, MM_MI, NULL, NULL, acc_small);
+        }
+        free(scratch);
+    }
+}
+
+/* Scalar reference: plain loops, the sum in double in natural order. Not
+ * bitwise equal to ops_matmul (different order); tests compare within
+ * TOL_MATMUL_REF. */
+void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n)
+{
+    const int rows = W->rows, K = W->cols;
+    const size_t esz = steer_dtype_size(W->dtype);
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *wr = (const uint8_t *)W->data + (size_t)r * K * esz;
+            double s = 0.0;
+            for (int k = 0; k < K; k++) s += (double)in[(size_t)i * K + k] * (double)w_at(wr, W->dtype, (size_t)k);
+            out[(size_t)i * rows + r] = (float)s;
+        }
+}
+
+/* ---- The previous kernel (before issue 9), kept for bench/ comparisons
+ * only: same lane order, tiles of 2 inputs x 4 weight rows with runtime
+ * bounds (accumulators on the stack). */
 /* out[i*ldo + r] for i in [0, ni), r in [0, nr): x rows [ni, K], w rows [nr, K]
  * (dtype dt, row stride K elements). ni <= 2, nr <= 4. */
-static void mm_tile(float *out, size_t ldo, const float *x, int ni, const uint8_t *w, steer_dtype dt, size_t esz,
+static void mm_tile_v1(float *out, size_t ldo, const float *x, int ni, const uint8_t *w, steer_dtype dt, size_t esz,
                     int nr, int K)
 {
     const int K8 = K & ~7;
@@ -187,9 +468,9 @@ static void mm_tile(float *out, size_t ldo, const float *x, int ni, const uint8_
 
 /* Inputs are processed in blocks of MM_IBLOCK rows so that a block stays in
  * cache while a thread sweeps its share of weight rows. */
-#define MM_IBLOCK 32
+#define MM_IBLOCK_V1 32
 
-void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
+void ops_matmul_v1(float *out, const float *in, const steer_mat *W, int n)
 {
     const int rows = W->rows, K = W->cols;
     const size_t esz = steer_dtype_size(W->dtype);
@@ -199,14 +480,14 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
      * are split across threads. The block of inputs stays in cache while the
      * weights stream past it once per block. */
 #pragma omp parallel if ((size_t)rows * K * (size_t)n > 32768)
-    for (int ib = 0; ib < n; ib += MM_IBLOCK) {
-        const int ie = n - ib < MM_IBLOCK ? n : ib + MM_IBLOCK;
+    for (int ib = 0; ib < n; ib += MM_IBLOCK_V1) {
+        const int ie = n - ib < MM_IBLOCK_V1 ? n : ib + MM_IBLOCK_V1;
 #pragma omp for schedule(static) nowait
         for (int rb = 0; rb < n_rb; rb++) {
             const int r0 = rb * 4, nr = rows - r0 < 4 ? rows - r0 : 4;
             for (int i0 = ib; i0 < ie; i0 += 2) {
                 const int ni = ie - i0 < 2 ? ie - i0 : 2;
-                mm_tile(out + (size_t)i0 * rows + r0, (size_t)rows, in + (size_t)i0 * K, ni,
+                mm_tile_v1(out + (size_t)i0 * rows + r0, (size_t)rows, in + (size_t)i0 * K, ni,
                         wd + (size_t)r0 * K * esz, W->dtype, esz, nr, K);
             }
         }
