@@ -32,6 +32,9 @@ void io_map_close(io_map *m);
 
 /* Writes `size` bytes to path atomically: path.tmp.<pid> then rename. */
 int io_write_atomic(const char *path, const void *data, size_t size);
+/* Reads a whole (small) file as a NUL-terminated string: *out (caller frees),
+ * *size its length in bytes (size may be NULL). Errors name the file. */
+int io_read_text(const char *path, char **out, size_t *size);
 
 /* Opens a temporary file beside path for streaming writes; io_commit renames it
  * over path (or removes it if ok == 0). tmp_path must hold 4096 bytes. */

@@ -25,28 +25,10 @@ const cJSON *hf_config(const hf_dir *h) { return h->config; }
 int hf_n_tensors(const hf_dir *h) { return h->n_all; }
 const steer_tensor_info *hf_tensor_at(const hf_dir *h, int i) { return i >= 0 && i < h->n_all ? h->all[i] : NULL; }
 
-/* Reads a whole small text file (caller frees). */
-static int read_text(const char *path, char **out)
-{
-    io_map m;
-    int rc = io_map_open(path, &m);
-    if (rc) return rc;
-    char *s = malloc(m.size + 1);
-    if (!s) {
-        io_map_close(&m);
-        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
-    }
-    if (m.size) memcpy(s, m.data, m.size);
-    s[m.size] = 0;
-    io_map_close(&m);
-    *out = s;
-    return STEER_OK;
-}
-
 static int parse_json_file(const char *path, cJSON **out)
 {
     char *txt = NULL;
-    int rc = read_text(path, &txt);
+    int rc = io_read_text(path, &txt, NULL);
     if (rc) return rc;
     *out = cJSON_Parse(txt);
     free(txt);

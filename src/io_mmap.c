@@ -242,3 +242,22 @@ int io_write_atomic(const char *path, const void *data, size_t size)
     }
     return io_tmp_commit(f, tmp, path, 1);
 }
+
+int io_read_text(const char *path, char **out, size_t *size)
+{
+    *out = NULL;
+    io_map m;
+    int rc = io_map_open(path, &m);
+    if (rc) return rc;
+    char *t = malloc(m.size + 1);
+    if (!t) {
+        io_map_close(&m);
+        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    }
+    if (m.size) memcpy(t, m.data, m.size);
+    t[m.size] = 0;
+    if (size) *size = m.size;
+    io_map_close(&m);
+    *out = t;
+    return STEER_OK;
+}

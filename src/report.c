@@ -945,30 +945,12 @@ end:
 /* ---------------------------------------------------------------- MLP analysis section (SPEC E2) */
 /* BEGIN mlp analysis section (steer analyze-mlp; src/mlp_analysis.c, docs/ANALYSIS.md) */
 
-/* Reads a whole small file as a NUL-terminated string (caller frees). */
-static int read_text(const char *path, char **out)
-{
-    io_map m;
-    int rc = io_map_open(path, &m);
-    if (rc) return rc;
-    char *t = malloc(m.size + 1);
-    if (!t) {
-        io_map_close(&m);
-        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
-    }
-    if (m.size) memcpy(t, m.data, m.size);
-    t[m.size] = 0;
-    io_map_close(&m);
-    *out = t;
-    return STEER_OK;
-}
-
 /* mlp_stats.csv as a table in both documents (checked line by line). */
 static int mlp_stats_table(report_doc *d, const char *path)
 {
     static const char header[] = "model,layer,quantity,n,mean,median,p90,p99,share_below_1e-3";
     char *text = NULL;
-    int rc = read_text(path, &text);
+    int rc = io_read_text(path, &text, NULL);
     if (rc) return rc;
     sb_puts(&d->html, "<table>\n<tr><th>model</th><th>layer</th><th>term</th><th>n</th><th>mean</th><th>median</th>"
                       "<th>p90</th><th>p99</th><th>share &lt; 1e-3</th></tr>\n");
@@ -1032,7 +1014,7 @@ static int section_mlp(report_doc *d, const char *dir)
     if (file_exists(path) && (rc = steer_mlp_read_attenuation(path, &att, &n_att))) return rc;
     if (!(rc = join_path(path, sizeof path, dir, "mlp_summary.json")) && file_exists(path)) {
         char *text = NULL;
-        if (!(rc = read_text(path, &text))) {
+        if (!(rc = io_read_text(path, &text, NULL))) {
             sum = cJSON_Parse(text);
             free(text);
             if (!cJSON_IsObject(sum)) rc = steer_err(STEER_EFORMAT, "%s: not a JSON object", path);

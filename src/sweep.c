@@ -1244,24 +1244,6 @@ int steer_sweep_table_write(const steer_sweep_table *t, const char *dir, double 
 
 /* ---------------------------------------------------------------- reading back */
 
-static int read_all(const char *path, char **out, size_t *size)
-{
-    io_map m;
-    int rc = io_map_open(path, &m);
-    if (rc) return rc;
-    char *s = malloc(m.size + 1);
-    if (!s) {
-        io_map_close(&m);
-        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
-    }
-    if (m.size) memcpy(s, m.data, m.size);
-    s[m.size] = 0;
-    if (size) *size = m.size;
-    io_map_close(&m);
-    *out = s;
-    return STEER_OK;
-}
-
 /* Settings from a summary.json / journal header object into p and info
  * (strings point into the cJSON tree). */
 static int settings_from_json(const cJSON *o, const char *path, steer_sweep_params *p, steer_sweep_info *info)
@@ -1399,7 +1381,7 @@ int steer_sweep_table_read(const char *dir, steer_sweep_table **out)
     cJSON *o = NULL;
     steer_sweep_table *t = NULL;
     int rc = ps && pi ? STEER_OK : steer_err(STEER_ENOMEM, "sweep: out of memory");
-    if (!rc) rc = read_all(ps, &text, NULL);
+    if (!rc) rc = io_read_text(ps, &text, NULL);
     if (!rc && !(o = cJSON_Parse(text))) rc = steer_err(STEER_EFORMAT, "%s: not valid JSON", ps);
     const cJSON *fmt = o ? cJSON_GetObjectItemCaseSensitive(o, "format") : NULL;
     if (!rc && !(cJSON_IsString(fmt) && strcmp(fmt->valuestring, "steer-sweep/1") == 0))
@@ -1416,7 +1398,7 @@ int steer_sweep_table_read(const char *dir, steer_sweep_table **out)
         rc = steer_sweep_table_new(&p, &info, &t);
         if (!rc && cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(o, "wall_s"))) t->wall_s = x->valuedouble;
     }
-    if (!rc) rc = read_all(pi, &csv, NULL);
+    if (!rc) rc = io_read_text(pi, &csv, NULL);
     if (!rc) {
         const int K = p.tokens, per_item = t->n_cells * K;
         char alpha[STEER_SWEEP_MAX_ALPHAS][32];
@@ -1668,7 +1650,7 @@ int steer_sweep_journal_open(steer_sweep_table *t, const char *dir, int *n_read)
     char *sig = settings_sig(set), *text = NULL;
     const int before = t->count;
     size_t size = 0;
-    rc = read_all(path, &text, &size);
+    rc = io_read_text(path, &text, &size);
     char *line = text, *next;
     int lineno = 0;
     for (; !rc && line && *line; line = next) {
