@@ -946,8 +946,7 @@ static int set_vec_meta(steer_vecset *vs, const steer_icl_exp_params *p, const c
 static int write_figures(const char *dir, const steer_icl_exp_params *p, int L, int Kmax, double *const *tok_mean,
                          const int *have, const double *layer_kl, double kl_zero, const char *model_name)
 {
-    static const char *const ext[2] = {"png", "svg"};
-    char path[4200], title[512];
+    char title[512];
     int rc = STEER_OK;
     double *xs = malloc((size_t)(Kmax > L ? Kmax : L) * sizeof *xs);
     double *zl = malloc((size_t)L * sizeof *zl), *rec = malloc((size_t)L * sizeof *rec);
@@ -974,10 +973,7 @@ static int write_figures(const char *dir, const steer_icl_exp_params *p, int L, 
                           .ylabel = "KL(method ‖ ICL) (nats)", .series = ser, .n_series = ns};
         snprintf(title, sizeof title, "KL to the %d-shot ICL run, held-out queries — %s", p->shots, model_name);
         plot_figure fig = {.title = title, .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1, .width = 800, .height = 440};
-        for (int e2 = 0; e2 < 2 && !rc; e2++) {
-            snprintf(path, sizeof path, "%s/kl_to_icl.%s", dir, ext[e2]);
-            rc = plot_write(path, &fig, &pan, 1);
-        }
+        rc = plot_write_pair(dir, "kl_to_icl", &fig, &pan, 1);
     }
     /* Recovery per layer. */
     if (!rc) {
@@ -1000,10 +996,7 @@ static int write_figures(const char *dir, const steer_icl_exp_params *p, int L, 
         };
         snprintf(title, sizeof title, "attn_out of one layer from the ICL run — %s", model_name);
         plot_figure fig = {.title = title, .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1, .share_x = 1, .cols = 2};
-        for (int e2 = 0; e2 < 2 && !rc; e2++) {
-            snprintf(path, sizeof path, "%s/recovery_by_layer.%s", dir, ext[e2]);
-            rc = plot_write(path, &fig, pans, 2);
-        }
+        rc = plot_write_pair(dir, "recovery_by_layer", &fig, pans, 2);
     }
 end:
     free(xs);
@@ -1047,7 +1040,6 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
     int *tok_n = NULL, *pick[M_COUNT] = {0};
     double *layer_kl = NULL, *exact = NULL;
     cJSON *js = NULL;
-    char *jtext = NULL;
 
     /* Context: the first `shots` items of the seed's permutation of the pool
      * that have a completion (and, with max_shot_tokens, are that short),
@@ -1385,23 +1377,9 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
         }
         if (p.command) cJSON_AddStringToObject(js, "command", p.command);
         cJSON_AddNumberToObject(js, "wall_s", now_s() - t_start);
-        jtext = cJSON_Print(js);
-        if (!jtext) {
-            rc = steer_err(STEER_ENOMEM, "icl: out of memory");
-            goto done_l;
-        }
         char path[4200];
         snprintf(path, sizeof path, "%s/summary_icl.json", out_dir);
-        size_t jl = strlen(jtext);
-        char *withnl = malloc(jl + 2);
-        if (!withnl) {
-            rc = steer_err(STEER_ENOMEM, "icl: out of memory");
-            goto done_l;
-        }
-        memcpy(withnl, jtext, jl);
-        withnl[jl] = '\n';
-        rc = io_write_atomic(path, withnl, jl + 1);
-        free(withnl);
+        rc = io_write_json(path, js);
         if (rc) goto done_l;
     }
     if (res) {
@@ -1427,7 +1405,6 @@ done_l:
     free(lk_se);
 done:
     cJSON_Delete(js);
-    free(jtext);
     for (int mth = 0; mth < M_COUNT; mth++) {
         free(kl[mth]);
         free(tok_sum[mth]);

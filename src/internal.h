@@ -35,6 +35,9 @@ int io_write_atomic(const char *path, const void *data, size_t size);
 /* Reads a whole (small) file as a NUL-terminated string: *out (caller frees),
  * *size its length in bytes (size may be NULL). Errors name the file. */
 int io_read_text(const char *path, char **out, size_t *size);
+/* Writes j as indented JSON plus a final newline, atomically (io_write_atomic). */
+struct cJSON;
+int io_write_json(const char *path, const struct cJSON *j);
 
 /* Opens a temporary file beside path for streaming writes; io_commit renames it
  * over path (or removes it if ok == 0). tmp_path must hold 4096 bytes. */

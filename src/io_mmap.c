@@ -9,6 +9,7 @@
  * the temporary file is removed, so readers see either the old file or the
  * complete new one, never a partial file. */
 #include "internal.h"
+#include <cjson/cJSON.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -260,4 +261,21 @@ int io_read_text(const char *path, char **out, size_t *size)
     io_map_close(&m);
     *out = t;
     return STEER_OK;
+}
+
+int io_write_json(const char *path, const struct cJSON *j)
+{
+    char *text = cJSON_Print(j);
+    if (!text) return steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    size_t n = strlen(text);
+    char *t2 = realloc(text, n + 2);
+    if (!t2) {
+        free(text);
+        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    }
+    t2[n] = '\n';
+    t2[n + 1] = 0;
+    int rc = io_write_atomic(path, t2, n + 1);
+    free(t2);
+    return rc;
 }

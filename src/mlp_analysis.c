@@ -1244,19 +1244,8 @@ static int write_summary(const steer_mlp_result *const *r, int n, const steer_ml
         cJSON_ArrayForEach(e, ss) dup |= strcmp(e->valuestring, sn) == 0;
         if (!dup) cJSON_AddItemToArray(ss, cJSON_CreateString(sn));
     }
-    char *text = cJSON_Print(j);
+    int rc = io_write_json(path, j);
     cJSON_Delete(j);
-    if (!text) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-    size_t len = strlen(text);
-    char *t2 = realloc(text, len + 2);
-    if (!t2) {
-        free(text);
-        return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-    }
-    t2[len] = '\n';
-    t2[len + 1] = 0;
-    int rc = io_write_atomic(path, t2, len + 1);
-    free(t2);
     return rc;
 }
 
@@ -1342,16 +1331,7 @@ static int hist_figure(const steer_mlp_result *const *r, int n, const bins *bq, 
     fig.x_max = bq[0].hi > bq[1].hi ? bq[0].hi : bq[1].hi;
     fig.y_min = NAN;
     fig.y_max = NAN;
-    const char *names[2] = {"mlp_hist.png", "mlp_hist.svg"};
-    for (int e = 0; e < 2 && !rc; e++) {
-        char *path = join(dir, names[e]);
-        if (!path) {
-            rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-            break;
-        }
-        rc = plot_write(path, &fig, panels, n_panels);
-        free(path);
-    }
+    if (!rc) rc = plot_write_pair(dir, "mlp_hist", &fig, panels, n_panels);
 end:
     free(panels);
     free(series);
@@ -1441,16 +1421,7 @@ static int att_figure(const steer_mlp_result *const *r, int n, const char *dir)
     fig.x_max = NAN;
     fig.width = n_cols * 460;
     fig.height = 2 * 340 + 90;
-    const char *names[2] = {"attenuation.png", "attenuation.svg"};
-    for (int e = 0; e < 2 && !rc; e++) {
-        char *path = join(dir, names[e]);
-        if (!path) {
-            rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-            break;
-        }
-        rc = plot_write(path, &fig, panels, n_panels);
-        free(path);
-    }
+    if (!rc) rc = plot_write_pair(dir, "attenuation", &fig, panels, n_panels);
 end:
     free(panels);
     free(series);

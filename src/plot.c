@@ -1269,3 +1269,17 @@ int plot_heatmap_write(const char *path, const plot_heatmap *h)
     free(out.p);
     return rc;
 }
+
+int plot_write_pair(const char *dir, const char *stem, const plot_figure *fig, const plot_panel *panels,
+                    int n_panels)
+{
+    static const char *const ext[2] = {"png", "svg"};
+    char path[4200];
+    for (int e = 0; e < 2; e++) {
+        int n = snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext[e]);
+        if (n < 0 || n >= (int)sizeof path) return steer_err(STEER_EARG, "%s/%s: path too long", dir, stem);
+        int rc = plot_write(path, fig, panels, n_panels);
+        if (rc) return rc;
+    }
+    return STEER_OK;
+}

@@ -74,6 +74,11 @@ typedef struct {
  * range). STEER_EIO when the file cannot be written (nothing is left). */
 int plot_write(const char *path, const plot_figure *fig, const plot_panel *panels, int n_panels);
 
+/* Writes DIR/STEM.png and DIR/STEM.svg (plot_write each; stops at the first
+ * error, which names the file). */
+int plot_write_pair(const char *dir, const char *stem, const plot_figure *fig, const plot_panel *panels,
+                    int n_panels);
+
 /* Releases cairo's and fontconfig's process-wide font caches (cairo's
  * cairo_debug_reset_static_data and fontconfig's FcFini, the latter looked up
  * at run time). Only for leak-checked builds: call once at exit, after every

@@ -569,11 +569,8 @@ static int site_figures(const char *dir, const sweep_table *t, int s)
     plot_figure fig = {.title = title, .share_y = 1, .share_x = 1, .legend = PLOT_LEGEND_FIGURE, .cols = cols,
                        .x_int_ticks = 1};
     if (cols > 0) fig.width = cols * 340 < 640 ? 640 : cols * 340;
-    static const char *const ext[2] = {"png", "svg"};
-    for (int e = 0; e < 2 && !rc; e++) {
-        snprintf(name, sizeof name, "dkl_%s.%s", t->sites[s], ext[e]);
-        if (!(rc = join_path(path, sizeof path, dir, name))) rc = plot_write(path, &fig, pan, K);
-    }
+    snprintf(name, sizeof name, "dkl_%s", t->sites[s]);
+    if (!rc) rc = plot_write_pair(dir, name, &fig, pan, K);
 
     /* Heat map at the largest α: rows = tokens (1 at the top), columns = layers. */
     double zmax = 0;
@@ -598,7 +595,7 @@ static int site_figures(const char *dir, const sweep_table *t, int s)
                       .z = z, .xticks = xtp, .yticks = ytp, .cmap = PLOT_CMAP_DIVERGING, .values = 1,
                       .value_fmt = zmax >= 10 ? "%.1f" : zmax >= 1 ? "%.2f" : zmax >= 0.01 ? "%.3f" : "%.1e"};
     for (int e = 0; e < 2 && !rc; e++) {
-        snprintf(name, sizeof name, "heatmap_%s.%s", t->sites[s], ext[e]);
+        snprintf(name, sizeof name, "heatmap_%s.%s", t->sites[s], e ? "svg" : "png");
         if (!(rc = join_path(path, sizeof path, dir, name))) rc = plot_heatmap_write(path, &h);
     }
 end:

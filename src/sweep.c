@@ -1080,11 +1080,6 @@ static void settings_diff(const cJSON *a, const cJSON *b, char *buf, size_t n)
     }
 }
 
-static int write_text(const char *path, const char *text)
-{
-    return io_write_atomic(path, text, strlen(text));
-}
-
 static int write_items_csv(const steer_sweep_table *t, const char *path)
 {
     char tmp[IO_TMP_PATH_MAX];
@@ -1212,19 +1207,8 @@ static int write_summary(const steer_sweep_table *t, const char *path, double wa
         cJSON_AddItemToObject(b, "dkl_mean", json_exact(bm));
     }
     cJSON_AddNumberToObject(o, "wall_s", wall_s);
-    char *text = cJSON_Print(o);
+    int rc = io_write_json(path, o);
     cJSON_Delete(o);
-    if (!text) return steer_err(STEER_ENOMEM, "sweep: out of memory");
-    size_t n = strlen(text);
-    char *t2 = realloc(text, n + 2);
-    if (!t2) {
-        free(text);
-        return steer_err(STEER_ENOMEM, "sweep: out of memory");
-    }
-    t2[n] = '\n';
-    t2[n + 1] = 0;
-    int rc = write_text(path, t2);
-    free(t2);
     return rc;
 }
 
