@@ -239,6 +239,21 @@ void ops_add_bias(float *x, const float *b, int n, int w);
 /* x ← c·tanh(x/c). */
 void ops_softcap(float *x, size_t n, float c);
 void ops_softmax(float *x, int n);
+/* Causal attention over a KV cache (grouped-query). For each batch row i
+ * and query head h: att[i, h] = softmax_t(s_t) · V over the cached
+ * positions t0..pos[i] of sequence seq[i], s_t = scale · q[i, h] · k_t (then
+ * softcap · tanh(s_t / softcap) when softcap > 0), t0 = pos[i] − window + 1
+ * when window > 0 (else 0). Query head h reads KV head h / (nh / nkv).
+ * att, q: [n, nh·hd]; kc, vc: [n_seq, n_ctx, nkv·hd] (positions 0..pos[i]
+ * of seq[i] written); scores: scratch [n_scores, nh / nkv, n_ctx], one slice
+ * per OpenMP thread (n_scores >= the threads of the enclosing region).
+ * Each (row, KV head) is computed by one thread with the same code whatever
+ * n is, so results do not depend on the batch or the thread count. */
+void ops_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                   int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap, float *scores);
+/* The same in double, plain loops (tests; TOL_ATTENTION_REF). */
+void ops_attention_ref(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                       int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap);
 
 /* ---------------------------------------------------------------- architectures (arch.c) */
 

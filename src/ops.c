@@ -150,6 +150,7 @@ static inline vec8 v8_zero(void) { return _mm256_setzero_ps(); }
 static inline vec8 v8_load(const float *p) { return _mm256_loadu_ps(p); }
 static inline void v8_store(float *p, vec8 v) { _mm256_storeu_ps(p, v); }
 static inline vec8 v8_fma(vec8 a, vec8 b, vec8 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vec8 v8_set1(float f) { return _mm256_set1_ps(f); }
 /* Makes v opaque to the compiler: it stays in a register instead of being
  * folded back into each FMA as a memory operand (GCC 12 otherwise re-loads
  * each weight vector once per input row, 16 loads per 12 FMAs). */
@@ -176,6 +177,12 @@ typedef struct { float v[8]; } vec8;
 static inline vec8 v8_zero(void) { vec8 r; memset(&r, 0, sizeof r); return r; }
 static inline vec8 v8_load(const float *p) { vec8 r; memcpy(r.v, p, sizeof r.v); return r; }
 static inline void v8_store(float *p, vec8 v) { memcpy(p, v.v, sizeof v.v); }
+static inline vec8 v8_set1(float f)
+{
+    vec8 r;
+    for (int j = 0; j < 8; j++) r.v[j] = f;
+    return r;
+}
 static inline vec8 v8_fma(vec8 a, vec8 b, vec8 c)
 {
     for (int j = 0; j < 8; j++) c.v[j] = fmaf(a.v[j], b.v[j], c.v[j]);
@@ -277,6 +284,42 @@ static inline __attribute__((always_inline)) void mm_micro(const int MI, const i
 typedef void (*mm_micro_fn)(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, size_t lda,
                             int first);
 
+/* One input row against MM_GV weight rows read where they are: the direct
+ * path's one-row tiles (generation, n = 1). With a single input no weight
+ * vector is reused, so the tile is wide instead of tall: 12 independent
+ * accumulators hide the FMA latency that the 1 x 3 tile's 3 chains expose.
+ * Per element the same operations in the same order as mm_micro (bitwise
+ * equal; test_ops). acc: slot r at acc + r·8. */
+#define MM_GV 12
+static inline __attribute__((always_inline)) void mm_gemv(const steer_dtype DT, const float *x, const void *w,
+                                                          size_t ldw, int kl, float *acc, int first)
+{
+    const size_t esz = DT == STEER_DTYPE_F32 ? 4 : 2;
+    const uint8_t *wb = w;
+    vec8 a[MM_GV];
+#pragma GCC unroll 12
+    for (int r = 0; r < MM_GV; r++) a[r] = first ? v8_zero() : v8_load(acc + (size_t)r * 8);
+    for (int k = 0; k < kl; k += 8) {
+        vec8 xv = v8_load(x + k);
+        V8_IN_REG(xv);
+#pragma GCC unroll 12
+        for (int r = 0; r < MM_GV; r++) a[r] = v8_fma(xv, load8_w(wb + (size_t)r * ldw * esz, DT, (size_t)k), a[r]);
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MM_GV; r++) v8_store(acc + (size_t)r * 8, a[r]);
+}
+
+typedef void (*mm_gemv_fn)(const float *x, const void *w, size_t ldw, int kl, float *acc, int first);
+#define MM_GV_DEF(DT, NAME)                                                                                 \
+    static void mm_gemv_##NAME(const float *x, const void *w, size_t ldw, int kl, float *acc, int first) \
+    {                                                                                                       \
+        mm_gemv(DT, x, w, ldw, kl, acc, first);                                                             \
+    }
+MM_GV_DEF(STEER_DTYPE_F32, f32)
+MM_GV_DEF(STEER_DTYPE_BF16, bf16)
+MM_GV_DEF(STEER_DTYPE_F16, f16)
+static const mm_gemv_fn mm_gemv_table[3] = {mm_gemv_f32, mm_gemv_bf16, mm_gemv_f16};
+
 #define MM_DEF(MI, MR, DT, NAME)                                                                                  \
     static void mm_##NAME##_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
                                          size_t lda, int first)                                                   \
@@ -361,6 +404,12 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
                 for (int rr = 0; rr < nr; rr += MM_MR) {
                     const int mr = nr - rr < MM_MR ? nr - rr : MM_MR;
                     float *a = acc + ((size_t)i0 * MM_RB + (size_t)rr) * 8;
+                    if (!pack && mi == 1 && nr - rr >= MM_GV) { /* one input row: the wide tile */
+                        mm_gemv_table[mm_dtype_index(dt)](x, wp + ((size_t)rr * K + (size_t)kc) * esz, (size_t)K, kl,
+                                                          a, kc == 0);
+                        rr += MM_GV - MM_MR;
+                        continue;
+                    }
                     if (pack)
                         tab[mi - 1][mr - 1](x, ldx, wpack + (size_t)rr * MM_KC, MM_KC, kl, a, MM_RB, kc == 0);
                     else
@@ -558,4 +607,96 @@ void ops_softmax(float *x, int n)
     }
     float inv = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* Attention (see internal.h). Per (row i, KV head g), the nh / nkv query
+ * heads that share g are done together so each cached key and value row is
+ * loaded once for all of them: scores by 8-lane dot products, softmax per
+ * head, then the weighted sum of values with the output row in registers
+ * (64-float chunks). */
+void ops_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                   int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap, float *scores)
+{
+    const int group = nh / nkv, qd = nh * hd, kvd = nkv * hd, hd8 = hd & ~7;
+    long work = 0; /* multiply-adds, for the threading decision */
+    for (int i = 0; i < n; i++) work += (long)(pos[i] + 1) * qd * 2;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= (1L << 16) && n * nkv > 1)
+    for (int ig = 0; ig < n * nkv; ig++) {
+        const int i = ig / nkv, g = ig % nkv, p = pos[i];
+        const int t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0, len = p + 1 - t0;
+        float *sc = scores + (size_t)omp_get_thread_num() * group * n_ctx; /* [group, n_ctx] */
+        const float *ks = kc + (size_t)seq[i] * n_ctx * kvd + (size_t)g * hd; /* row t at ks + t·kvd */
+        const float *vs = vc + (size_t)seq[i] * n_ctx * kvd + (size_t)g * hd;
+        const float *qg = q + (size_t)i * qd + (size_t)g * group * hd; /* [group, hd] */
+        float *og = att + (size_t)i * qd + (size_t)g * group * hd;     /* [group, hd] */
+        for (int t = t0; t <= p; t++) {
+            const float *kt = ks + (size_t)t * kvd;
+            for (int h = 0; h < group; h++) {
+                const float *qh = qg + (size_t)h * hd;
+                vec8 a = v8_zero();
+                for (int j = 0; j < hd8; j += 8) a = v8_fma(v8_load(qh + j), v8_load(kt + j), a);
+                float s = hsum8(a);
+                for (int j = hd8; j < hd; j++) s = fmaf(qh[j], kt[j], s);
+                s *= scale;
+                if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+                sc[(size_t)h * n_ctx + (t - t0)] = s;
+            }
+        }
+        for (int h = 0; h < group; h++) {
+            const float *w = sc + (size_t)h * n_ctx;
+            float *o = og + (size_t)h * hd;
+            ops_softmax(sc + (size_t)h * n_ctx, len);
+            for (int j0 = 0; j0 < hd8; j0 += 64) { /* up to 8 accumulators of 8 floats */
+                const int nc = hd8 - j0 < 64 ? (hd8 - j0) / 8 : 8;
+                vec8 acc[8];
+                for (int c = 0; c < 8; c++) acc[c] = v8_zero();
+                for (int t = 0; t < len; t++) {
+                    const float *vt = vs + (size_t)(t0 + t) * kvd + j0;
+                    const vec8 wt = v8_set1(w[t]);
+                    if (nc == 8) {
+#pragma GCC unroll 8
+                        for (int c = 0; c < 8; c++) acc[c] = v8_fma(wt, v8_load(vt + 8 * c), acc[c]);
+                    } else {
+                        for (int c = 0; c < nc; c++) acc[c] = v8_fma(wt, v8_load(vt + 8 * c), acc[c]);
+                    }
+                }
+                for (int c = 0; c < nc; c++) v8_store(o + j0 + 8 * c, acc[c]);
+            }
+            for (int j = hd8; j < hd; j++) {
+                float s = 0.0f;
+                for (int t = 0; t < len; t++) s = fmaf(w[t], vs[(size_t)(t0 + t) * kvd + j], s);
+                o[j] = s;
+            }
+        }
+    }
+}
+
+void ops_attention_ref(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                       int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap)
+{
+    const int group = nh / nkv, qd = nh * hd, kvd = nkv * hd;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < nh; h++) {
+            const int p = pos[i], t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+            const float *qh = q + (size_t)i * qd + (size_t)h * hd;
+            const size_t base = (size_t)seq[i] * n_ctx * kvd + (size_t)(h / group) * hd;
+            double mx = -INFINITY, sum = 0.0;
+            double *s = malloc((size_t)(p + 1) * sizeof(double));
+            if (!s) return;
+            for (int t = t0; t <= p; t++) {
+                double d = 0.0;
+                for (int j = 0; j < hd; j++) d += (double)qh[j] * (double)kc[base + (size_t)t * kvd + j];
+                d *= scale;
+                if (softcap > 0.0f) d = softcap * tanh(d / softcap);
+                s[t] = d;
+                mx = d > mx ? d : mx;
+            }
+            for (int t = t0; t <= p; t++) sum += (s[t] = exp(s[t] - mx));
+            for (int j = 0; j < hd; j++) {
+                double o = 0.0;
+                for (int t = t0; t <= p; t++) o += s[t] / sum * (double)vc[base + (size_t)t * kvd + j];
+                att[(size_t)i * qd + (size_t)h * hd + j] = (float)o;
+            }
+            free(s);
+        }
 }

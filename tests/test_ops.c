@@ -15,6 +15,11 @@
  *      computes the same order with different tiling;
  *   4. 1 thread vs 2 threads, bitwise, on shapes large enough to run in
  *      parallel.
+ * And the attention kernel (ops_attention) on odd head sizes, grouped-query
+ * ratios, sliding windows, soft-capping and two sequences:
+ *   5. every element against ops_attention_ref (double) within
+ *      TOL_ATTENTION_REF; a 1e-3 change of one cached value is detected;
+ *      the batch against row-by-row calls and 1 against 2 threads, bitwise.
  */
 #include "internal.h"
 #include "test_util.h"
@@ -68,6 +73,22 @@ static void free_mat(tmat *m)
 static const char *dt_name(steer_dtype dt)
 {
     return dt == STEER_DTYPE_F32 ? "f32" : dt == STEER_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* TOL_ATTENTION_REF for batch row i, query head h of an ops_attention call */
+static double att_tol(const float *q, const float *kc, const int *pos, const int *seq, int i, int h, int nh, int nkv,
+                      int hd, int n_ctx, int window, float scale)
+{
+    const int qd = nh * hd, kvd = nkv * hd, p = pos[i], t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+    double smax = 0.0;
+    for (int t = t0; t <= p; t++) {
+        double a = 0.0;
+        for (int j = 0; j < hd; j++)
+            a += fabs((double)q[(size_t)i * qd + (size_t)h * hd + j] *
+                      kc[((size_t)seq[i] * n_ctx + t) * kvd + (size_t)(h / (nh / nkv)) * hd + j]);
+        smax = fmax(smax, a * scale);
+    }
+    return TOL_ATTENTION_REF(hd, p + 1 - t0, smax);
 }
 
 int main(void)
@@ -190,6 +211,75 @@ int main(void)
             }
         printf("%-60s %d of 12 differ\n", "1 thread vs 2 threads vs row by row (bitwise)", bad);
         CHECK(bad == 0, "thread split changed results in %d shapes", bad);
+    }
+    /* 5. attention */
+    {
+        static const int cfgs[][6] = {/* hd, nh, nkv, window, softcap, n_ctx */
+                                      {64, 8, 2, 0, 0, 40}, {8, 4, 4, 0, 0, 23}, {12, 6, 3, 5, 0, 31},
+                                      {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9}};
+        long n_el = 0, n_out = 0, n_bitwise_bad = 0;
+        double worst = 0.0;
+        int perturb_caught = 1;
+        for (int ci = 0; ci < 6; ci++) {
+            const int hd = cfgs[ci][0], nh = cfgs[ci][1], nkv = cfgs[ci][2], window = cfgs[ci][3],
+                      n_ctx = cfgs[ci][5];
+            const float softcap = (float)cfgs[ci][4], scale = 1.0f / sqrtf((float)hd);
+            const int qd = nh * hd, kvd = nkv * hd, n_seq = 2, n = 2 * n_ctx - 3;
+            float *kc = malloc((size_t)n_seq * n_ctx * kvd * sizeof(float));
+            float *vc = malloc((size_t)n_seq * n_ctx * kvd * sizeof(float));
+            float *q = malloc((size_t)n * qd * sizeof(float));
+            float *o1 = malloc((size_t)n * qd * sizeof(float)), *o2 = malloc((size_t)n * qd * sizeof(float));
+            float *o3 = malloc((size_t)n * qd * sizeof(float)), *ref = malloc((size_t)n * qd * sizeof(float));
+            float *sc = malloc((size_t)4 * (nh / nkv) * n_ctx * sizeof(float));
+            int *pos = malloc((size_t)n * sizeof(int)), *seq = malloc((size_t)n * sizeof(int));
+            for (size_t i = 0; i < (size_t)n_seq * n_ctx * kvd; i++) kc[i] = 2.0f * frand(), vc[i] = frand();
+            for (size_t i = 0; i < (size_t)n * qd; i++) q[i] = 2.0f * frand();
+            for (int i = 0; i < n; i++) { /* sequence 0: 0..n_ctx-1; sequence 1: a shuffled 0..n_ctx-4 */
+                seq[i] = i < n_ctx ? 0 : 1;
+                pos[i] = i < n_ctx ? i : (int)(((unsigned)(i - n_ctx) * 7u) % (unsigned)(n_ctx - 3));
+            }
+            omp_set_num_threads(2);
+            ops_attention(o1, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            omp_set_num_threads(1);
+            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            for (int i = 0; i < n; i++)
+                ops_attention(o3 + (size_t)i * qd, q + (size_t)i * qd, kc, vc, pos + i, seq + i, 1, nh, nkv, hd, n_ctx,
+                              window, scale, softcap, sc);
+            omp_set_num_threads(2);
+            n_bitwise_bad += memcmp(o1, o2, (size_t)n * qd * sizeof(float)) != 0;
+            n_bitwise_bad += memcmp(o1, o3, (size_t)n * qd * sizeof(float)) != 0;
+            ops_attention_ref(ref, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap);
+            for (int i = 0; i < n; i++)
+                for (int h = 0; h < nh; h++) {
+                    const double tol = att_tol(q, kc, pos, seq, i, h, nh, nkv, hd, n_ctx, window, scale);
+                    for (int j = 0; j < hd; j++) {
+                        const size_t e = (size_t)i * qd + (size_t)h * hd + j;
+                        const double r = fabs((double)o1[e] - ref[e]) / tol;
+                        worst = fmax(worst, r);
+                        n_out += r > 1.0;
+                        n_el++;
+                    }
+                }
+            /* a 1e-3 change of one cached value (sequence 0, position 4, KV head 0) moves row 5's output
+             * (attending to positions <= 5) beyond the bound */
+            vc[(size_t)4 * kvd] += 1e-3f;
+            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            vc[(size_t)4 * kvd] -= 1e-3f;
+            double moved = 0.0;
+            for (int h = 0; h < nh / nkv; h++) {
+                const double tol = att_tol(q, kc, pos, seq, 5, h, nh, nkv, hd, n_ctx, window, scale);
+                moved = fmax(moved, fabs((double)o2[(size_t)5 * qd + (size_t)h * hd] - o1[(size_t)5 * qd + (size_t)h * hd]) / tol);
+            }
+            if (!(moved > 1.0)) perturb_caught = 0;
+            free(kc); free(vc); free(q); free(o1); free(o2); free(o3); free(ref); free(sc); free(pos); free(seq);
+        }
+        printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "attention vs scalar reference (bound)",
+               n_el, n_out, worst);
+        CHECK(n_out == 0, "%ld attention outputs outside the error bound", n_out);
+        printf("%-60s %ld of 12 differ\n", "attention: 2 threads vs 1 vs row by row (bitwise)", n_bitwise_bad);
+        CHECK(n_bitwise_bad == 0, "attention depends on the batch or thread count in %ld cases", n_bitwise_bad);
+        printf("%-60s %s\n", "attention: perturbed cached value (1e-3) is detected", perturb_caught ? "yes" : "no");
+        CHECK(perturb_caught, "a 1e-3 change of a cached value went undetected");
     }
     return tu_finish("test_ops");
 }

@@ -263,6 +263,17 @@
  *   breaks it (test_ops checks that a 1e-3 weight change is caught). */
 #define TOL_MATMUL_REF(K) (1.001 * ((double)(K) / 8.0 + 11.0) * 0x1p-24)
 
+/* TOL_ATTENTION_REF(hd, len, smax) — ops_attention against
+ * ops_attention_ref (double), per output element, with |v| <= 1 (the test's
+ * values): a score is a float dot product of hd terms in 8 lanes plus the
+ * lane tree, error <= (hd/8 + 3) u · smax (smax = the largest scale · Σ|q k|
+ * of the row); a weight's relative error is at most the score error plus
+ * expf's (≤ 2 u) and the float normalisation over len positions (len u);
+ * the output sums len weighted values per lane (len u). u = 2^-24; the 1.5
+ * covers second-order terms and tanh for soft-capped scores. */
+#define TOL_ATTENTION_REF(hd, len, smax) \
+    (1.5 * (((double)(hd) / 8.0 + 3.0) * (smax) + 2.0 * (double)(len) + 4.0) * 0x1p-24)
+
 /* ---------------------------------------------------------------- fast evaluation (tests/test_study_adapt.c, E4)
  * TOL_EVAL_FAST_LOSS — steer_eval_dataset's completion loss with generation
  *   through the inference engine vs through the training graph: the loss is
