@@ -25,6 +25,17 @@
  *     capture (copy each row to its position in an [n_ctx, d_model] buffer)
  *     times itself: hook_share = time inside the hook / time of the forward.
  *
+ * pp_last: the same prompt with logits for its last row only (what
+ *     llama.cpp's llama-bench measures as pp; the head runs once).
+ * machine: the FMA peak and the read bandwidth of this machine are measured
+ *     first (bench_util.h, every thread); pp and pp_last report their share
+ *     of the peak (of_peak), tg its weight traffic (bytes of every layer
+ *     matrix and the head per token × tok/s, GB/s) and its share of the
+ *     bandwidth bound (of_bw = tok/s ÷ (bandwidth ÷ bytes per token)).
+ * memory: peak resident set (getrusage) minus the resident set before the
+ *     model is loaded (code and libraries), against the bound weights + KV
+ *     cache + 10% (weights = the model's tensors, mapped from the file).
+ *
  * Each metric: one warm-up run per variant, then the best of R (default 3)
  * runs (hook_ratio: the median, see above).
  * Tokens: BOS followed by fixed pseudo-random ids in [3, n_vocab) (timing does
@@ -41,6 +52,8 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -118,6 +131,19 @@ static int set_variant(steer_ctx *c, int v, int n_layer, copy_hook *ud)
     return STEER_OK;
 }
 
+/* The prompt from an empty cache with logits for its last row only; *secs
+ * receives its time. */
+static int run_pp_last(steer_ctx *c, const int *toks, int n_prompt, int *pos, int8_t *lg, double *secs)
+{
+    steer_ctx_clear(c, -1);
+    for (int i = 0; i < n_prompt; i++) pos[i] = i, lg[i] = i == n_prompt - 1;
+    steer_batch b = {.n = n_prompt, .tokens = toks, .pos = pos, .seq = NULL, .logits = lg};
+    const double t0 = now_s();
+    const int rc = steer_forward(c, &b);
+    *secs = now_s() - t0;
+    return rc;
+}
+
 typedef struct {
     double pp, tg;           /* seconds                                  */
     double hook_pp, hook_tg; /* seconds inside the copy hook (V_COPY)     */
@@ -157,6 +183,41 @@ static void usage(const char *argv0)
             argv0);
 }
 
+/* machine[0] = FMA peak (GFLOP/s), machine[1] = read bandwidth (GB/s),
+ * measured in a child process so that the bandwidth test's 512 MiB buffer
+ * does not count in this process's peak resident memory. Call before any
+ * OpenMP region (the child inherits no thread pool). */
+static void measure_machine(double machine[2])
+{
+    int fd[2];
+    machine[0] = machine[1] = 0.0;
+    if (pipe(fd)) return;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        double v[2] = {bench_fma_peak(), bench_read_bandwidth()};
+        ssize_t w = write(fd[1], v, sizeof v);
+        _exit(w == (ssize_t)sizeof v ? 0 : 1);
+    }
+    close(fd[1]);
+    if (pid > 0) {
+        if (read(fd[0], machine, 2 * sizeof(double)) != (ssize_t)(2 * sizeof(double))) machine[0] = machine[1] = 0.0;
+        waitpid(pid, NULL, 0);
+    }
+    close(fd[0]);
+}
+
+/* Resident memory of this process now, bytes (/proc/self/statm); 0 if unknown. */
+static double current_rss(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%*s %ld", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    return (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -178,6 +239,11 @@ int main(int argc, char **argv)
         usage(argv[0]);
         return 2;
     }
+
+    double machine[2];
+    if (threads > 0) omp_set_num_threads(threads);
+    measure_machine(machine);
+    const double rss0 = current_rss();
 
     steer_model *m = NULL;
     steer_model_params mp = steer_model_default_params();
@@ -223,6 +289,10 @@ int main(int argc, char **argv)
     double tg_att = 0.0;
     for (int g = 0; g < gen; g++) tg_att += n_prompt + g + 1;
     const double tg_flop = gen * 2.0 * (mat_w + head_w) + att_coef * tg_att;
+    /* pp_last: the head once */
+    const double ppl_flop = n_prompt * 2.0 * mat_w + 2.0 * head_w + att_coef * (double)n_prompt * (n_prompt + 1) / 2.0;
+    /* bytes read per generated token: every layer matrix and the head, once */
+    const double tok_bytes = (mat_w + head_w) * (double)steer_dtype_size(cfg->weight_dtype);
 
     printf("model: %s\n", path);
     printf("config: arch=%s format=%s n_layer=%d d_model=%d n_head=%d n_kv_head=%d head_dim=%d d_ff=%d n_vocab=%d "
@@ -234,6 +304,9 @@ int main(int argc, char **argv)
     printf("threads: %d (--threads %d; omp_get_max_threads %d)\n", threads > 0 ? threads : omp_get_max_threads(),
            threads, omp_get_max_threads());
     printf("matmul kernel: %s\n", ops_matmul_use_v1 ? "v1 (ops_matmul_v1, before issue 9)" : "v2 (ops_matmul)");
+    const double peak = machine[0], bw = machine[1];
+    printf("machine: FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, measured in a child process; "
+           "bench_util.h)\n", peak, bw, omp_get_max_threads());
     printf("flops: per token 2*(layer matmul weights %.4g + head %.4g) + attention 4*n_head*head_dim*ctx_len per "
            "layer; pp %d tokens = %.4g GFLOP, tg %d tokens = %.4g GFLOP; norms/rope/softmax/silu not counted\n",
            mat_w, head_w, n_prompt, pp_flop * 1e-9, gen, tg_flop * 1e-9);
@@ -278,8 +351,22 @@ int main(int argc, char **argv)
             ratio_tg[k] = gen > 0 ? round_tg[V_CAPTURE] / round_tg[V_PLAIN] : 1.0;
         }
     }
-    const double other = cpu_foreign(c0, cpu_sample_now());
     steer_ctx_clear_hooks(c);
+    /* pp_last: warm-up + best of R, no hooks */
+    double ppl = 1e30;
+    {
+        int *pos = malloc((size_t)n_prompt * sizeof(int));
+        int8_t *lg = malloc((size_t)n_prompt);
+        if (!pos || !lg) return die("malloc", STEER_ENOMEM);
+        for (int k = -1; k < runs; k++) {
+            double secs;
+            if ((rc = run_pp_last(c, toks, n_prompt, pos, lg, &secs))) return die("forward (pp_last)", rc);
+            if (k >= 0 && secs < ppl) ppl = secs;
+        }
+        free(pos);
+        free(lg);
+    }
+    const double other = cpu_foreign(c0, cpu_sample_now());
     if (n_cap != (gen > 0 ? n_ctx : n_prompt))
         fprintf(stderr, "bench_forward: warning: the capture holds %d rows, expected %d\n", n_cap,
                 gen > 0 ? n_ctx : n_prompt);
@@ -288,11 +375,17 @@ int main(int argc, char **argv)
     free(ratio_pp);
     free(ratio_tg);
 
-    printf("result model=%s dtype=%s metric=pp%d tok/s=%.2f ms=%.2f GFLOP/s=%.2f\n", name, dt, n_prompt,
-           n_prompt / pp, pp * 1e3, pp_flop / pp * 1e-9);
+    printf("result model=%s dtype=%s metric=pp%d tok/s=%.2f ms=%.2f GFLOP/s=%.2f of_peak=%.3f\n", name, dt,
+           n_prompt, n_prompt / pp, pp * 1e3, pp_flop / pp * 1e-9, peak > 0 ? pp_flop / pp * 1e-9 / peak : 0.0);
+    printf("result model=%s dtype=%s metric=pp%d_last tok/s=%.2f ms=%.2f GFLOP/s=%.2f of_peak=%.3f (logits for the "
+           "last row only, as llama-bench)\n",
+           name, dt, n_prompt, n_prompt / ppl, ppl * 1e3, ppl_flop / ppl * 1e-9,
+           peak > 0 ? ppl_flop / ppl * 1e-9 / peak : 0.0);
     if (gen > 0)
-        printf("result model=%s dtype=%s metric=tg%d tok/s=%.2f ms/tok=%.3f GFLOP/s=%.2f\n", name, dt, gen, gen / tg,
-               tg * 1e3 / gen, tg_flop / tg * 1e-9);
+        printf("result model=%s dtype=%s metric=tg%d tok/s=%.2f ms/tok=%.3f GFLOP/s=%.2f GB/s=%.2f of_bw=%.3f "
+               "(bound %.2f tok/s = %.1f GB/s / %.1f MB per token)\n",
+               name, dt, gen, gen / tg, tg * 1e3 / gen, tg_flop / tg * 1e-9, tok_bytes * gen / tg * 1e-9,
+               bw > 0 ? (gen / tg) / (bw * 1e9 / tok_bytes) : 0.0, bw * 1e9 / tok_bytes, bw, tok_bytes * 1e-6);
     printf("result model=%s dtype=%s metric=pp%d_capture tok/s=%.2f ms=%.2f hook_ratio=%.3f hook_share=%.2e "
            "(capture at resid_post of %d layers; ratio = median of time captured / unhooked, back-to-back pairs; "
            "share = time inside a copy hook / its forward time)\n",
@@ -302,6 +395,19 @@ int main(int argc, char **argv)
                name, dt, gen, gen / tgh, tgh * 1e3 / gen, hr_tg, share_tg);
 
     printf("contention: other processes used %.0f%% of the CPUs during these runs\n", 100.0 * other);
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        const double rss = (double)ru.ru_maxrss * 1024.0;
+        const double w_bytes = (double)cfg->n_params * (double)steer_dtype_size(cfg->weight_dtype);
+        const double kv_bytes = 2.0 * cfg->n_layer * (double)n_ctx * kvd * sizeof(float);
+        const double bound = 1.1 * (w_bytes + kv_bytes);
+        printf("result model=%s dtype=%s metric=peak_rss MiB=%.1f before_load_MiB=%.1f added_MiB=%.1f bound_MiB=%.1f "
+               "(weights %.1f + KV cache %.1f, +10%%; added = peak - the process before loading the model: code, "
+               "libraries) %s\n",
+               name, dt, rss / 1048576.0, rss0 / 1048576.0, (rss - rss0) / 1048576.0, bound / 1048576.0,
+               w_bytes / 1048576.0, kv_bytes / 1048576.0, rss - rss0 <= bound ? "within" : "OVER");
+    }
 
     free(toks);
     free(ud.rows);

@@ -91,50 +91,6 @@ static double rel_err(const float *a, const float *ref, size_t m)
     return mr > 0 ? md / mr : md;
 }
 
-/* Read bandwidth of main memory: GB/s of summing a 512 MiB f32 array with
- * every thread (best of 5 passes). The reference for n = 1 products, which
- * read each weight once. */
-static double read_bandwidth(void)
-{
-    const size_t nf = (size_t)128 << 20; /* 512 MiB of floats */
-    float *a = malloc(nf * sizeof(float));
-    if (!a) return 0.0;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < nf; i++) a[i] = (float)(i & 7);
-    double best = 1e30;
-    volatile float sink = 0.0f;
-    for (int pass = 0; pass < 5; pass++) {
-        double t0 = now_s();
-        float total = 0.0f;
-#pragma omp parallel reduction(+ : total)
-        {
-            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            const size_t chunk = (nf / (size_t)nt) & ~(size_t)31;
-            const size_t lo = (size_t)t * chunk, hi = t == nt - 1 ? nf : lo + chunk;
-            size_t i = lo;
-#if defined(__AVX2__)
-            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            for (; i + 32 <= hi; i += 32) {
-                s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
-                s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
-                s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
-                s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
-            }
-            float lane[8];
-            _mm256_storeu_ps(lane, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-            for (int j = 0; j < 8; j++) total += lane[j];
-#endif
-            for (; i < hi; i++) total += a[i];
-        }
-        double t = now_s() - t0;
-        sink = sink + total;
-        if (t < best) best = t;
-    }
-    (void)sink;
-    free(a);
-    return (double)nf * sizeof(float) / best * 1e-9;
-}
-
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -160,7 +116,9 @@ int main(int argc, char **argv)
     printf("timing: per variant 1 warm-up call, then batches of >= 1 ms for >= %.2f s in all (>= 3 batches); "
            "%d rounds, variants rotated; best batch mean per call\n",
            min_time, rounds);
-    printf("memory read bandwidth (sum of 512 MiB, all threads, best of 5): %.1f GB/s\n", read_bandwidth());
+    printf("FMA peak (10 independent 8-lane FMA chains per thread, all threads, best of 5): %.1f GFLOP/s\n",
+           bench_fma_peak());
+    printf("memory read bandwidth (sum of 512 MiB, all threads, best of 5): %.1f GB/s\n", bench_read_bandwidth());
     printf("err = max|ours - blas| / max|blas| (bf16/f16: blas on the same rounded weights)\n");
     printf("other = CPU time of other processes (and hypervisor steal) during the row, %% of all CPUs\n\n");
     printf("v1 = the previous kernel (ops_matmul_v1: same order, 2x4 tiles); f32/v1, bf16/v1 = speedup over it\n");

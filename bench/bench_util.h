@@ -8,6 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <omp.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -56,6 +61,94 @@ static double cpu_foreign(cpu_sample a, cpu_sample b)
     if (a.busy < 0 || a.self < 0 || b.busy < 0 || b.self < 0 || b.wall <= a.wall) return -1.0;
     double f = (double)((b.busy - a.busy) - (b.self - a.self)) / hz / ((b.wall - a.wall) * ncpu);
     return f < 0 ? 0.0 : f;
+}
+
+/* Peak FMA throughput of this machine in GFLOP/s with every OpenMP thread:
+ * each thread runs 10 independent chains of 8-lane fused multiply-adds
+ * (enough to cover the FMA latency on current x86 cores) on registers, best
+ * of 5 passes of 2e8 FMA instructions per thread; 16 FLOP per instruction.
+ * 0 when the build has no AVX2/FMA. The ceiling that achieved GFLOP/s are
+ * compared against. */
+static inline double bench_fma_peak(void)
+{
+#if defined(__AVX2__) && defined(__FMA__)
+    const long iters = 20000000; /* × 10 FMAs per thread */
+    double best = 1e30;
+    volatile float sink = 0.0f;
+    for (int pass = 0; pass < 5; pass++) {
+        float total = 0.0f;
+        const double t0 = now_s();
+#pragma omp parallel reduction(+ : total)
+        {
+            __m256 a[10];
+            const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+            for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps((float)(j + omp_get_thread_num()));
+            for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 10
+                for (int j = 0; j < 10; j++) {
+                    a[j] = _mm256_fmadd_ps(a[j], m, c);
+                    __asm__("" : "+x"(a[j]));
+                }
+            }
+            float lane[8];
+            __m256 s = a[0];
+            for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
+            _mm256_storeu_ps(lane, s);
+            for (int j = 0; j < 8; j++) total += lane[j];
+        }
+        const double t = now_s() - t0;
+        sink = sink + total;
+        if (t < best) best = t;
+    }
+    (void)sink;
+    return (double)omp_get_max_threads() * iters * 10.0 * 16.0 / best * 1e-9;
+#else
+    return 0.0;
+#endif
+}
+
+/* Read bandwidth of main memory: GB/s of summing a 512 MiB f32 array with
+ * every thread (best of 5 passes). The ceiling for generation, which reads
+ * every weight once per token. */
+static inline double bench_read_bandwidth(void)
+{
+    const size_t nf = (size_t)128 << 20; /* 512 MiB of floats */
+    float *a = malloc(nf * sizeof(float));
+    if (!a) return 0.0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < nf; i++) a[i] = (float)(i & 7);
+    double best = 1e30;
+    volatile float sink = 0.0f;
+    for (int pass = 0; pass < 5; pass++) {
+        double t0 = now_s();
+        float total = 0.0f;
+#pragma omp parallel reduction(+ : total)
+        {
+            const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            const size_t chunk = (nf / (size_t)nt) & ~(size_t)31;
+            const size_t lo = (size_t)t * chunk, hi = t == nt - 1 ? nf : lo + chunk;
+            size_t i = lo;
+#if defined(__AVX2__)
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            for (; i + 32 <= hi; i += 32) {
+                s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
+                s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
+                s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
+                s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
+            }
+            float lane[8];
+            _mm256_storeu_ps(lane, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+            for (int j = 0; j < 8; j++) total += lane[j];
+#endif
+            for (; i < hi; i++) total += a[i];
+        }
+        double t = now_s() - t0;
+        sink = sink + total;
+        if (t < best) best = t;
+    }
+    (void)sink;
+    free(a);
+    return (double)nf * sizeof(float) / best * 1e-9;
 }
 
 #endif

@@ -74,6 +74,35 @@ grep -q 'pretrain' "$TMP/first.err" && ! grep -Eq 'make-model|pretrain|fine-tune
     && pass "second run skips every finished stage" || fail "second run redid a stage: $(cat "$TMP/stderr.txt")"
 [ "$sum1" = "$sum2" ] && pass "resume changes no result" || fail "results changed on resume"
 
+# --seeds: a study per seed in DIR/seed-S plus the across-seed table. Seed 1
+# is the study above (copied: only seed 2 trains), so its contrasts must be
+# the ones it already wrote.
+[ "$(tail -n +2 "$S/contrasts.csv" | wc -l)" -eq 24 ] && pass "contrasts.csv has 4 x 6 rows" || fail "contrasts.csv rows"
+M=$TMP/seeds
+mkdir -p "$M" && cp -r "$S" "$M/seed-1"
+ok "study twins --seeds 1,2" "$STEER" study twins --out "$M" --seeds 1,2 "${ARGS[@]}" --quiet
+for f in seed-2/twins.csv seed-2/contrasts.csv twins_seeds.md twins_seeds.csv; do
+    [ -s "$M/$f" ] || fail "--seeds: missing $f"
+done
+[ "$(tail -n +2 "$M/twins_seeds.csv" | wc -l)" -eq 48 ] && pass "twins_seeds.csv: 24 contrast cells x 2 seeds" \
+    || fail "twins_seeds.csv rows"
+cmp -s "$S/contrasts.csv" "$M/seed-1/contrasts.csv" && pass "seed 1 reuses the finished study (same contrasts)" \
+    || fail "seed 1 contrasts changed"
+# every table row's seed columns and verdict agree with the two contrasts.csv files
+awk -F, 'FNR == 1 { f++; next } f == 1 { m1[$1 "," $2] = $3; s1[$1 "," $2] = $4; next }
+         f == 2 { m2[$1 "," $2] = $3; s2[$1 "," $2] = $4; next }
+         f == 3 { k = $1 "," $2; if (!(k in m1) || ($3 == 1 ? m1[k] : m2[k]) != $4) bad++; n++ }
+         END { for (k in m1) { c = (m1[k] > 2 * s1[k] && m2[k] > 2 * s2[k]) || (m1[k] < -2 * s1[k] && m2[k] < -2 * s2[k]); nc += c }
+               print nc > "/dev/stderr"; exit bad > 0 || n != 48 }' \
+    "$M/seed-1/contrasts.csv" "$M/seed-2/contrasts.csv" "$M/twins_seeds.csv" 2>"$TMP/nc.txt" \
+    && pass "twins_seeds.csv holds both seeds' contrasts" || fail "twins_seeds.csv values differ from contrasts.csv"
+[ "$(grep -c '| yes (' "$M/twins_seeds.md")" -eq "$(cat "$TMP/nc.txt")" ] \
+    && pass "consistent cells: $(cat "$TMP/nc.txt") (same sign, |mean| > 2 s.e. in both seeds)" \
+    || fail "twins_seeds.md marks $(grep -c '| yes (' "$M/twins_seeds.md") consistent cells, expected $(cat "$TMP/nc.txt")"
+expect_fail "--seeds with one seed" "--seeds" "$STEER" study twins --out "$TMP/out/x" --seeds 3
+expect_fail "--seeds repeated" "twice" "$STEER" study twins --out "$TMP/out/x" --seeds 1,1
+expect_fail "--seeds not a number" "--seeds" "$STEER" study twins --out "$TMP/out/x" --seeds 1,x
+
 # bad input
 expect_fail "missing --out" "--out" "$STEER" study twins
 expect_fail "bad --jobs" "--jobs" "$STEER" study twins --out "$TMP/out/x" --jobs 0

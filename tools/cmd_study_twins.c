@@ -666,9 +666,17 @@ static void paired(const double *a, const double *b, int n, double *mean, double
     *se = k > 1 ? sqrt(fmax(0, (s2 - s1 * s1 / k) / (k - 1)) / k) : 0;
 }
 
+/* Machine names of the four factor contrasts and six columns of
+ * contrasts.csv (the order of the contrast table in twins.md). */
+static const char *con_id[4] = {"act_in_llama", "act_in_gemma", "block_with_silu", "block_with_gelu"};
+static const char *con_what[4] = {"φ within llama (gelu − silu)", "φ within gemma (gelu − silu)",
+                                  "block with silu (gemma − llama)", "block with gelu (gemma − llama)"};
+static const char *con_col[6] = {"attn_out_L0", "attn_out_deep", "mlp_in_L0", "mlp_in_deep", "mlp_out_deep",
+                                 "resid_post_deep"};
+
 static int write_summary(const study_cfg *c)
 {
-    corpus_buf csv = {0}, md = {0};
+    corpus_buf csv = {0}, md = {0}, ccsv = {0};
     char line[1024], p[PATH_MAX_T];
     double loss[N_TWINS] = {0}, lo = INFINITY, hi = -INFINITY;
     static best_cell best[N_TWINS][4][64];
@@ -811,6 +819,7 @@ static int write_summary(const study_cfg *c)
                     {"φ: gemma-gelu − gemma-silu", 2, 3},
                     {"block: gemma-silu − llama-silu", 3, 0},
                     {"block: gemma-gelu − llama-gelu", 2, 1}};
+        ADD(ccsv, "contrast,column,mean,se,n\n");
         ADD(md, "\n## Factor contrasts (paired by item; positive = less steerable; |mean| > 2 s.e. marked *)\n\n"
                 "| contrast | attn_out L0 | attn_out L≥1 | mlp_in L0 | mlp_in L≥1 | mlp_out L≥1 | resid_post L≥1 |\n"
                 "|---|---:|---:|---:|---:|---:|---:|\n");
@@ -824,6 +833,7 @@ static int write_summary(const study_cfg *c)
                 int k;
                 paired(ca[j], cb[j], c->n_items, &m, &se, &k);
                 ADD(md, " %+.4f ± %.4f%s |", m, se, fabs(m) > 2 * se ? "*" : "");
+                ADD(ccsv, "%s,%s,%.6g,%.6g,%d\n", con_id[q], con_col[j], m, se, k);
             }
             ADD(md, "\n");
         }
@@ -875,6 +885,11 @@ static int write_summary(const study_cfg *c)
         cli_lib_error();
         goto done;
     }
+    snprintf(p, sizeof p, "%s/contrasts.csv", c->out);
+    if (io_write_atomic(p, ccsv.buf, ccsv.n)) {
+        cli_lib_error();
+        goto done;
+    }
     snprintf(p, sizeof p, "%s/twins.md", c->out);
     if (io_write_atomic(p, md.buf, md.n)) {
         cli_lib_error();
@@ -887,6 +902,7 @@ done:
 #undef ADD
     free(csv.buf);
     free(md.buf);
+    free(ccsv.buf);
     return rc;
 }
 
@@ -919,6 +935,235 @@ static int corpus_child(const study_cfg *c, const twin_def *t)
     return stage_corpus(c);
 }
 
+/* ---------------------------------------------------------------- seeds */
+
+/* Reads DIR/contrasts.csv into m[4][6], se[4][6]. */
+static int read_contrasts(const char *dir, double m[4][6], double se[4][6])
+{
+    char p[PATH_MAX_T + 32], line[512];
+    snprintf(p, sizeof p, "%s/contrasts.csv", dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return cli_error("%s: %s", p, strerror(errno));
+    int got = 0;
+    for (int q = 0; q < 4; q++)
+        for (int j = 0; j < 6; j++)
+            m[q][j] = se[q][j] = NAN;
+    while (fgets(line, sizeof line, f)) {
+        char id[64], col[64];
+        double a, b;
+        if (sscanf(line, "%63[^,],%63[^,],%lf,%lf", id, col, &a, &b) != 4)
+            continue; /* the header */
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < 6; j++)
+                if (!strcmp(id, con_id[q]) && !strcmp(col, con_col[j])) {
+                    m[q][j] = a;
+                    se[q][j] = b;
+                    got++;
+                }
+    }
+    fclose(f);
+    if (got != 24)
+        return cli_error("%s: expected 24 contrast rows, found %d", p, got);
+    return 0;
+}
+
+/* Reads heldout_loss, ft_format and ft_acc of each twin from DIR/twins.csv
+ * (the first row of each twin). */
+static int read_twin_evals(const char *dir, double ev[N_TWINS][3])
+{
+    char p[PATH_MAX_T + 32], line[1024];
+    snprintf(p, sizeof p, "%s/twins.csv", dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return cli_error("%s: %s", p, strerror(errno));
+    int seen[N_TWINS] = {0};
+    while (fgets(line, sizeof line, f)) {
+        char name[64], block[32], act[32];
+        double hl, fl, ff, fa;
+        if (sscanf(line, "%63[^,],%31[^,],%31[^,],%lf,%lf,%lf,%lf", name, block, act, &hl, &fl, &ff, &fa) != 7)
+            continue;
+        for (int i = 0; i < N_TWINS; i++)
+            if (!seen[i] && !strcmp(name, twins[i].name)) {
+                ev[i][0] = hl, ev[i][1] = ff, ev[i][2] = fa;
+                seen[i] = 1;
+            }
+    }
+    fclose(f);
+    for (int i = 0; i < N_TWINS; i++)
+        if (!seen[i])
+            return cli_error("%s: no row for twin %s", p, twins[i].name);
+    return 0;
+}
+
+/* DIR/twins_seeds.md and .csv: evaluations and factor contrasts of every seed
+ * side by side. A contrast cell is "consistent" when it has the same sign and
+ * |mean| > 2 s.e. in every seed. */
+static int write_seeds(const study_cfg *c, const uint64_t *sv, int n_seeds)
+{
+    corpus_buf md = {0}, csv = {0};
+    char line[1024], dir[PATH_MAX_T], p[PATH_MAX_T + 32];
+    double (*m)[4][6] = calloc((size_t)n_seeds, sizeof *m), (*se)[4][6] = calloc((size_t)n_seeds, sizeof *se);
+    double (*ev)[N_TWINS][3] = calloc((size_t)n_seeds, sizeof *ev);
+    int rc = 1;
+#define ADD(b, ...)                                                                                                    \
+    do {                                                                                                               \
+        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                                             \
+        if (n_ < 0 || cb_add(&(b), line, (size_t)(n_ < (int)sizeof line ? n_ : (int)sizeof line - 1))) {             \
+            cli_error("out of memory");                                                                                \
+            goto done;                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+    if (!m || !se || !ev) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n_seeds; k++) {
+        snprintf(dir, sizeof dir, "%s/seed-%llu", c->out, (unsigned long long)sv[k]);
+        if (read_contrasts(dir, m[k], se[k]) || read_twin_evals(dir, ev[k]))
+            goto done;
+    }
+    ADD(md, "# Twin models (SPEC E5) over %d seeds\n\nEach seed is a whole study (corpus, initial weights, data "
+            "order): %s/seed-S/twins.md.\n\n## Held-out loss / fine-tune format / fine-tune accuracy\n\n| twin |",
+        n_seeds, c->out);
+    for (int k = 0; k < n_seeds; k++)
+        ADD(md, " seed %llu |", (unsigned long long)sv[k]);
+    ADD(md, "\n|---|");
+    for (int k = 0; k < n_seeds; k++)
+        ADD(md, "---:|");
+    ADD(md, "\n");
+    for (int i = 0; i < N_TWINS; i++) {
+        ADD(md, "| %s |", twins[i].name);
+        for (int k = 0; k < n_seeds; k++)
+            ADD(md, " %.3f / %.3f / %.3f |", ev[k][i][0], ev[k][i][1], ev[k][i][2]);
+        ADD(md, "\n");
+    }
+    ADD(md, "| held-out spread |");
+    for (int k = 0; k < n_seeds; k++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int i = 0; i < N_TWINS; i++) {
+            lo = fmin(lo, ev[k][i][0]);
+            hi = fmax(hi, ev[k][i][0]);
+        }
+        ADD(md, " %.1f%% |", 100.0 * (hi / lo - 1));
+    }
+    ADD(md, "\n\n## Factor contrasts per seed (ΔKL at α = 1, mean over the 5 tokens, paired by item; positive = "
+            "less steerable)\n\n\"consistent\": the same sign and |mean| > 2 s.e. in every seed.\n\n"
+            "| contrast | column |");
+    for (int k = 0; k < n_seeds; k++)
+        ADD(md, " seed %llu |", (unsigned long long)sv[k]);
+    ADD(md, " mean over seeds | consistent |\n|---|---|");
+    for (int k = 0; k < n_seeds; k++)
+        ADD(md, "---:|");
+    ADD(md, "---:|---|\n");
+    ADD(csv, "contrast,column,seed,mean,se\n");
+    for (int q = 0; q < 4; q++)
+        for (int j = 0; j < 6; j++) {
+            ADD(md, "| %s | %s |", con_what[q], con_col[j]);
+            int pos = 0, neg = 0;
+            double sum = 0;
+            for (int k = 0; k < n_seeds; k++) {
+                const double a = m[k][q][j], b = se[k][q][j];
+                ADD(md, " %+.3f ± %.3f |", a, b);
+                ADD(csv, "%s,%s,%llu,%.6g,%.6g\n", con_id[q], con_col[j], (unsigned long long)sv[k], a, b);
+                pos += a > 2 * b;
+                neg += a < -2 * b;
+                sum += a;
+            }
+            ADD(md, " %+.3f | %s |\n", sum / n_seeds, pos == n_seeds ? "yes (+)" : neg == n_seeds ? "yes (−)" : "no");
+        }
+    snprintf(p, sizeof p, "%s/twins_seeds.csv", c->out);
+    if (io_write_atomic(p, csv.buf, csv.n)) {
+        cli_lib_error();
+        goto done;
+    }
+    snprintf(p, sizeof p, "%s/twins_seeds.md", c->out);
+    if (io_write_atomic(p, md.buf, md.n)) {
+        cli_lib_error();
+        goto done;
+    }
+    if (!c->quiet) {
+        fwrite(md.buf, 1, md.n, stdout);
+        printf("wrote %s/twins_seeds.md and %s/twins_seeds.csv\n", c->out, c->out);
+    }
+    rc = 0;
+done:
+#undef ADD
+    free(md.buf);
+    free(csv.buf);
+    free(m);
+    free(se);
+    free(ev);
+    return rc;
+}
+
+/* One study (one seed) in c->out: corpus, the four twins' pipelines
+ * (c->jobs at a time), the summary tables and the report. */
+static int run_study(const study_cfg *c)
+{
+    int rc;
+    if (make_dir(c->out))
+        return 1;
+
+    pid_t pid = spawn(c, corpus_child, NULL);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return pid < 0 ? cli_error("fork: %s", strerror(errno)) : 1;
+
+    pid_t pids[N_TWINS];
+    int failed = 0, next = 0, running = 0;
+    for (int i = 0; i < N_TWINS; i++)
+        pids[i] = 0;
+    while (next < N_TWINS || running > 0) {
+        while (!failed && next < N_TWINS && running < c->jobs) {
+            pids[next] = spawn(c, twin_pipeline, &twins[next]);
+            if (pids[next] < 0) {
+                cli_error("fork: %s", strerror(errno));
+                failed = 1;
+                break;
+            }
+            next++;
+            running++;
+        }
+        if (running == 0)
+            break;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0)
+            break;
+        for (int i = 0; i < N_TWINS; i++)
+            if (pids[i] == w) {
+                running--;
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                    cli_error("twin %s failed (finished stages in %s/%s are kept; rerun to resume)", twins[i].name,
+                              c->out, twins[i].name);
+                    failed = 1;
+                } else {
+                    say(c, "study twins: %s: done", twins[i].name);
+                }
+            }
+        if (failed && running == 0)
+            break;
+    }
+    if (failed)
+        return 1;
+
+    if (write_summary(c))
+        return 1;
+    char rep[PATH_MAX_T], d[2 * N_TWINS][PATH_MAX_T];
+    snprintf(rep, sizeof rep, "%s/report.html", c->out);
+    for (int i = 0; i < N_TWINS; i++) {
+        snprintf(d[2 * i], sizeof d[0], "%s/%s/sweep", c->out, twins[i].name);
+        snprintf(d[2 * i + 1], sizeof d[0], "%s/%s/mlp", c->out, twins[i].name);
+    }
+    rc = run_cmd(cmd_report, "report", "report", d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], "-o", rep, "-q",
+                 NULL);
+    if (rc)
+        return rc;
+    if (!c->quiet)
+        printf("wrote %s/twins.md, %s/twins.csv and %s\n", c->out, c->out, rep);
+    return 0;
+}
+
 int study_twins(int argc, char **argv)
 {
     study_cfg c = {
@@ -929,6 +1174,7 @@ int study_twins(int argc, char **argv)
         .steps_pre = 200, .batch_pre = 16, .steps_ft = 300, .batch_ft = 16, .n_items = 128, .token = 2,
         .lr_pre = 4e-3f, .lr_ft = 2e-3f, .seed = 1, .threads = 1, .jobs = 2,
     };
+    const char *seeds = NULL;
     const cli_opt opts[] = {
         {NULL, "--out", OPT_STR, &c.out, "DIR", "study directory (required; finished stages in it are kept)"},
         {NULL, "--teacher", OPT_STR, &c.teacher, "MODEL", "model that writes the corpus (default models/stories260K/stories260K.bin)"},
@@ -953,6 +1199,7 @@ int study_twins(int argc, char **argv)
         {NULL, "--n-items", OPT_INT, &c.n_items, "N", "dev items for evaluation, sweep and analysis (default 128)"},
         {NULL, "--token", OPT_INT, &c.token, "K", "analysis position: the one predicting completion token K (default 2)"},
         {NULL, "--seed", OPT_U64, &c.seed, "S", "corpus, weights and data order seed (default 1)"},
+        {NULL, "--seeds", OPT_STR, &seeds, "LIST", "several seeds (e.g. 1,2): a study per seed in DIR/seed-S, then DIR/twins_seeds.md/.csv"},
         {NULL, "--threads", OPT_INT, &c.threads, "T", "OpenMP threads per twin (default 1)"},
         {NULL, "--jobs", OPT_INT, &c.jobs, "J", "twins run at the same time (default 2)"},
         {NULL, "--progress", OPT_FLAG, &c.progress, NULL, "print stage lines even when stderr is not a TTY"},
@@ -971,10 +1218,15 @@ int study_twins(int argc, char **argv)
             "at attn_out and mlp_in). Writes DIR/twins.md and twins.csv (held-out losses, dKL\n"
             "per site and layer, attenuation) and DIR/report.html/.md over the eight result\n"
             "directories. A stage whose output exists is skipped: rerun to resume.\n"
+            "With --seeds S1,S2,... the whole study runs once per seed (DIR/seed-S) and\n"
+            "DIR/twins_seeds.md/.csv put the factor contrasts of every seed side by side,\n"
+            "marking those with the same sign and |mean| > 2 s.e. in every seed.\n"
             "Run from the repository root (the defaults are paths in it). See docs/TWINS.md.",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer study twins --out runs/twins --jobs 2 --progress\n"
+                   "  steer study twins --out runs/twins2 --seeds 1,2 --steps-ft 2500 \\\n"
+                   "      --wg-train tests/data/winogrande/train_l.jsonl --jobs 2\n"
                    "  steer study twins --out tiny --d 32 --ff 64 --layers 2 --heads 4 --kv-heads 2 --stories 64 \\\n"
                    "      --heldout 8 --steps-pretrain 20 --steps-ft 10 --n-items 4",
         .min_pos = 0,
@@ -1003,64 +1255,40 @@ int study_twins(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         if (!file_exists(inputs[i]))
             return cli_error("%s: not found (run from the repository root or give its path)", inputs[i]);
+    if (!seeds)
+        return run_study(&c);
+
+    /* --seeds: one study per seed in DIR/seed-S, then the across-seed table */
+    uint64_t sv[16];
+    int n_seeds = 0;
+    for (const char *q = seeds; *q;) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(q, &end, 10);
+        if (end == q || errno || v == 0 || (*end && *end != ','))
+            return cli_usage("--seeds: expected positive integers separated by commas, got '%s'", seeds);
+        if (n_seeds == 16)
+            return cli_usage("--seeds: at most 16 seeds");
+        for (int i = 0; i < n_seeds; i++)
+            if (sv[i] == v)
+                return cli_usage("--seeds: seed %llu given twice", v);
+        sv[n_seeds++] = v;
+        q = *end ? end + 1 : end;
+    }
+    if (n_seeds < 2)
+        return cli_usage("--seeds needs at least two seeds (use --seed for one)");
     if (make_dir(c.out))
         return 1;
-
-    pid_t pid = spawn(&c, corpus_child, NULL);
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return pid < 0 ? cli_error("fork: %s", strerror(errno)) : 1;
-
-    pid_t pids[N_TWINS];
-    int failed = 0, next = 0, running = 0;
-    for (int i = 0; i < N_TWINS; i++)
-        pids[i] = 0;
-    while (next < N_TWINS || running > 0) {
-        while (!failed && next < N_TWINS && running < c.jobs) {
-            pids[next] = spawn(&c, twin_pipeline, &twins[next]);
-            if (pids[next] < 0) {
-                cli_error("fork: %s", strerror(errno));
-                failed = 1;
-                break;
-            }
-            next++;
-            running++;
-        }
-        if (running == 0)
-            break;
-        pid_t w = waitpid(-1, &st, 0);
-        if (w < 0)
-            break;
-        for (int i = 0; i < N_TWINS; i++)
-            if (pids[i] == w) {
-                running--;
-                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                    cli_error("twin %s failed (finished stages in %s/%s are kept; rerun to resume)", twins[i].name,
-                              c.out, twins[i].name);
-                    failed = 1;
-                } else {
-                    say(&c, "study twins: %s: done", twins[i].name);
-                }
-            }
-        if (failed && running == 0)
-            break;
+    const char *base = c.out;
+    char dir[PATH_MAX_T];
+    for (int i = 0; i < n_seeds; i++) {
+        snprintf(dir, sizeof dir, "%s/seed-%llu", base, (unsigned long long)sv[i]);
+        study_cfg cs = c;
+        cs.out = dir;
+        cs.seed = sv[i];
+        say(&c, "study twins: seed %llu -> %s", (unsigned long long)sv[i], dir);
+        if ((rc = run_study(&cs)))
+            return rc;
     }
-    if (failed)
-        return 1;
-
-    if (write_summary(&c))
-        return 1;
-    char rep[PATH_MAX_T], d[2 * N_TWINS][PATH_MAX_T];
-    snprintf(rep, sizeof rep, "%s/report.html", c.out);
-    for (int i = 0; i < N_TWINS; i++) {
-        snprintf(d[2 * i], sizeof d[0], "%s/%s/sweep", c.out, twins[i].name);
-        snprintf(d[2 * i + 1], sizeof d[0], "%s/%s/mlp", c.out, twins[i].name);
-    }
-    rc = run_cmd(cmd_report, "report", "report", d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], "-o", rep, "-q",
-                 NULL);
-    if (rc)
-        return rc;
-    if (!c.quiet)
-        printf("wrote %s/twins.md, %s/twins.csv and %s\n", c.out, c.out, rep);
-    return 0;
+    return write_seeds(&c, sv, n_seeds);
 }
