@@ -142,7 +142,10 @@ int steer_merge_lora(const char *base, const char *adapter, const char *out, con
     trm_merge_lora_f32(t);
 
     /* the merged weights as an HF directory beside out, then out from it */
-    snprintf(tmp, sizeof tmp, "%s.merge.%ld", out, (long)getpid());
+    if (snprintf(tmp, sizeof tmp, "%s.merge.%ld", out, (long)getpid()) >= (int)sizeof tmp) {
+        rc = steer_err(STEER_EARG, "%s: output path too long", out);
+        goto done;
+    }
     if ((rc = tr_write_hf(t, m, base, p->tokenizer_path, p->command, tmp)))
         goto done;
     steer_convert_params cp = steer_convert_default_params();
