@@ -80,19 +80,31 @@ static inline double bench_fma_peak(void)
         const double t0 = now_s();
 #pragma omp parallel reduction(+ : total)
         {
-            __m256 a[10];
+            /* ten named accumulators: an array would live in memory (a store and reload per FMA) */
             const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-            for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps((float)(j + omp_get_thread_num()));
+            const float t0f = (float)omp_get_thread_num();
+            __m256 a0 = _mm256_set1_ps(t0f), a1 = _mm256_set1_ps(t0f + 1), a2 = _mm256_set1_ps(t0f + 2),
+                   a3 = _mm256_set1_ps(t0f + 3), a4 = _mm256_set1_ps(t0f + 4), a5 = _mm256_set1_ps(t0f + 5),
+                   a6 = _mm256_set1_ps(t0f + 6), a7 = _mm256_set1_ps(t0f + 7), a8 = _mm256_set1_ps(t0f + 8),
+                   a9 = _mm256_set1_ps(t0f + 9);
             for (long i = 0; i < iters; i++) {
-#pragma GCC unroll 10
-                for (int j = 0; j < 10; j++) {
-                    a[j] = _mm256_fmadd_ps(a[j], m, c);
-                    __asm__("" : "+x"(a[j]));
-                }
+                a0 = _mm256_fmadd_ps(a0, m, c);
+                a1 = _mm256_fmadd_ps(a1, m, c);
+                a2 = _mm256_fmadd_ps(a2, m, c);
+                a3 = _mm256_fmadd_ps(a3, m, c);
+                a4 = _mm256_fmadd_ps(a4, m, c);
+                a5 = _mm256_fmadd_ps(a5, m, c);
+                a6 = _mm256_fmadd_ps(a6, m, c);
+                a7 = _mm256_fmadd_ps(a7, m, c);
+                a8 = _mm256_fmadd_ps(a8, m, c);
+                a9 = _mm256_fmadd_ps(a9, m, c);
+                __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7),
+                        "+x"(a8), "+x"(a9));
             }
             float lane[8];
-            __m256 s = a[0];
-            for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
+            __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                     _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+            s = _mm256_add_ps(s, _mm256_add_ps(a8, a9));
             _mm256_storeu_ps(lane, s);
             for (int j = 0; j < 8; j++) total += lane[j];
         }
