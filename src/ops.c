@@ -372,16 +372,6 @@ static void mm_finish(float *out, size_t ldo, const float *x, const uint8_t *w, 
         }
 }
 
-/* Asks the cache for rows [lo, hi) of a weight block (bytes from byte
- * column c0 of rows at stride ldb bytes) while the current block is being
- * multiplied: without it each block's packing stalls on main memory with the
- * FMA units idle. A hint only; results do not depend on it. */
-static inline void mm_prefetch(const uint8_t *w, size_t ldb, int lo, int hi, size_t c0, size_t bytes)
-{
-    for (int r = lo; r < hi; r++)
-        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(w + (size_t)r * ldb + c0 + b, 0, 3);
-}
-
 /* One panel of weight rows [r0, r0 + nr), nr <= MM_RB, against all n inputs,
  * in input blocks of nbmax rows (<= MM_NB). pack: convert weight blocks to f32
  * in wpack [MM_RB, MM_KC] first (and copy misaligned input tiles to xpack
@@ -402,25 +392,8 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
         for (int kc = 0; kc < K8; kc += MM_KC) {
             const int kl = K8 - kc < MM_KC ? K8 - kc : MM_KC;
             if (pack) mm_pack(wpack, wp, dt, (size_t)K, nr, kc, kl);
-            /* the block packed next: this panel's next K block, or after the last one the next panel's first */
-            const uint8_t *pf = NULL;
-            int pf_rows = 0;
-            size_t pf_c0 = 0, pf_bytes = 0;
-            if (pack && kc + MM_KC < K8) {
-                pf = wp, pf_rows = nr, pf_c0 = (size_t)(kc + MM_KC) * esz;
-                pf_bytes = (size_t)(K8 - kc - MM_KC < MM_KC ? K8 - kc - MM_KC : MM_KC) * esz;
-            } else if (pack && ib + nbmax >= n && r0 + nr < rows) {
-                pf = wp + (size_t)nr * K * esz, pf_rows = rows - r0 - nr < MM_RB ? rows - r0 - nr : MM_RB;
-                pf_bytes = (size_t)(K8 < MM_KC ? K8 : MM_KC) * esz;
-            }
-            const int n_tiles = (nb + MM_MI - 1) / MM_MI;
             for (int i0 = 0; i0 < nb; i0 += MM_MI) {
                 const int mi = nb - i0 < MM_MI ? nb - i0 : MM_MI;
-                if (pf) { /* spread over the input tiles */
-                    const int t = i0 / MM_MI;
-                    mm_prefetch(pf, (size_t)K * esz, t * pf_rows / n_tiles, (t + 1) * pf_rows / n_tiles, pf_c0,
-                                pf_bytes);
-                }
                 const float *x = in + (size_t)(ib + i0) * K + kc;
                 size_t ldx = (size_t)K;
                 if (pack_x) { /* an aligned copy of the input tile: no loads split across cache lines */
