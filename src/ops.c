@@ -219,7 +219,7 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
 #define MM_KC 512      /* columns per K block (a multiple of 8)              */
 #endif
 #ifndef MM_NB
-#define MM_NB 64       /* input rows per block (accumulators [MM_NB, MM_RB, 8]) */
+#define MM_NB 128      /* input rows per block (accumulators [MM_NB, MM_RB, 8]) */
 #endif
 /* Weight blocks are converted to f32 in a per-thread buffer ("packed") when n
  * is at least this (per dtype); below it the micro-kernel reads the mapped
@@ -438,7 +438,7 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
     {
         /* Direct path: accumulators for MM_MI inputs on the stack (4.5 KiB).
          * Packed path: per-thread heap scratch (wpack 72 KiB, xpack 8 KiB,
-         * acc 72 KiB); if that allocation fails, the direct path, which gives
+         * acc 144 KiB); if that allocation fails, the direct path, which gives
          * the same numbers. */
         float acc_small[MM_MI * MM_RB * 8] __attribute__((aligned(32)));
         float *scratch = NULL;
