@@ -438,6 +438,33 @@ typedef struct {
 
 static const char *sum_sites[4] = {"attn_out", "mlp_in", "mlp_out", "resid_post"};
 
+/* Index of a site name in sum_sites, or -1. */
+static int site_index(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, sum_sites[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Splits a CSV line in place at its commas (and drops the newline) into at
+ * most max fields; returns how many. */
+static int split_csv(char *line, char **fld, int max)
+{
+    int nf = 0;
+    for (char *p = line, *q; nf < max; p = q + 1) {
+        fld[nf++] = p;
+        q = strpbrk(p, ",\n");
+        if (!q)
+            break;
+        const int end = *q == '\n';
+        *q = 0;
+        if (end)
+            break;
+    }
+    return nf;
+}
+
 /* From a sweep's dkl.csv: per site (sum_sites) and layer, the most negative
  * ΔKL at alpha = 1 over the tokens: best[site][layer]. */
 static int read_dkl(const char *path, int n_layers, best_cell (*best)[64], double (*tokmean)[64])
@@ -460,20 +487,10 @@ static int read_dkl(const char *path, int n_layers, best_cell (*best)[64], doubl
     while (fgets(line, sizeof line, f)) {
         /* base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n */
         char *fld[10];
-        int nf = 0;
-        for (char *p = line, *q; nf < 10; p = q + 1) {
-            fld[nf++] = p;
-            q = strchr(p, ',');
-            if (!q)
-                break;
-            *q = 0;
-        }
+        const int nf = split_csv(line, fld, 10);
         if (nf < 9)
             continue;
-        int s = -1;
-        for (int i = 0; i < 4; i++)
-            if (strcmp(fld[2], sum_sites[i]) == 0)
-                s = i;
+        const int s = site_index(fld[2]);
         int l = atoi(fld[3]);
         if (s < 0 || l < 0 || l >= n_layers || l >= 64 || fabs(atof(fld[4]) - 1.0) > 1e-9)
             continue;
@@ -521,17 +538,7 @@ static int read_att(const char *path, att_row (*att)[64])
     }
     while (fgets(line, sizeof line, f)) {
         char *fld[64];
-        int nf = 0;
-        for (char *p = line, *q; nf < 64; p = q + 1) {
-            fld[nf++] = p;
-            q = strpbrk(p, ",\n");
-            if (!q)
-                break;
-            int end = *q == '\n';
-            *q = 0;
-            if (end)
-                break;
-        }
+        const int nf = split_csv(line, fld, 64);
         if (nf < 4 || col_norm < 0 || col_gain < 0 || col_norm >= nf || col_gain >= nf)
             continue;
         if (!first_model[0])
@@ -599,20 +606,10 @@ static int read_items(const char *path, int n_items, item_scores *sc)
     while (!rc && fgets(line, sizeof line, f)) {
         /* item,id,site,layer,alpha,token,kl_steered,kl_base,dkl */
         char *fld[10];
-        int nf = 0;
-        for (char *p = line, *q; nf < 10; p = q + 1) {
-            fld[nf++] = p;
-            q = strchr(p, ',');
-            if (!q)
-                break;
-            *q = 0;
-        }
+        const int nf = split_csv(line, fld, 10);
         if (nf < 9)
             continue;
-        int it = atoi(fld[0]), l = atoi(fld[3]), s = -1;
-        for (int i = 0; i < 4; i++)
-            if (strcmp(fld[2], sum_sites[i]) == 0)
-                s = i;
+        const int it = atoi(fld[0]), l = atoi(fld[3]), s = site_index(fld[2]);
         if (s < 0 || it < 0 || it >= n_items || fabs(atof(fld[4]) - 1.0) > 1e-9)
             continue;
         double v = atof(fld[8]);
@@ -666,6 +663,17 @@ static void paired(const double *a, const double *b, int n, double *mean, double
     *se = k > 1 ? sqrt(fmax(0, (s2 - s1 * s1 / k) / (k - 1)) / k) : 0;
 }
 
+/* Appends printf-style text to the corpus_buf b (the summaries below; they
+ * declare `line` and a `done` label). */
+#define ADD(b, ...)                                                                                                    \
+    do {                                                                                                               \
+        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                                             \
+        if (n_ < 0 || cb_add(&(b), line, (size_t)(n_ < (int)sizeof line ? n_ : (int)sizeof line - 1))) {             \
+            cli_error("out of memory");                                                                                \
+            goto done;                                                                                                 \
+        }                                                                                                              \
+    } while (0)
+
 /* Machine names of the four factor contrasts and six columns of
  * contrasts.csv (the order of the contrast table in twins.md). */
 static const char *con_id[4] = {"act_in_llama", "act_in_gemma", "block_with_silu", "block_with_gelu"};
@@ -683,14 +691,6 @@ static int write_summary(const study_cfg *c)
     static att_row att[N_TWINS][2][64];
     static double tokmean[N_TWINS][4][64];
     int rc = 1;
-#define ADD(b, ...)                                                                                                    \
-    do {                                                                                                               \
-        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                                             \
-        if (n_ < 0 || cb_add(&(b), line, (size_t)(n_ < (int)sizeof line ? n_ : (int)sizeof line - 1))) {             \
-            cli_error("out of memory");                                                                                \
-            goto done;                                                                                                 \
-        }                                                                                                              \
-    } while (0)
     ADD(csv, "twin,block,act,heldout_loss,ft_dev_loss,ft_format,ft_acc,site,layer,alpha,token,dkl_mean,dkl_se,n,"
              "norm_ratio,mlp_gain,weakest\n");
     ADD(md, "# Twin models (SPEC E5)\n\n"
@@ -899,7 +899,6 @@ static int write_summary(const study_cfg *c)
         fwrite(md.buf, 1, md.n, stdout);
     rc = 0;
 done:
-#undef ADD
     free(csv.buf);
     free(md.buf);
     free(ccsv.buf);
@@ -1006,14 +1005,6 @@ static int write_seeds(const study_cfg *c, const uint64_t *sv, int n_seeds)
     double (*m)[4][6] = calloc((size_t)n_seeds, sizeof *m), (*se)[4][6] = calloc((size_t)n_seeds, sizeof *se);
     double (*ev)[N_TWINS][3] = calloc((size_t)n_seeds, sizeof *ev);
     int rc = 1;
-#define ADD(b, ...)                                                                                                    \
-    do {                                                                                                               \
-        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                                             \
-        if (n_ < 0 || cb_add(&(b), line, (size_t)(n_ < (int)sizeof line ? n_ : (int)sizeof line - 1))) {             \
-            cli_error("out of memory");                                                                                \
-            goto done;                                                                                                 \
-        }                                                                                                              \
-    } while (0)
     if (!m || !se || !ev) {
         cli_error("out of memory");
         goto done;
