@@ -47,8 +47,8 @@
  * (q·k and the weighted sum of v), ctx_len = the positions it attends (pos+1).
  * Not counted: norms, RoPE, softmax, SiLU, residual adds, embedding lookup.
  */
-#include "steer.h"
-#include "internal.h" /* ops_matmul_use_v1 */
+#include "steer_exp.h"
+#include "model.h" /* ops_matmul_use_v1 */
 
 #include <omp.h>
 #include <stdio.h>
@@ -157,7 +157,7 @@ static int run_once(steer_ctx *c, const int *toks, int n_prompt, int gen, int n_
     steer_ctx_clear(c, -1);
     if (ud) ud->spent = 0.0;
     double t0 = now_s();
-    int rc = steer_eval(c, toks, n_prompt, 0, 0);
+    int rc = steer_forward_tokens(c, toks, n_prompt, 0, 0);
     t->pp = now_s() - t0;
     if (rc) return rc;
     if (ud) t->hook_pp = ud->spent;

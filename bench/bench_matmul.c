@@ -21,7 +21,7 @@
  *
  * Usage: bench_matmul [--min-time SECONDS (0.3)] [--rounds R (3)]
  */
-#include "internal.h"
+#include "model.h"
 
 #include <math.h>
 #include <omp.h>

@@ -21,7 +21,7 @@
  * engines' KL values (expected 0: they are bitwise equal). Model loading and
  * dataset parsing are not timed; tokenization is (it is part of the run).
  */
-#include "steer.h"
+#include "steer_exp.h"
 
 #include <math.h>
 #include <omp.h>

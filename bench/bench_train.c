@@ -36,7 +36,7 @@
  * share of all CPUs (bench_util.h): rows with more than a few percent are
  * not comparable.
  */
-#include "steer.h"
+#include "steer_exp.h"
 #include "model.h"
 #include "train_model.h"
 #include "train_optim.h"

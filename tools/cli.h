@@ -10,7 +10,7 @@
 #ifndef STEER_CLI_H
 #define STEER_CLI_H
 
-#include "steer.h"
+#include "steer_exp.h"
 
 #include <stdio.h>
 

@@ -1,6 +1,6 @@
 /* cli_common.c — option parsing, errors and helpers shared by the commands. */
 #include "cli.h"
-#include "internal.h" /* ops_f16_to_f32, ops_bf16_to_f32 */
+#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <errno.h>
 #include <limits.h>

@@ -160,7 +160,7 @@ int cmd_capture(int argc, char **argv)
             for (int l = 0; !rc && l < n_layer; l++)
                 if (mask[l] && steer_ctx_add_capture(st.c, sites[s], l, 0) < 0)
                     rc = cli_lib_error();
-        if (!rc && steer_eval(st.c, st.toks, st.n_tok, 0, 0) != STEER_OK)
+        if (!rc && steer_forward_tokens(st.c, st.toks, st.n_tok, 0, 0) != STEER_OK)
             rc = cli_lib_error();
         if (!rc && steer_tensors_writer_new(&w) != STEER_OK)
             rc = cli_lib_error();
@@ -228,7 +228,7 @@ int cmd_logits(int argc, char **argv)
     char *ids = NULL;
     steer_tensors_writer *w = NULL;
     rc = setup(&st);
-    if (!rc && steer_eval(st.c, st.toks, st.n_tok, 0, 0) != STEER_OK)
+    if (!rc && steer_forward_tokens(st.c, st.toks, st.n_tok, 0, 0) != STEER_OK)
         rc = cli_lib_error();
     int n_vocab = rc ? 0 : steer_vocab_size(st.m);
     if (!rc && !(logits = malloc((size_t)st.n_tok * (size_t)n_vocab * sizeof *logits)))

@@ -88,7 +88,7 @@ static int steered_logits(steer_model *m, const steer_vecset *vs, float alpha, c
     steer_ctx *c = NULL;
     int rc = cli_new_ctx(m, 0, 0, &c);
     if (rc) return rc;
-    if (steer_vecset_apply(vs, c, alpha) != STEER_OK || steer_eval(c, tok, n, 0, 0) != STEER_OK) {
+    if (steer_vecset_apply(vs, c, alpha) != STEER_OK || steer_forward_tokens(c, tok, n, 0, 0) != STEER_OK) {
         steer_ctx_free(c);
         return cli_lib_error();
     }

@@ -357,7 +357,7 @@ static int run_sample(steer_ctx *c, const plan_seq *ps, const point *pts, int n_
         return cli_error("%s:%d: %d tokens but the context holds %d positions (see --ctx)", s->file, s->line, ps->n,
                          steer_ctx_n_ctx(c));
     steer_ctx_clear(c, -1);
-    if (steer_eval(c, ps->toks, ps->n, 0, 0) != STEER_OK)
+    if (steer_forward_tokens(c, ps->toks, ps->n, 0, 0) != STEER_OK)
         return cli_lib_error();
     for (int k = 0; k < n_pts; k++) {
         int n_rows = 0;

@@ -2,7 +2,7 @@
  * model with llama.cpp's tensor names and keys and a synthetic SentencePiece
  * vocabulary, so that it loads and generates (for tests and benchmarks). */
 #include "cli.h"
-#include "internal.h" /* gguf_writer_*, ops_f32_to_f16/bf16 */
+#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -212,9 +212,9 @@ int cmd_sweep(int argc, char **argv)
     if (strcmp(cont, "ft") == 0) p.continuation = STEER_SWEEP_CONT_FT;
     else if (strcmp(cont, "gold") == 0) p.continuation = STEER_SWEEP_CONT_GOLD;
     else return cli_usage("--continuation must be ft or gold, got '%s'", cont);
-    if (strcmp(positions, "all") == 0) p.positions = STEER_SWEEP_POS_ALL;
-    else if (strcmp(positions, "prompt") == 0) p.positions = STEER_SWEEP_POS_PROMPT;
-    else if (strcmp(positions, "continuation") == 0) p.positions = STEER_SWEEP_POS_CONT;
+    if (strcmp(positions, "all") == 0) p.positions = STEER_POS_ALL;
+    else if (strcmp(positions, "prompt") == 0) p.positions = STEER_POS_PROMPT;
+    else if (strcmp(positions, "continuation") == 0) p.positions = STEER_POS_GENERATED;
     else return cli_usage("--positions must be all, prompt or continuation, got '%s'", positions);
     if (delta) {
         steer_site s;

@@ -1,7 +1,7 @@
 /* cmd_tensors.c — `steer tensors FILE`: list the tensors (name, dtype, shape)
  * and metadata of a safetensors file, or the tensors of a GGUF file. */
 #include "cli.h"
-#include "internal.h" /* gguf_open & co. for GGUF listings */
+#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -84,7 +84,7 @@ static int list_safetensors(const char *path)
         print_shape(ti->n_dims, ti->shape);
         putchar('\n');
     }
-    steer_tensors_close(t);
+    steer_tensors_free(t);
     print_metadata(path);
     return 0;
 }

@@ -138,12 +138,7 @@ int cmd_train(int argc, char **argv)
             return cli_usage("unknown --schedule '%s' (linear, cosine, constant)", sched);
     }
     if (act) {
-        static const char *an[] = {"none", "silu", "gelu", "relu", "tanh"};
-        p.act = -1;
-        for (int i = 0; i < 5; i++)
-            if (strcmp(act, an[i]) == 0)
-                p.act = i;
-        if (p.act < 0)
+        if (steer_act_parse(act, &p.act) != STEER_OK || p.act == STEER_ACT_GELU_TANH)
             return cli_usage("unknown --act '%s' (none, silu, gelu, relu, tanh)", act);
     }
     char err[256];

@@ -67,7 +67,7 @@ static void fuzz_hf_fixture(void)
     fuzz_hf_write_shard(t, 0, b);
     snprintf(b, sizeof b, "%s/model-00002-of-00002.safetensors", fuzz_hf_sharded);
     fuzz_hf_write_shard(t, 1, b);
-    steer_tensors_close(t);
+    steer_tensors_free(t);
 }
 
 static int fuzz_hf_one(const uint8_t *data, size_t size)

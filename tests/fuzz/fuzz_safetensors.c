@@ -35,7 +35,7 @@ static int fuzz_safetensors_one(const uint8_t *data, size_t size)
         const char *v = steer_tensors_meta(t, keys[i]);
         if (v) sum += fuzz_touch(v, strlen(v));
     }
-    steer_tensors_close(t);
+    steer_tensors_free(t);
     return (int)(sum & 0);
 }
 

@@ -8,7 +8,7 @@
  *   - that plus a main() replaying the files and directories named on the
  *     command line when FUZZ_STANDALONE is defined (any compiler:
  *     gcc -DFUZZ_STANDALONE tests/fuzz/fuzz_gguf.c ... -lsteer);
- *   - nothing when FUZZ_NO_ENTRY is defined: tests/test_fuzz_regress.c
+ *   - nothing when FUZZ_NO_ENTRY is defined: tests/unit/test_fuzz_regress.c
  *     includes every harness into one CTest program that replays
  *     tests/fuzz/corpus/<name>/ and tests/fuzz/regress/<name>/.
  *
@@ -25,7 +25,9 @@
 #ifndef STEER_FUZZ_UTIL_H
 #define STEER_FUZZ_UTIL_H
 
-#include "internal.h"
+#include "model.h"
+#include "steer_train.h"
+#include "data.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -231,7 +233,7 @@ static inline unsigned fuzz_exercise_model(steer_model *m)
     fuzz_check_error(rc, NULL);
     if (rc == STEER_OK) {
         int toks[2] = {0, c->n_vocab - 1};
-        rc = steer_eval(ctx, toks, 2, 0, 0);
+        rc = steer_forward_tokens(ctx, toks, 2, 0, 0);
         fuzz_check_error(rc, NULL);
         if (rc == STEER_OK) {
             const float *lg = steer_ctx_logits(ctx, 1);

@@ -1,0 +1,65 @@
+/*
+ * base.h — the base tier (src/base/): errors, the string buffer, file mapping,
+ * atomic writes, directories, CSV and time helpers. Includes only the public
+ * steer.h and the C library; every other tier builds on it. Not installed.
+ */
+#ifndef STEER_BASE_H
+#define STEER_BASE_H
+
+#include "steer.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- errors (error.c) */
+
+/* Formats the thread-local error message and returns code (so callers can
+ * `return steer_err(STEER_EFORMAT, "%s: truncated header", path);`). */
+int steer_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- mmap (io_mmap.c) */
+
+typedef struct {
+    const uint8_t *data; /* read-only mapping of the whole file          */
+    size_t size;
+} io_map;
+
+/* Maps path read-only. STEER_EIO (message names the file) if missing/unreadable.
+ * An empty file maps to data = NULL, size = 0. */
+int io_map_open(const char *path, io_map *out);
+void io_map_close(io_map *m);
+
+/* Writes `size` bytes to path atomically: path.tmp.<pid> then rename. */
+int io_write_atomic(const char *path, const void *data, size_t size);
+/* Reads a whole (small) file as a NUL-terminated string: *out (caller frees),
+ * *size its length in bytes (size may be NULL). Errors name the file. */
+int io_read_text(const char *path, char **out, size_t *size);
+/* Writes j as indented JSON plus a final newline, atomically (io_write_atomic). */
+struct cJSON;
+int io_write_json(const char *path, const struct cJSON *j);
+
+/* Opens a temporary file beside path for streaming writes; io_commit renames it
+ * over path (or removes it if ok == 0). tmp_path must hold 4096 bytes. */
+FILE *io_tmp_open(const char *path, char *tmp_path);
+int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok);
+
+/* ---------------------------------------------------------------- strbuf.c */
+
+/* A growable NUL-terminated string (also fine for bytes: n counts them); a
+ * zero-initialised sbuf is empty. oom is sticky: after a failed growth every
+ * later call does nothing, so callers check it once at the end. p is owned by
+ * the buffer (sb_free), or taken over by the caller. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+void sb_put(sbuf *b, const void *s, size_t n);
+void sb_puts(sbuf *b, const char *s);
+void sb_putc(sbuf *b, char c);
+void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(sbuf *b);
+
+#endif /* STEER_BASE_H */

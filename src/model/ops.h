@@ -1,0 +1,67 @@
+/*
+ * ops.h — the kernels of the model tier: dtype conversion, the batch-invariant
+ * matmul, attention over the KV cache, norms and activations, with double
+ * references for tests. Not installed.
+ */
+#ifndef STEER_OPS_H
+#define STEER_OPS_H
+
+#include "base.h"
+
+/* ---------------------------------------------------------------- ops (ops.c) */
+
+/* A weight matrix W [rows, cols], row-major, y = W·x. */
+typedef struct {
+    const void *data;
+    steer_dtype dtype; /* F32, F16 or BF16                                    */
+    int rows, cols;
+} steer_mat;
+
+float ops_f16_to_f32(uint16_t h);
+uint16_t ops_f32_to_f16(float f);
+float ops_bf16_to_f32(uint16_t h);
+uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
+/* dst[n] = src[n] converted from dtype to f32. */
+void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
+
+/* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: a
+ * batch-invariant AVX2/FMA kernel for f32, f16 and bf16 weights (ops.c). */
+void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
+/* The same product through OpenBLAS sgemm (f32 weights only; not
+ * batch-invariant). Baseline for bench/. */
+void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
+/* Scalar reference for tests: plain loops, each dot product summed in double
+ * (not bitwise equal to ops_matmul; compare within TOL_MATMUL_REF). */
+void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);
+/* The kernel before issue 9 (same per-element order as ops_matmul, so the
+ * same bits; slower). Kept for bench/bench_matmul and bench_forward. */
+void ops_matmul_v1(float *out, const float *in, const steer_mat *W, int n);
+/* Benchmarks only: when non-zero, ops_matmul runs ops_matmul_v1 (so
+ * bench_forward can time the whole forward pass with the old kernel). */
+extern int ops_matmul_use_v1;
+/* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
+void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
+/* out[n] = φ(g[n]) * u[n] for φ = act. */
+void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act);
+/* x[i, :] += b for each of n rows of width w. */
+void ops_add_bias(float *x, const float *b, int n, int w);
+/* x ← c·tanh(x/c). */
+void ops_softcap(float *x, size_t n, float c);
+void ops_softmax(float *x, int n);
+/* Causal attention over a KV cache (grouped-query). For each batch row i
+ * and query head h: att[i, h] = softmax_t(s_t) · V over the cached
+ * positions t0..pos[i] of sequence seq[i], s_t = scale · q[i, h] · k_t (then
+ * softcap · tanh(s_t / softcap) when softcap > 0), t0 = pos[i] − window + 1
+ * when window > 0 (else 0). Query head h reads KV head h / (nh / nkv).
+ * att, q: [n, nh·hd]; kc, vc: [n_seq, n_ctx, nkv·hd] (positions 0..pos[i]
+ * of seq[i] written); scores: scratch [n_scores, nh / nkv, n_ctx], one slice
+ * per OpenMP thread (n_scores >= the threads of the enclosing region).
+ * Each (row, KV head) is computed by one thread with the same code whatever
+ * n is, so results do not depend on the batch or the thread count. */
+void ops_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                   int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap, float *scores);
+/* The same in double, plain loops (tests; TOL_ATTENTION_REF). */
+void ops_attention_ref(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                       int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap);
+
+#endif /* STEER_OPS_H */

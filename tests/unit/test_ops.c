@@ -1,0 +1,287 @@
+/*
+ * test_ops.c — the batch-invariant matmul kernel (ops_matmul, src/ops.c)
+ * against the scalar reference and against itself.
+ *
+ * For f32, bf16 and f16 weights and odd shapes (rows 1..50 across panel
+ * edges, cols 1..600 across K blocks and with 1..7 tail columns, n 1..70
+ * across micro-tile and input-block edges):
+ *   1. every element against ops_matmul_ref (double sums) within the float
+ *      error bound of the kernel's summation order, TOL_MATMUL_REF(K);
+ *   2. batch invariance, bitwise: the full batch of 70 rows against the same
+ *      rows computed in chunks of every size 1..9 (so each row lands at every
+ *      position inside a micro-tile, and on both the direct n < 4 path and
+ *      the packed path);
+ *   3. bitwise equal to ops_matmul_v1, the kernel before issue 9, which
+ *      computes the same order with different tiling;
+ *   4. 1 thread vs 2 threads, bitwise, on shapes large enough to run in
+ *      parallel.
+ * And the attention kernel (ops_attention) on odd head sizes, grouped-query
+ * ratios, sliding windows, soft-capping and two sequences:
+ *   5. every element against ops_attention_ref (double) within
+ *      TOL_ATTENTION_REF; a 1e-3 change of one cached value is detected;
+ *      the batch against row-by-row calls and 1 against 2 threads, bitwise.
+ */
+#include "model.h"
+#include "data.h"
+#include "test_util.h"
+
+#include <omp.h>
+#include <stdint.h>
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+typedef struct {
+    steer_mat W;
+    void *wdata;
+    float *wf; /* the weights widened to f32 (for the |x||w| bound) */
+} tmat;
+
+static tmat make_mat(steer_dtype dt, int rows, int cols)
+{
+    tmat m;
+    const size_t nw = (size_t)rows * cols;
+    m.wf = malloc(nw * sizeof(float));
+    m.wdata = malloc(nw * steer_dtype_size(dt));
+    for (size_t i = 0; i < nw; i++) {
+        /* mixed magnitudes so that lanes carry different exponents */
+        float v = frand() * ((i % 5) == 0 ? 4.0f : 0.25f);
+        if (dt == STEER_DTYPE_F32) {
+            ((float *)m.wdata)[i] = v;
+        } else if (dt == STEER_DTYPE_BF16) {
+            ((uint16_t *)m.wdata)[i] = ops_f32_to_bf16(v);
+        } else {
+            ((uint16_t *)m.wdata)[i] = ops_f32_to_f16(v);
+        }
+    }
+    ops_to_f32(m.wf, m.wdata, dt, nw);
+    m.W = (steer_mat){m.wdata, dt, rows, cols};
+    return m;
+}
+
+static void free_mat(tmat *m)
+{
+    free(m->wdata);
+    free(m->wf);
+}
+
+static const char *dt_name(steer_dtype dt)
+{
+    return dt == STEER_DTYPE_F32 ? "f32" : dt == STEER_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* TOL_ATTENTION_REF for batch row i, query head h of an ops_attention call */
+static double att_tol(const float *q, const float *kc, const int *pos, const int *seq, int i, int h, int nh, int nkv,
+                      int hd, int n_ctx, int window, float scale)
+{
+    const int qd = nh * hd, kvd = nkv * hd, p = pos[i], t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+    double smax = 0.0;
+    for (int t = t0; t <= p; t++) {
+        double a = 0.0;
+        for (int j = 0; j < hd; j++)
+            a += fabs((double)q[(size_t)i * qd + (size_t)h * hd + j] *
+                      kc[((size_t)seq[i] * n_ctx + t) * kvd + (size_t)(h / (nh / nkv)) * hd + j]);
+        smax = fmax(smax, a * scale);
+    }
+    return TOL_ATTENTION_REF(hd, p + 1 - t0, smax);
+}
+
+int main(void)
+{
+    static const steer_dtype dts[] = {STEER_DTYPE_F32, STEER_DTYPE_BF16, STEER_DTYPE_F16};
+    static const int rows_l[] = {1, 3, 17, 33, 50};
+    static const int cols_l[] = {1, 7, 8, 63, 65, 130, 600};
+    static const int ns[] = {1, 2, 3, 4, 5, 7, 9, 17, 70};
+    const int NMAX = 70;
+    double worst_ratio = 0.0; /* max over elements of |out - ref| / bound */
+    long n_cmp = 0, n_ref_bad = 0, n_batch_bad = 0, n_v1_bad = 0;
+
+    for (int d = 0; d < 3; d++)
+        for (size_t ri = 0; ri < sizeof rows_l / sizeof rows_l[0]; ri++)
+            for (size_t ci = 0; ci < sizeof cols_l / sizeof cols_l[0]; ci++) {
+                const int rows = rows_l[ri], K = cols_l[ci];
+                tmat m = make_mat(dts[d], rows, K);
+                float *in = malloc((size_t)NMAX * K * sizeof(float));
+                for (size_t i = 0; i < (size_t)NMAX * K; i++) in[i] = frand();
+                float *full = malloc((size_t)NMAX * rows * sizeof(float));
+                float *out = malloc((size_t)NMAX * rows * sizeof(float));
+                float *ref = malloc((size_t)NMAX * rows * sizeof(float));
+
+                /* 1. against the reference, for each n */
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    const int n = ns[ni];
+                    ops_matmul(out, in, &m.W, n);
+                    ops_matmul_ref(ref, in, &m.W, n);
+                    for (int i = 0; i < n; i++)
+                        for (int r = 0; r < rows; r++) {
+                            double abs_dot = 0.0;
+                            for (int k = 0; k < K; k++)
+                                abs_dot += fabs((double)in[(size_t)i * K + k] * m.wf[(size_t)r * K + k]);
+                            const double bound = TOL_MATMUL_REF(K) * abs_dot;
+                            const double diff = fabs((double)out[(size_t)i * rows + r] - ref[(size_t)i * rows + r]);
+                            n_cmp++;
+                            if (!(diff <= bound)) {
+                                if (n_ref_bad++ < 5)
+                                    fprintf(stderr, "  %s rows %d cols %d n %d: out[%d,%d] = %.9g, ref %.9g\n",
+                                            dt_name(dts[d]), rows, K, n, i, r, out[(size_t)i * rows + r],
+                                            ref[(size_t)i * rows + r]);
+                            } else if (bound > 0 && diff / bound > worst_ratio) {
+                                worst_ratio = diff / bound;
+                            }
+                        }
+                }
+
+                /* 2. full batch vs chunks of 1..9 rows, bitwise */
+                ops_matmul(full, in, &m.W, NMAX);
+                for (int b = 1; b <= 9; b++) {
+                    memset(out, 0xff, (size_t)NMAX * rows * sizeof(float));
+                    for (int i0 = 0; i0 < NMAX; i0 += b) {
+                        const int nb = NMAX - i0 < b ? NMAX - i0 : b;
+                        ops_matmul(out + (size_t)i0 * rows, in + (size_t)i0 * K, &m.W, nb);
+                    }
+                    if (memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0) {
+                        if (n_batch_bad++ < 5)
+                            fprintf(stderr, "  %s rows %d cols %d: chunks of %d differ from the batch of %d\n",
+                                    dt_name(dts[d]), rows, K, b, NMAX);
+                    }
+                }
+
+                /* 3. same bits as the previous kernel */
+                ops_matmul_v1(out, in, &m.W, NMAX);
+                if (memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0) {
+                    if (n_v1_bad++ < 5)
+                        fprintf(stderr, "  %s rows %d cols %d: differs from ops_matmul_v1\n", dt_name(dts[d]),
+                                rows, K);
+                }
+                free(in); free(full); free(out); free(ref);
+                free_mat(&m);
+            }
+    printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "matmul vs scalar reference (bound)",
+           n_cmp, n_ref_bad, worst_ratio);
+    CHECK(n_ref_bad == 0, "%ld elements outside TOL_MATMUL_REF", n_ref_bad);
+    printf("%-60s %ld of 105 shapes differ\n", "batch of 70 vs chunks of 1..9 (bitwise)", n_batch_bad);
+    CHECK(n_batch_bad == 0, "batch invariance broken in %ld shapes", n_batch_bad);
+    printf("%-60s %ld of 105 shapes differ\n", "ops_matmul vs ops_matmul_v1 (bitwise)", n_v1_bad);
+    CHECK(n_v1_bad == 0, "differs from the previous kernel in %ld shapes", n_v1_bad);
+
+    /* The reference itself must be able to catch an error: one flipped
+     * weight makes the kernel disagree (checks the bound is not vacuous). */
+    {
+        tmat m = make_mat(STEER_DTYPE_F32, 5, 130);
+        float in[3 * 130], out[3 * 5], ref[3 * 5];
+        for (int i = 0; i < 3 * 130; i++) in[i] = frand();
+        ops_matmul(out, in, &m.W, 3);
+        ((float *)m.wdata)[2 * 130 + 77] += 1e-3f;
+        ops_matmul_ref(ref, in, &m.W, 3);
+        double abs_dot = 0.0, diff = fabs((double)out[5 + 2] - ref[5 + 2]);
+        for (int k = 0; k < 130; k++) abs_dot += fabs((double)in[130 + k] * m.wf[2 * 130 + k]);
+        printf("%-60s |diff| = %.3e, bound %.3e\n", "perturbed weight (1e-3) is detected", diff,
+               TOL_MATMUL_REF(130) * abs_dot);
+        CHECK(diff > TOL_MATMUL_REF(130) * abs_dot, "a 1e-3 weight change went undetected");
+        free_mat(&m);
+    }
+
+    /* 4. threads: shapes above the parallel threshold, 1 vs 2 threads */
+    {
+        /* {67, 520, 300}: more input rows than one input block (MM_NB), so the packed panel is reused across blocks */
+        static const int shp[][3] = {{203, 1030, 17}, {97, 2051, 9}, {1000, 300, 5}, {301, 4096, 1}, {67, 520, 300}};
+        int bad = 0;
+        for (int d = 0; d < 3; d++)
+            for (int s = 0; s < 5; s++) {
+                const int rows = shp[s][0], K = shp[s][1], n = shp[s][2];
+                tmat m = make_mat(dts[d], rows, K);
+                float *in = malloc((size_t)n * K * sizeof(float));
+                float *o1 = malloc((size_t)n * rows * sizeof(float)), *o2 = malloc((size_t)n * rows * sizeof(float));
+                float *o3 = malloc((size_t)n * rows * sizeof(float));
+                for (size_t i = 0; i < (size_t)n * K; i++) in[i] = frand();
+                omp_set_num_threads(1);
+                ops_matmul(o1, in, &m.W, n);
+                omp_set_num_threads(2);
+                ops_matmul(o2, in, &m.W, n);
+                /* and row by row */
+                for (int i = 0; i < n; i++) ops_matmul(o3 + (size_t)i * rows, in + (size_t)i * K, &m.W, 1);
+                if (memcmp(o1, o2, (size_t)n * rows * sizeof(float)) || memcmp(o1, o3, (size_t)n * rows * sizeof(float)))
+                    bad++;
+                free(in); free(o1); free(o2); free(o3);
+                free_mat(&m);
+            }
+        printf("%-60s %d of 15 differ\n", "1 thread vs 2 threads vs row by row (bitwise)", bad);
+        CHECK(bad == 0, "thread split changed results in %d shapes", bad);
+    }
+    /* 5. attention */
+    {
+        static const int cfgs[][6] = {/* hd, nh, nkv, window, softcap, n_ctx */
+                                      {64, 8, 2, 0, 0, 40}, {8, 4, 4, 0, 0, 23}, {12, 6, 3, 5, 0, 31},
+                                      {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9}};
+        long n_el = 0, n_out = 0, n_bitwise_bad = 0;
+        double worst = 0.0;
+        int perturb_caught = 1;
+        for (int ci = 0; ci < 6; ci++) {
+            const int hd = cfgs[ci][0], nh = cfgs[ci][1], nkv = cfgs[ci][2], window = cfgs[ci][3],
+                      n_ctx = cfgs[ci][5];
+            const float softcap = (float)cfgs[ci][4], scale = 1.0f / sqrtf((float)hd);
+            const int qd = nh * hd, kvd = nkv * hd, n_seq = 2, n = 2 * n_ctx - 3;
+            float *kc = malloc((size_t)n_seq * n_ctx * kvd * sizeof(float));
+            float *vc = malloc((size_t)n_seq * n_ctx * kvd * sizeof(float));
+            float *q = malloc((size_t)n * qd * sizeof(float));
+            float *o1 = malloc((size_t)n * qd * sizeof(float)), *o2 = malloc((size_t)n * qd * sizeof(float));
+            float *o3 = malloc((size_t)n * qd * sizeof(float)), *ref = malloc((size_t)n * qd * sizeof(float));
+            float *sc = malloc((size_t)4 * (nh / nkv) * n_ctx * sizeof(float));
+            int *pos = malloc((size_t)n * sizeof(int)), *seq = malloc((size_t)n * sizeof(int));
+            for (size_t i = 0; i < (size_t)n_seq * n_ctx * kvd; i++) kc[i] = 2.0f * frand(), vc[i] = frand();
+            for (size_t i = 0; i < (size_t)n * qd; i++) q[i] = 2.0f * frand();
+            for (int i = 0; i < n; i++) { /* sequence 0: 0..n_ctx-1; sequence 1: a shuffled 0..n_ctx-4 */
+                seq[i] = i < n_ctx ? 0 : 1;
+                pos[i] = i < n_ctx ? i : (int)(((unsigned)(i - n_ctx) * 7u) % (unsigned)(n_ctx - 3));
+            }
+            omp_set_num_threads(2);
+            ops_attention(o1, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            omp_set_num_threads(1);
+            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            for (int i = 0; i < n; i++)
+                ops_attention(o3 + (size_t)i * qd, q + (size_t)i * qd, kc, vc, pos + i, seq + i, 1, nh, nkv, hd, n_ctx,
+                              window, scale, softcap, sc);
+            omp_set_num_threads(2);
+            n_bitwise_bad += memcmp(o1, o2, (size_t)n * qd * sizeof(float)) != 0;
+            n_bitwise_bad += memcmp(o1, o3, (size_t)n * qd * sizeof(float)) != 0;
+            ops_attention_ref(ref, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap);
+            for (int i = 0; i < n; i++)
+                for (int h = 0; h < nh; h++) {
+                    const double tol = att_tol(q, kc, pos, seq, i, h, nh, nkv, hd, n_ctx, window, scale);
+                    for (int j = 0; j < hd; j++) {
+                        const size_t e = (size_t)i * qd + (size_t)h * hd + j;
+                        const double r = fabs((double)o1[e] - ref[e]) / tol;
+                        worst = fmax(worst, r);
+                        n_out += r > 1.0;
+                        n_el++;
+                    }
+                }
+            /* a 1e-3 change of one cached value (sequence 0, position 4, KV head 0) moves row 5's output
+             * (attending to positions <= 5) beyond the bound */
+            vc[(size_t)4 * kvd] += 1e-3f;
+            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            vc[(size_t)4 * kvd] -= 1e-3f;
+            double moved = 0.0;
+            for (int h = 0; h < nh / nkv; h++) {
+                const double tol = att_tol(q, kc, pos, seq, 5, h, nh, nkv, hd, n_ctx, window, scale);
+                moved = fmax(moved, fabs((double)o2[(size_t)5 * qd + (size_t)h * hd] - o1[(size_t)5 * qd + (size_t)h * hd]) / tol);
+            }
+            if (!(moved > 1.0)) perturb_caught = 0;
+            free(kc); free(vc); free(q); free(o1); free(o2); free(o3); free(ref); free(sc); free(pos); free(seq);
+        }
+        printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "attention vs scalar reference (bound)",
+               n_el, n_out, worst);
+        CHECK(n_out == 0, "%ld attention outputs outside the error bound", n_out);
+        printf("%-60s %ld of 12 differ\n", "attention: 2 threads vs 1 vs row by row (bitwise)", n_bitwise_bad);
+        CHECK(n_bitwise_bad == 0, "attention depends on the batch or thread count in %ld cases", n_bitwise_bad);
+        printf("%-60s %s\n", "attention: perturbed cached value (1e-3) is detected", perturb_caught ? "yes" : "no");
+        CHECK(perturb_caught, "a 1e-3 change of a cached value went undetected");
+    }
+    return tu_finish("test_ops");
+}
