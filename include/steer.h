@@ -68,6 +68,22 @@ typedef enum {
 
 STEER_API const char *steer_dtype_name(steer_dtype t); /* "F32", "BF16", … (static)       */
 STEER_API size_t steer_dtype_size(steer_dtype t);      /* bytes per element                */
+/* dst[n] = src[n] of dtype t widened to float32 (exact for F32, F16 and
+ * BF16, the dtypes of model weights). STEER_EARG for another dtype. */
+STEER_API int steer_dtype_to_f32(float *dst, const void *src, steer_dtype t, size_t n);
+/* A weight dtype by name, as options give it: "f32", "f16", "bf16" (or
+ * "F32", "F16", "BF16") into *out. STEER_EARG for any other name (*out
+ * unchanged). */
+STEER_API int steer_dtype_parse(const char *name, steer_dtype *out);
+
+/* Scalar conversions between float32 and the 16-bit storage formats (the
+ * ones the library uses for F16/BF16 weights). Narrowing rounds to nearest,
+ * ties to even; NaN stays NaN (quiet), ±Inf stays ±Inf; F16 overflows to
+ * ±Inf and underflows through subnormals to ±0. Widening is exact. */
+STEER_API float steer_f16_to_f32(uint16_t h);
+STEER_API uint16_t steer_f32_to_f16(float f);
+STEER_API float steer_bf16_to_f32(uint16_t h);
+STEER_API uint16_t steer_f32_to_bf16(float f);
 
 /* ---------------------------------------------------------------- sites */
 
@@ -177,6 +193,54 @@ STEER_API int steer_model_layer_is_sliding(const steer_model *m, int layer);
 /* Width of a site's activations (d_model or d_ff). */
 STEER_API int steer_model_site_width(const steer_model *m, steer_site s);
 
+/* The architecture's name: "llama", "mistral", "qwen2", "gemma", "gemma2",
+ * "gemma3" (static); NULL for a value outside the enum. */
+STEER_API const char *steer_arch_name(steer_arch a);
+
+/* The weight tensors of a model, by role: three global ones, then those of
+ * each layer (Hugging Face names in comments). */
+typedef enum {
+    STEER_WEIGHT_TOK_EMBD = 0,   /* embed_tokens           [n_vocab, d_model]        */
+    STEER_WEIGHT_OUT_NORM,       /* norm                   [d_model]                 */
+    STEER_WEIGHT_OUTPUT,         /* lm_head                [n_vocab, d_model]
+                                    (the embedding when tied)                        */
+    STEER_WEIGHT_ATTN_NORM,      /* input_layernorm        [d_model]                 */
+    STEER_WEIGHT_Q,              /* q_proj                 [n_head·head_dim, d_model] */
+    STEER_WEIGHT_K,              /* k_proj                 [n_kv_head·head_dim, d_model] */
+    STEER_WEIGHT_V,              /* v_proj                 [n_kv_head·head_dim, d_model] */
+    STEER_WEIGHT_O,              /* o_proj                 [d_model, n_head·head_dim] */
+    STEER_WEIGHT_Q_BIAS,         /* q_proj.bias            [n_head·head_dim]   Qwen2  */
+    STEER_WEIGHT_K_BIAS,         /* k_proj.bias            [n_kv_head·head_dim] Qwen2 */
+    STEER_WEIGHT_V_BIAS,         /* v_proj.bias            [n_kv_head·head_dim] Qwen2 */
+    STEER_WEIGHT_Q_NORM,         /* q_norm                 [head_dim]        Gemma 3  */
+    STEER_WEIGHT_K_NORM,         /* k_norm                 [head_dim]        Gemma 3  */
+    STEER_WEIGHT_POST_ATTN_NORM, /* post_attention_layernorm [d_model]    Gemma 2/3  */
+    STEER_WEIGHT_FFN_NORM,       /* post_attention_layernorm (Llama) or
+                                    pre_feedforward_layernorm (Gemma 2/3) [d_model] */
+    STEER_WEIGHT_GATE,           /* gate_proj  W_g         [d_ff, d_model]           */
+    STEER_WEIGHT_UP,             /* up_proj    W_u         [d_ff, d_model]           */
+    STEER_WEIGHT_DOWN,           /* down_proj  W_d         [d_model, d_ff]           */
+    STEER_WEIGHT_POST_FFN_NORM,  /* post_feedforward_layernorm [d_model]  Gemma 2/3  */
+    STEER_WEIGHT_COUNT
+} steer_weight;
+
+/* A read-only view of one weight tensor, row-major [rows, cols] (a vector:
+ * rows = 1). Matrices keep the dtype they were loaded in (F32, F16 or BF16;
+ * steer_dtype_to_f32 widens rows); norm weights and biases are F32, norm
+ * weights as the effective multiplier the forward pass uses (Gemma's 1 + w
+ * already added). data points into the model: valid until steer_model_free. */
+typedef struct {
+    const void *data; /* NULL: the model has no such tensor (rows = cols = 0) */
+    steer_dtype dtype;
+    int rows, cols;
+} steer_weight_view;
+
+/* The view of weight w of layer `layer` (ignored for the three global
+ * weights). A tensor the architecture does not have (a bias of Llama, the
+ * post norms outside Gemma 2/3) is STEER_OK with out->data NULL. STEER_EARG
+ * for an unknown w or a layer outside 0..n_layer-1. */
+STEER_API int steer_model_weight(const steer_model *m, steer_weight w, int layer, steer_weight_view *out);
+
 /* Final norm and head applied to rows of a residual stream:
  * logits[n, n_vocab] = head(RMSNorm_final(h[n, d_model])). Caller owns both. */
 STEER_API int steer_model_unembed(const steer_model *m, const float *h, int n, float *logits);
@@ -186,6 +250,10 @@ STEER_API int steer_model_unembed(const steer_model *m, const float *h, int n, f
 STEER_API int steer_vocab_size(const steer_model *m);
 STEER_API int steer_token_bos(const steer_model *m);
 STEER_API int steer_token_eos(const steer_model *m);
+/* Pieces the tokenizer holds (ids 0..n-1 have a piece). May be fewer than
+ * steer_vocab_size, the rows of the embedding and the head, which some models
+ * pad. */
+STEER_API int steer_tokenizer_size(const steer_model *m);
 
 /* Encodes UTF-8 text with the model's tokenizer (SentencePiece-style BPE with
  * byte fallback, or byte-level BPE). Writes at most
@@ -275,6 +343,46 @@ STEER_API const float *steer_ctx_logits(const steer_ctx *c, int i);
  * batch, logits for every row. */
 STEER_API int steer_forward_tokens(steer_ctx *c, const int *tokens, int n, int start, int seq);
 
+/* Copies the cached keys and values of sequence src at positions [p0, p1) to
+ * the same positions of sequence dst, in every layer, so that dst can go on
+ * from p1 as if it had been run on src's tokens (bit for bit: continuing dst
+ * gives the logits continuing src gives). Prompt lengths are not copied
+ * (steer_ctx_set_prompt_len). src == dst or p0 == p1 does nothing.
+ * STEER_EARG if src or dst is outside 0..n_seq-1; STEER_ECONTEXT unless
+ * 0 <= p0 <= p1 <= n_ctx. */
+STEER_API int steer_ctx_seq_copy(steer_ctx *c, int src, int dst, int p0, int p1);
+
+/* Runs batch b from inside layer `layer`, at the hook of site `entry`, from a
+ * given state instead of the token embeddings: a pass resumed where an
+ * earlier one (of the same tokens) recorded that state, so the layers below
+ * and the part of `layer` before the site are not recomputed (the oracle
+ * sweep's prefix reuse). The state, one row per batch row:
+ *   entry                            x_in [b->n, d_model]   xb_in [b->n, d_model]
+ *   STEER_SITE_RESID_PRE             resid_pre of layer     NULL (not read)
+ *   STEER_SITE_ATTN_OUT              resid_pre of layer     attn_out of layer
+ *   STEER_SITE_RESID_MID             resid_mid of layer     NULL (not read)
+ *   STEER_SITE_MLP_IN                resid_mid of layer     mlp_in of layer
+ *   STEER_SITE_MLP_OUT               resid_mid of layer     mlp_out of layer
+ *   STEER_SITE_RESID_POST            resid_post of layer    NULL (not read)
+ * i.e. what steer_forward holds when it reaches the hook at (entry, layer),
+ * which captures at those (site, layer)s record. Other sites are STEER_EARG (start
+ * the MLP's inner sites at STEER_SITE_MLP_IN). Both buffers are copied (the
+ * caller keeps them). b->tokens is not read (may be NULL); positions,
+ * sequences and logit rows are as for steer_forward. Hooks run from (entry,
+ * layer) on, the hook at entry included, as in steer_forward. Layers below
+ * `layer` are not run, so their K/V cache is left as it is: earlier positions
+ * of every sequence must be cached already, in every layer (as for
+ * steer_forward; steer_ctx_seq_copy copies them between sequences). With
+ * prune_last non-zero, the last layer computes every row's K/V but the rest
+ * of that layer only for the rows that want logits, so hooks there see only
+ * those rows. Per row, bit for bit the numbers steer_forward gives from the
+ * same state (the matmul is batch-invariant). Logits as after
+ * steer_forward (steer_ctx_logits by batch row). Errors: STEER_EARG (layer
+ * out of range, entry, a missing buffer, a bad batch), STEER_ECONTEXT,
+ * STEER_ENOMEM, STEER_ENAN (non-finite logits), or a hook's status. */
+STEER_API int steer_forward_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,
+                                   const float *xb_in, int prune_last);
+
 /* ---------------------------------------------------------------- hooks */
 
 /* What a hook is handed: the batch rows being processed. */
@@ -357,6 +465,23 @@ STEER_API int steer_ctx_add_capture(steer_ctx *c, steer_site site, int layer, in
  * nothing was captured at (site, layer). */
 STEER_API const float *steer_ctx_captured(const steer_ctx *c, steer_site site, int layer, int *n_rows);
 
+/* Records site/layer activations into the caller's buffer dst [dst_rows,
+ * width] (width must be the site's width, steer_model_site_width): at every
+ * forward from now on, each processed row of sequence seq (-1: of every
+ * sequence) at absolute position p is copied to row r of dst, where
+ * r = row_map[p] when row_map is given (positions p >= n_map, and entries
+ * < 0, are not recorded), else r = p (n_map must then be 0); rows r outside
+ * 0..dst_rows-1 are not recorded. Rows no processed position maps to are
+ * left as they are. dst and row_map are borrowed, not copied: they must stay
+ * valid while the capture is in place (until steer_ctx_clear_hooks or
+ * steer_ctx_free), and the caller may change row_map's entries between
+ * passes (e.g. one map per item). Bit for bit what a steer_hook copying the
+ * same rows sees. Returns the hook id (>= 0), or STEER_EARG (site, layer,
+ * sequence, width, a NULL dst with dst_rows > 0, or n_map < 0 or > 0 without
+ * a map) or STEER_ENOMEM. */
+STEER_API int steer_ctx_add_capture_into(steer_ctx *c, steer_site site, int layer, int seq, float *dst, int dst_rows,
+                                         int width, const int *row_map, int n_map);
+
 /* ---------------------------------------------------------------- sampling */
 
 typedef struct {
@@ -418,6 +543,77 @@ STEER_API int steer_tensors_writer_add(steer_tensors_writer *w, const char *name
 STEER_API int steer_tensors_writer_meta(steer_tensors_writer *w, const char *key, const char *value);
 STEER_API int steer_tensors_writer_write(steer_tensors_writer *w, const char *path);
 STEER_API void steer_tensors_writer_free(steer_tensors_writer *w);
+
+/* ---------------------------------------------------------------- files: GGUF */
+
+/* GGUF v2/v3 files (llama.cpp's format): a read-only, memory-mapped reader
+ * and a v3 writer. Shapes are row-major like everywhere in this API: a
+ * matrix is [rows, cols] (GGUF stores ggml's reversed order, ne[0] = cols). */
+
+/* ggml tensor type numbers (as in ggml.h) that the reader and writer accept. */
+enum { STEER_GGML_F32 = 0, STEER_GGML_F16 = 1, STEER_GGML_Q8_0 = 8, STEER_GGML_BF16 = 30 };
+
+typedef struct steer_gguf steer_gguf;
+
+typedef struct {
+    const char *name;      /* owned by the file; valid until steer_gguf_free          */
+    int ggml_type;         /* STEER_GGML_*                                            */
+    const char *type_name; /* "F32", "F16", "BF16", "Q8_0" (static)                   */
+    int n_dims;            /* 1 to 4                                                  */
+    int64_t shape[4];      /* row-major: shape[n_dims - 1] is the fastest-varying     */
+    const void *data;      /* into the mapping; valid until steer_gguf_free           */
+    size_t nbytes;
+    uint64_t offset;       /* byte offset of the data from the start of the file      */
+} steer_gguf_tensor_info;
+
+/* Opens and fully validates path (magic, version, every key and tensor record
+ * inside the file, tensor data inside the file and aligned). On success *out
+ * is owned by the caller (steer_gguf_free) and every pointer it hands out
+ * lives until then. Errors name the file: STEER_EIO "x.gguf: cannot open …",
+ * STEER_EFORMAT "x.gguf: truncated at tensor info 3". */
+STEER_API int steer_gguf_open(const char *path, steer_gguf **out);
+STEER_API void steer_gguf_free(steer_gguf *g); /* NULL is a no-op */
+STEER_API int steer_gguf_n_tensors(const steer_gguf *g);
+/* Fills *out with tensor i (file order). STEER_EARG if i is out of range. */
+STEER_API int steer_gguf_tensor_at(const steer_gguf *g, int i, steer_gguf_tensor_info *out);
+/* Fills *out with the tensor called name. STEER_EARG "x.gguf: no tensor NAME". */
+STEER_API int steer_gguf_tensor_find(const steer_gguf *g, const char *name, steer_gguf_tensor_info *out);
+/* Metadata keys in file order: n_keys, and key i (owned by the file; NULL out
+ * of range). */
+STEER_API int steer_gguf_n_keys(const steer_gguf *g);
+STEER_API const char *steer_gguf_key(const steer_gguf *g, int i);
+STEER_API int steer_gguf_has_key(const steer_gguf *g, const char *key); /* 1 or 0 */
+/* Scalar metadata. STEER_EARG if the key is missing ("x.gguf: missing key
+ * llama.block_count") or holds another kind of value; integers convert when
+ * they fit. *out of get_str is owned by the file (NUL-terminated). */
+STEER_API int steer_gguf_get_str(const steer_gguf *g, const char *key, const char **out);
+STEER_API int steer_gguf_get_u32(const steer_gguf *g, const char *key, uint32_t *out);
+STEER_API int steer_gguf_get_f32(const steer_gguf *g, const char *key, float *out);
+STEER_API int steer_gguf_get_bool(const steer_gguf *g, const char *key, int *out);
+
+/* A GGUF v3 writer (alignment 32): set keys (a key set twice keeps its first
+ * position and its last value), add tensors, then write atomically (temporary
+ * file + rename; nothing is left behind on failure). Keys, names and arrays
+ * are copied; tensor data is borrowed and must stay valid until write. The
+ * writer is owned by the caller (steer_gguf_writer_free) and may be written
+ * more than once. */
+typedef struct steer_gguf_writer steer_gguf_writer;
+STEER_API int steer_gguf_writer_new(steer_gguf_writer **out);
+STEER_API void steer_gguf_writer_free(steer_gguf_writer *w); /* NULL is a no-op; data stays the caller's */
+STEER_API int steer_gguf_writer_set_u32(steer_gguf_writer *w, const char *key, uint32_t v);
+STEER_API int steer_gguf_writer_set_f32(steer_gguf_writer *w, const char *key, float v);
+STEER_API int steer_gguf_writer_set_bool(steer_gguf_writer *w, const char *key, int v);
+STEER_API int steer_gguf_writer_set_str(steer_gguf_writer *w, const char *key, const char *v);
+STEER_API int steer_gguf_writer_set_arr_str(steer_gguf_writer *w, const char *key, const char *const *v, int n);
+STEER_API int steer_gguf_writer_set_arr_f32(steer_gguf_writer *w, const char *key, const float *v, int n);
+STEER_API int steer_gguf_writer_set_arr_i32(steer_gguf_writer *w, const char *key, const int32_t *v, int n);
+/* A tensor of ggml_type (STEER_GGML_*) and row-major shape[n_dims] (1 to 4
+ * dims, each >= 0; for Q8_0 the last dim a multiple of 32); data holds its
+ * bytes (F32/F16/BF16: the elements, row-major). STEER_EARG for a duplicate
+ * name or a bad shape, STEER_EUNSUPPORTED for another type. */
+STEER_API int steer_gguf_writer_add_tensor(steer_gguf_writer *w, const char *name, int ggml_type, int n_dims,
+                                           const int64_t *shape, const void *data);
+STEER_API int steer_gguf_writer_write(steer_gguf_writer *w, const char *path);
 
 
 /* ---------------------------------------------------------------- conversion */

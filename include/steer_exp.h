@@ -507,6 +507,157 @@ STEER_API int steer_mlp_read_attenuation(const char *path, steer_mlp_att **rows,
 
 /* END mlp analysis section */
 
+/* ---------------------------------------------------------------- reports, figures, study results */
+/* BEGIN report section (src/exp/report.c, report_doc.c, adapt.c, tools_api.c; docs/REPORT.md) */
+
+/* What a sweep table holds besides the cells (steer_sweep_table_read gives
+ * it back from summary.json): the information it was made with (strings
+ * valid until the table is freed) and the wall time of the run it was read
+ * from (0 for a table that was not read back). Either pointer may be NULL. */
+STEER_API void steer_sweep_table_info(const steer_sweep_table *t, steer_sweep_info *info, double *wall_s);
+/* Mean KL(P_B,k ‖ P_F,k) at token k (0-based) over the items held with a
+ * k-th token, and their number (mean NaN when n = 0; summary.json's
+ * kl_base_mean). Either pointer may be NULL. */
+STEER_API void steer_sweep_table_kl_base(const steer_sweep_table *t, int k, double *mean, int *n);
+/* A model's name in dkl.csv and summary.json: the file name of path without
+ * directory and extension ("models/x/stories260K.bin" → "stories260K"; a
+ * directory "x/hf/" → "hf"), into buf[n]. */
+STEER_API void steer_sweep_model_name(const char *path, char *buf, size_t n);
+
+/* Draws a finished sweep's figures from DIR/summary.json and DIR/items.csv
+ * (steer_sweep_table_read; the values as dkl.csv holds them, 9 significant
+ * digits) into DIR, for each site s:
+ *   dkl_<s>.png, dkl_<s>.svg          one panel per generated token, x = layer,
+ *                                     y = ΔKL, one line per α, shared y axis
+ *   heatmap_<s>.png, heatmap_<s>.svg  ΔKL at the largest α, layer × token,
+ *                                     diverging colours centred at 0
+ * Errors are the reader's (naming the file and line) or STEER_EIO for a
+ * figure that cannot be written. Figures already written stay (each one is
+ * complete). Borrows dir. */
+STEER_API int steer_sweep_figures(const char *dir);
+
+typedef struct {
+    const char *html_path; /* the HTML page to write (required)               */
+    const char *md_path;   /* the Markdown summary to write (required); image
+                              links in it are relative to its directory      */
+    const char *command;   /* the command line that made the report, shown in
+                              both; NULL: none                               */
+} steer_report_params;
+
+/* Writes one report over dirs[0..n_dirs): one self-contained HTML page
+ * (figures inline as base64 PNG) and a Markdown summary (linking the PNG
+ * files), a section per kind of results found in each directory, in order:
+ * a sweep (dkl.csv; read with steer_sweep_table_read), an MLP analysis
+ * (mlp_stats.csv, with attenuation.csv and mlp_summary.json when present),
+ * an ICL run (icl.csv with summary_icl.json), a study adapt run
+ * (acc_vs_params.png with summary.json, steer_adapt_summary_read). Figures
+ * a sweep directory lacks are drawn first (steer_sweep_figures). Everything
+ * is read and checked before anything is written: on failure neither output
+ * file is created or changed. Errors: "DIR: no such directory", "DIR: no
+ * results found (none of dkl.csv, …)", and those of the readers. Borrows
+ * everything. */
+STEER_API int steer_report_write(const char *const *dirs, int n_dirs, const steer_report_params *p);
+
+/* ---- steer study adapt's results (SPEC E4; tools/study/cmd_study_adapt.c runs the study)
+ *
+ * DIR/summary.json {"study": "adapt", …}: the settings, the untrained model's
+ * scores and a row per trained method. The library writes and reads it; the
+ * report's adapt section is made from it. Numbers are written as the study
+ * has always written them (accuracies and losses "%.6f", share "%.6g", lr
+ * "%g"), so a summary read back holds those rounded values. */
+typedef struct {
+    const char *method;  /* study method name ("lora", "vector", …)           */
+    const char *site;    /* steering site name; "" for none (full, LoRA)      */
+    int rank;
+    double lr;
+    size_t trainable, n_model; /* parameters trained / of the model           */
+    double share;        /* trainable / n_model (written "%.6g")              */
+    double val_acc, test_acc, test_loss, test_format;
+} steer_adapt_row;
+
+typedef struct {
+    const char *task, *model;  /* as given                                    */
+    uint64_t seed;
+    int steps, batch, n_train, n_val, n_test;
+    int lr_sweep;              /* 1: each method trained on its lr grid       */
+    steer_adapt_row untrained; /* method, site, rank, lr, sizes not written   */
+    const steer_adapt_row *rows;
+    int n_rows;
+} steer_adapt_summary;
+
+/* Writes DIR/summary.json atomically (DIR must exist). share is written as
+ * trainable / n_model (the field is not read). Borrows s. */
+STEER_API int steer_adapt_summary_write(const char *dir, const steer_adapt_summary *s);
+/* Reads DIR/summary.json back: *out and everything it points to is one
+ * allocation the caller frees with free(). STEER_EIO when missing,
+ * STEER_EFORMAT "DIR/summary.json: not a study adapt summary (…)". Numbers
+ * the file lacks are NaN (0 for the integers). */
+STEER_API int steer_adapt_summary_read(const char *dir, steer_adapt_summary **out);
+
+/* ---- line plots (the library's figures are drawn with the same code)
+ *
+ * A figure is a grid of panels; a panel holds series (lines, optionally with
+ * markers), axes with "nice" ticks and labels, a title and a legend. */
+typedef struct {
+    const char *label; /* legend text; NULL or "": not in the legend          */
+    const double *x;   /* [n]; NULL: 0, 1, …, n − 1                            */
+    const double *y;   /* [n]; non-finite values (and values <= 0 on a log
+                          axis) are gaps: the line breaks there               */
+    int n;
+    int color;   /* 0: automatic (the series' index in its panel); k >= 1:
+                    palette colour k − 1 (modulo the palette)               */
+    int markers; /* 1: a dot at every point                                 */
+    int dashed;  /* 1: dashed line                                          */
+} steer_plot_series;
+
+typedef struct {
+    const char *title;  /* may be NULL                                        */
+    const char *xlabel; /* may be NULL                                        */
+    const char *ylabel; /* may be NULL                                        */
+    const steer_plot_series *series;
+    int n_series;
+} steer_plot_panel;
+
+typedef enum {
+    STEER_PLOT_LEGEND_PANEL = 0, /* a legend inside each panel that has labels */
+    STEER_PLOT_LEGEND_NONE,
+    STEER_PLOT_LEGEND_FIGURE,    /* one legend under the figure title: every
+                                    distinct label, in order of first appearance */
+} steer_plot_legend;
+
+/* Figure options; a zero-initialised struct is valid (all defaults). */
+typedef struct {
+    const char *title; /* figure title above the panels; NULL: none           */
+    int width, height; /* whole figure in PNG pixels / SVG points; 0: 480 per
+                          column × 340 per row (plus the title and legend)    */
+    double scale;      /* PNG only: pixels per unit (0: 1)                    */
+    int cols;          /* panels per row; 0: n for n <= 3, else ⌈√n⌉         */
+    int log_y;         /* 1: logarithmic y axes                               */
+    int share_y;       /* 1: one y range for every panel                      */
+    int share_x;       /* 1: one x range for every panel                      */
+    steer_plot_legend legend;
+    double y_min, y_max; /* y_min < y_max (both finite): fixed y range         */
+    double x_min, x_max; /* x_min < x_max (both finite): fixed x range         */
+    int x_int_ticks;     /* 1: x ticks only at whole numbers (e.g. layers)     */
+    int log_x;           /* 1: logarithmic x axes (x values <= 0 are gaps)     */
+} steer_plot_figure;
+
+/* Renders panels[0..n_panels) and writes path atomically: PNG for a name
+ * ending in ".png", SVG for ".svg" (case-insensitive), STEER_EARG otherwise
+ * (and for bad arguments: n_panels < 1, a series with n > 0 and no y, sizes
+ * out of range). STEER_EIO when the file cannot be written (nothing is
+ * left). Borrows everything. */
+STEER_API int steer_plot_write(const char *path, const steer_plot_figure *fig, const steer_plot_panel *panels,
+                               int n_panels);
+
+/* ---- files */
+
+/* Writes size bytes to path atomically (a temporary file beside it, then
+ * rename): on failure path is unchanged. STEER_EIO naming the file. */
+STEER_API int steer_write_file_atomic(const char *path, const void *data, size_t size);
+
+/* END report section */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,5 @@
 /* cli_common.c — option parsing, errors and helpers shared by the commands. */
 #include "cli.h"
-#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <errno.h>
 #include <limits.h>

@@ -77,13 +77,7 @@ int cmd_make_model(int argc, char **argv)
     if (ai < 0)
         return cli_usage("unknown --arch '%s' (llama, mistral, qwen2, gemma, gemma2, gemma3)", arch_arg);
     steer_make_model_params p = steer_make_model_default_params(archs[ai].arch);
-    if (strcmp(dtype_arg, "f32") == 0 || strcmp(dtype_arg, "F32") == 0)
-        p.dtype = STEER_DTYPE_F32;
-    else if (strcmp(dtype_arg, "f16") == 0 || strcmp(dtype_arg, "F16") == 0)
-        p.dtype = STEER_DTYPE_F16;
-    else if (strcmp(dtype_arg, "bf16") == 0 || strcmp(dtype_arg, "BF16") == 0)
-        p.dtype = STEER_DTYPE_BF16;
-    else
+    if (steer_dtype_parse(dtype_arg, &p.dtype) != STEER_OK)
         return cli_usage("--dtype must be f32, f16 or bf16, got '%s'", dtype_arg);
     if (tied != -1 && tied != 0 && tied != 1)
         return cli_usage("--tied must be 0 or 1, got %d", tied);

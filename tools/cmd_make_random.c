@@ -2,7 +2,6 @@
  * model with llama.cpp's tensor names and keys and a synthetic SentencePiece
  * vocabulary, so that it loads and generates (for tests and benchmarks). */
 #include "cli.h"
-#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +45,7 @@ typedef struct {
     char name[64];
     int ggml_type;
     int n_dims;
-    uint64_t ne[2];
+    int64_t shape[2]; /* row-major */
     void *data;
 } rnd_tensor;
 
@@ -59,7 +58,7 @@ typedef struct {
 
 static int ggml_type_of(steer_dtype dt)
 {
-    return dt == STEER_DTYPE_F16 ? GGML_TYPE_F16 : dt == STEER_DTYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
+    return dt == STEER_DTYPE_F16 ? STEER_GGML_F16 : dt == STEER_DTYPE_BF16 ? STEER_GGML_BF16 : STEER_GGML_F32;
 }
 
 /* A norm weight: [n] F32 of ones. */
@@ -72,15 +71,15 @@ static int add_norm(rnd_model *rm, const char *name, int n)
     for (int i = 0; i < n; i++)
         w[i] = 1.0f;
     snprintf(t->name, sizeof t->name, "%s", name);
-    t->ggml_type = GGML_TYPE_F32;
+    t->ggml_type = STEER_GGML_F32;
     t->n_dims = 1;
-    t->ne[0] = (uint64_t)n;
+    t->shape[0] = n;
     t->data = w;
     rm->n++;
     return 0;
 }
 
-/* A matrix W [rows, cols] row-major (ggml ne = [cols, rows]) in the model's
+/* A matrix W [rows, cols] row-major (GGUF stores ne = [cols, rows]) in the model's
  * dtype; row r is drawn from its own stream so threads do not matter. */
 static int add_matrix(rnd_model *rm, const char *name, int rows, int cols)
 {
@@ -110,7 +109,7 @@ static int add_matrix(rnd_model *rm, const char *name, int rows, int cols)
             } else {
                 uint16_t *dst = (uint16_t *)data + off;
                 for (int c = 0; c < cols; c++)
-                    dst[c] = rm->dtype == STEER_DTYPE_F16 ? ops_f32_to_f16(row[c]) : ops_f32_to_bf16(row[c]);
+                    dst[c] = rm->dtype == STEER_DTYPE_F16 ? steer_f32_to_f16(row[c]) : steer_f32_to_bf16(row[c]);
             }
         }
         free(row);
@@ -122,14 +121,18 @@ static int add_matrix(rnd_model *rm, const char *name, int rows, int cols)
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ggml_type = ggml_type_of(rm->dtype);
     t->n_dims = 2;
-    t->ne[0] = (uint64_t)cols;
-    t->ne[1] = (uint64_t)rows;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
     t->data = data;
     rm->n++;
     return 0;
 }
 
 /* ---------------------------------------------------------------- vocabulary */
+
+/* Token types as GGUF's tokenizer.ggml.token_type stores them (llama.cpp's
+ * llama_token_type). */
+enum { TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_BYTE = 6 };
 
 /* "<unk>", "<s>", "</s>", the 256 byte pieces, then distinct fillers: every
  * string over {▁, a..z} in order of length (▁ = U+2581, SentencePiece's
@@ -168,13 +171,13 @@ static int make_vocab(int n_vocab, rnd_vocab *v)
         v->tokens[i] = p;
         if (i == 0) {
             p += sprintf(p, "<unk>") + 1;
-            v->types[i] = TOK_UNKNOWN;
+            v->types[i] = TOKEN_UNKNOWN;
         } else if (i <= 2) {
             p += sprintf(p, i == 1 ? "<s>" : "</s>") + 1;
-            v->types[i] = TOK_CONTROL;
+            v->types[i] = TOKEN_CONTROL;
         } else if (i < 3 + 256) {
             p += sprintf(p, "<0x%02X>", i - 3) + 1;
-            v->types[i] = TOK_BYTE;
+            v->types[i] = TOKEN_BYTE;
         } else {
             /* filler k: its length and digits in base 27 */
             int k = i - 259, len = 1, span = 27;
@@ -191,7 +194,7 @@ static int make_vocab(int n_vocab, rnd_vocab *v)
             for (int d = 0; d < len; d++)
                 p += sprintf(p, "%s", alphabet[digits[d]]);
             *p++ = '\0';
-            v->types[i] = TOK_NORMAL;
+            v->types[i] = TOKEN_NORMAL;
             v->scores[i] = -(float)(i - 259);
         }
     }
@@ -199,19 +202,6 @@ static int make_vocab(int n_vocab, rnd_vocab *v)
 }
 
 /* ---------------------------------------------------------------- the command */
-
-static int parse_dtype(const char *s, steer_dtype *out)
-{
-    if (strcmp(s, "f32") == 0 || strcmp(s, "F32") == 0)
-        *out = STEER_DTYPE_F32;
-    else if (strcmp(s, "f16") == 0 || strcmp(s, "F16") == 0)
-        *out = STEER_DTYPE_F16;
-    else if (strcmp(s, "bf16") == 0 || strcmp(s, "BF16") == 0)
-        *out = STEER_DTYPE_BF16;
-    else
-        return -1;
-    return 0;
-}
 
 int cmd_make_random(int argc, char **argv)
 {
@@ -251,7 +241,7 @@ int cmd_make_random(int argc, char **argv)
     if (!out)
         return cli_usage("missing -o FILE");
     steer_dtype dtype;
-    if (parse_dtype(dtype_arg, &dtype))
+    if (steer_dtype_parse(dtype_arg, &dtype) != STEER_OK)
         return cli_usage("--dtype must be f32, f16 or bf16, got '%s'", dtype_arg);
     if (d <= 0 || ff <= 0 || heads <= 0 || kv_heads <= 0 || layers <= 0 || ctx <= 0)
         return cli_usage("sizes must be positive");
@@ -295,41 +285,41 @@ int cmd_make_random(int argc, char **argv)
     if (!rc)
         rc = make_vocab(vocab, &voc);
 
-    gguf_writer *w = NULL;
-    if (!rc && gguf_writer_new(&w) != STEER_OK)
+    steer_gguf_writer *w = NULL;
+    if (!rc && steer_gguf_writer_new(&w) != STEER_OK)
         rc = cli_lib_error();
     if (!rc) {
         uint32_t file_type = dtype == STEER_DTYPE_F16 ? 1 : dtype == STEER_DTYPE_BF16 ? 32 : 0;
-        int bad = gguf_writer_set_str(w, "general.architecture", "llama") ||
-                  gguf_writer_set_str(w, "general.name", "steer-random") ||
-                  gguf_writer_set_u32(w, "general.file_type", file_type) ||
-                  gguf_writer_set_u32(w, "llama.block_count", (uint32_t)layers) ||
-                  gguf_writer_set_u32(w, "llama.context_length", (uint32_t)ctx) ||
-                  gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)d) ||
-                  gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)ff) ||
-                  gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)heads) ||
-                  gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)kv_heads) ||
-                  gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f) ||
-                  gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
-                  gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim) ||
-                  gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)vocab) ||
-                  gguf_writer_set_str(w, "tokenizer.ggml.model", "llama") ||
-                  gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", voc.tokens, vocab) ||
-                  gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", voc.scores, vocab) ||
-                  gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", voc.types, vocab) ||
-                  gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1) ||
-                  gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2) ||
-                  gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0) ||
-                  gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1) ||
-                  gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
+        int bad = steer_gguf_writer_set_str(w, "general.architecture", "llama") ||
+                  steer_gguf_writer_set_str(w, "general.name", "steer-random") ||
+                  steer_gguf_writer_set_u32(w, "general.file_type", file_type) ||
+                  steer_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)layers) ||
+                  steer_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)ctx) ||
+                  steer_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)d) ||
+                  steer_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)ff) ||
+                  steer_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)heads) ||
+                  steer_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)kv_heads) ||
+                  steer_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f) ||
+                  steer_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
+                  steer_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim) ||
+                  steer_gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)vocab) ||
+                  steer_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama") ||
+                  steer_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", voc.tokens, vocab) ||
+                  steer_gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", voc.scores, vocab) ||
+                  steer_gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", voc.types, vocab) ||
+                  steer_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1) ||
+                  steer_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2) ||
+                  steer_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0) ||
+                  steer_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1) ||
+                  steer_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
         for (int i = 0; !bad && i < rm.n; i++)
-            bad = gguf_writer_add_tensor(w, rm.t[i].name, rm.t[i].ggml_type, rm.t[i].n_dims, rm.t[i].ne,
-                                         rm.t[i].data) != STEER_OK;
-        if (bad || gguf_writer_write(w, out) != STEER_OK)
+            bad = steer_gguf_writer_add_tensor(w, rm.t[i].name, rm.t[i].ggml_type, rm.t[i].n_dims,
+                                               rm.t[i].shape, rm.t[i].data) != STEER_OK;
+        if (bad || steer_gguf_writer_write(w, out) != STEER_OK)
             rc = cli_lib_error();
     }
     if (w)
-        gguf_writer_free(w);
+        steer_gguf_writer_free(w);
     vocab_free(&voc);
     for (int i = 0; i < rm.n; i++)
         free(rm.t[i].data);

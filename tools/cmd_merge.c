@@ -2,7 +2,6 @@
  * `steer sweep` (--shard I/N for every I) into the files one unsharded run
  * writes: items.csv and dkl.csv cell for cell, summary.json, figures. */
 #include "cli.h"
-#include "report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +45,7 @@ int cmd_merge(int argc, char **argv)
         rc = cli_lib_error();
         goto end;
     }
-    if (report_sweep_figures(out) != STEER_OK) {
+    if (steer_sweep_figures(out) != STEER_OK) {
         rc = cli_lib_error_at("figures");
         goto end;
     }

@@ -48,16 +48,8 @@ int cmd_merge_lora(int argc, char **argv)
     if (!out)
         return cli_usage("missing -o OUT");
     steer_merge_params p = steer_merge_default_params();
-    if (dtype_arg) {
-        if (strcmp(dtype_arg, "f32") == 0 || strcmp(dtype_arg, "F32") == 0)
-            p.dtype = STEER_DTYPE_F32;
-        else if (strcmp(dtype_arg, "f16") == 0 || strcmp(dtype_arg, "F16") == 0)
-            p.dtype = STEER_DTYPE_F16;
-        else if (strcmp(dtype_arg, "bf16") == 0 || strcmp(dtype_arg, "BF16") == 0)
-            p.dtype = STEER_DTYPE_BF16;
-        else
-            return cli_usage("--dtype must be f32, f16 or bf16, got '%s'", dtype_arg);
-    }
+    if (dtype_arg && steer_dtype_parse(dtype_arg, &p.dtype) != STEER_OK)
+        return cli_usage("--dtype must be f32, f16 or bf16, got '%s'", dtype_arg);
     if (format && strcmp(format, "hf") != 0 && strcmp(format, "gguf") != 0 && strcmp(format, "llama2c") != 0)
         return cli_usage("--format must be hf, gguf or llama2c, got '%s'", format);
     p.format = format;

@@ -1,8 +1,7 @@
 /* cmd_report.c — `steer report`: one self-contained HTML page (figures inline)
- * and a Markdown summary over one or more result directories (src/report.c,
+ * and a Markdown summary over one or more result directories (src/exp/report.c,
  * docs/REPORT.md). */
 #include "cli.h"
-#include "report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +79,11 @@ int cmd_report(int argc, char **argv)
         for (int i = 0; i < n_dirs; i++) {
             char p[4096];
             snprintf(p, sizeof p, "%s/dkl.csv", pos[i]);
-            if (stat(p, &st) == 0 && report_sweep_figures(pos[i]) != STEER_OK)
+            if (stat(p, &st) == 0 && steer_sweep_figures(pos[i]) != STEER_OK)
                 return cli_lib_error();
         }
-    report_params rp = {html, md, cli_cmdline};
-    if (report_write(pos, n_dirs, &rp) != STEER_OK)
+    steer_report_params rp = {html, md, cli_cmdline};
+    if (steer_report_write(pos, n_dirs, &rp) != STEER_OK)
         return cli_lib_error();
     if (!quiet)
         printf("wrote %s and %s\n", html, md);

@@ -4,7 +4,6 @@
  * at the end DIR gets items.csv, dkl.csv, summary.json and the figures.
  * docs/SWEEP.md describes the files. */
 #include "cli.h"
-#include "report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -288,7 +287,7 @@ int cmd_sweep(int argc, char **argv)
         rc = cli_lib_error();
         goto end;
     }
-    if (report_sweep_figures(out) != STEER_OK) {
+    if (steer_sweep_figures(out) != STEER_OK) {
         rc = cli_lib_error_at("figures");
         goto end;
     }

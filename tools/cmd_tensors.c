@@ -1,7 +1,6 @@
 /* cmd_tensors.c — `steer tensors FILE`: list the tensors (name, dtype, shape)
  * and metadata of a safetensors file, or the tensors of a GGUF file. */
 #include "cli.h"
-#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -89,37 +88,27 @@ static int list_safetensors(const char *path)
     return 0;
 }
 
-static const char *ggml_type_name(int type)
-{
-    switch (type) {
-    case GGML_TYPE_F32: return "F32";
-    case GGML_TYPE_F16: return "F16";
-    case GGML_TYPE_BF16: return "BF16";
-    case GGML_TYPE_Q8_0: return "Q8_0";
-    default: return "?";
-    }
-}
-
 static int list_gguf(const char *path)
 {
-    gguf_file *g = NULL;
-    if (gguf_open(path, &g) != STEER_OK)
+    steer_gguf *g = NULL;
+    if (steer_gguf_open(path, &g) != STEER_OK)
         return cli_lib_error();
-    int n = gguf_n_tensors(g);
+    int n = steer_gguf_n_tensors(g);
     printf("file: %s\nformat: gguf\ntensors: %d (shapes row-major [rows, cols])\n", path, n);
     for (int i = 0; i < n; i++) {
-        const gguf_tensor *ti = gguf_tensor_at(g, i);
-        int64_t shape[4];
-        for (int d = 0; d < ti->n_dims && d < 4; d++)
-            shape[d] = (int64_t)ti->ne[ti->n_dims - 1 - d];
-        printf("  %-24s %-5s ", ti->name, ggml_type_name(ti->type));
-        print_shape(ti->n_dims < 4 ? ti->n_dims : 4, shape);
+        steer_gguf_tensor_info ti;
+        if (steer_gguf_tensor_at(g, i, &ti) != STEER_OK) {
+            steer_gguf_free(g);
+            return cli_lib_error();
+        }
+        printf("  %-24s %-5s ", ti.name, ti.type_name);
+        print_shape(ti.n_dims, ti.shape);
         putchar('\n');
     }
     const char *arch = NULL;
-    if (gguf_get_str(g, "general.architecture", &arch) == STEER_OK)
+    if (steer_gguf_get_str(g, "general.architecture", &arch) == STEER_OK)
         printf("general.architecture = %s\n", arch);
-    gguf_close(g);
+    steer_gguf_free(g);
     return 0;
 }
 

@@ -12,11 +12,29 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* ---------------------------------------------------------------- private ABI
+ *
+ * The three shared libraries (libsteer, libsteer-train, libsteer-exp) are
+ * compiled with -fvisibility=hidden and export what the public headers mark
+ * STEER_API. A function that one library calls in another (a higher tier
+ * calling into a lower one) is declared with STEER_PRIVATE, and a #define
+ * next to its declaration gives it a steer_-prefixed symbol name (as zlib's
+ * Z_PREFIX does), so sources keep the short name while every library exports
+ * only steer_ symbols (tests/cli/cli_exports.sh). These are not in the
+ * installed headers and may change in any release. The base helpers below
+ * (except steer_err, whose thread-local message must be one) are compiled
+ * into each library and are not exported. */
+#if defined(__GNUC__)
+#define STEER_PRIVATE __attribute__((visibility("default")))
+#else
+#define STEER_PRIVATE
+#endif
+
 /* ---------------------------------------------------------------- errors (error.c) */
 
 /* Formats the thread-local error message and returns code (so callers can
  * `return steer_err(STEER_EFORMAT, "%s: truncated header", path);`). */
-int steer_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+STEER_PRIVATE int steer_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---------------------------------------------------------------- mmap (io_mmap.c) */
 
@@ -40,9 +58,30 @@ struct cJSON;
 int io_write_json(const char *path, const struct cJSON *j);
 
 /* Opens a temporary file beside path for streaming writes; io_commit renames it
- * over path (or removes it if ok == 0). tmp_path must hold 4096 bytes. */
+ * over path (or removes it if ok == 0). tmp_path must hold IO_TMP_PATH_MAX
+ * bytes (also the longest path io_mkdir_p takes). */
+#define IO_TMP_PATH_MAX 4096
 FILE *io_tmp_open(const char *path, char *tmp_path);
 int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok);
+
+/* ---------------------------------------------------------------- fs.c */
+
+/* mkdir -p: creates dir and its missing parents (mode 0777 & umask); an
+ * existing directory is fine. STEER_EIO naming the path that could not be
+ * created, or "DIR: not a directory" when a file is in the way; STEER_EARG
+ * for an empty or over-long (>= IO_TMP_PATH_MAX) name. */
+int io_mkdir_p(const char *dir);
+/* Monotonic clock in seconds (for durations). */
+double io_now_s(void);
+
+/* ---------------------------------------------------------------- csv.c */
+
+/* Splits one CSV line (no line break) in place into fields f[0..): commas
+ * separate fields; a field that starts with '"' is quoted, with "" for a
+ * quote, and must end at a comma or the line's end. Returns the field count
+ * (f[0..count) point into line), max + 1 when there are more than max
+ * fields, or -1 for an unterminated or misplaced quote. */
+int csv_split(char *line, char **f, int max);
 
 /* ---------------------------------------------------------------- strbuf.c */
 

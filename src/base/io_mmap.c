@@ -21,8 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IO_TMP_PATH_MAX 4096
-
 int io_map_open(const char *path, io_map *out)
 {
     /* Ownership: on success *out holds a mapping owned by the caller

@@ -22,7 +22,8 @@
  */
 #include "steer_exp.h"
 #include "steer.h"
-#include "model.h"
+#include "base.h"
+#include "data.h"
 #include "plot.h"
 #include "train_model.h"
 #include "train_optim.h"
@@ -73,25 +74,6 @@ struct steer_icl {
 const char *steer_icl_score_name(steer_icl_score s) { return s == STEER_ICL_SCORE_ALL ? "all" : "answer"; }
 
 /* ---------------------------------------------------------------- tokens */
-
-/* Tokens of prompt ⊕ cont (with BOS), and the length of their common prefix
- * with the prompt's own tokens. */
-static int tok_pair(const steer_model *m, const char *prompt, const int *pt, int np, const char *cont, int **full,
-                    int *n_full, int *n_common)
-{
-    size_t lp = strlen(prompt), lc = strlen(cont);
-    char *s = malloc(lp + lc + 1);
-    if (!s) return steer_err(STEER_ENOMEM, "out of memory");
-    memcpy(s, prompt, lp);
-    memcpy(s + lp, cont, lc + 1);
-    int rc = steer_tokenize_alloc(m, s, 1, full, n_full);
-    free(s);
-    if (rc) return rc;
-    int c = 0;
-    while (c < np && c < *n_full && (*full)[c] == pt[c]) c++;
-    *n_common = c;
-    return STEER_OK;
-}
 
 /* 1 when the tokenizer prepends BOS. */
 static int adds_bos(const steer_model *m)
@@ -231,38 +213,20 @@ const int *steer_icl_query_tokens(const steer_icl *e, int q, int *n)
 
 /* ---------------------------------------------------------------- runs */
 
-/* Captures attn_out at every layer into dst [L, n, d] by query row. */
-typedef struct {
-    const steer_icl *e;
-    float *dst;
-    int n;     /* query rows                                               */
-    int pos0;  /* position of row n_prefix (ICL: n_ctx; zero-shot: n_prefix) */
-} cap_ud;
-
-static int cap_wants(void *ud, steer_site site, int layer)
+/* Captures attn_out at every layer into dst [L, n, d] by query row: position
+ * p < n_prefix is row p, p >= pos0 is row p − pos0 + n_prefix (pos0: the
+ * position of row n_prefix; ICL: n_ctx, zero-shot: n_prefix). map [n_pos]
+ * receives the row map and must outlive the run. */
+static int add_capture(steer_icl *e, float *dst, int n, int pos0, int *map, int n_pos)
 {
-    (void)ud; (void)layer;
-    return site == STEER_SITE_ATTN_OUT;
-}
-
-static int cap_apply(void *ud, steer_site site, int layer, float *h, const steer_hook_batch *b)
-{
-    (void)site;
-    cap_ud *u = ud;
-    const int d = u->e->d, pre = u->e->n_prefix;
-    for (int i = 0; i < b->n; i++) {
-        int p = b->pos[i], row = p < pre ? p : p >= u->pos0 ? p - u->pos0 + pre : -1;
-        if (row < 0 || row >= u->n) continue;
-        memcpy(u->dst + ((size_t)layer * u->n + row) * d, h + (size_t)i * b->width, (size_t)d * sizeof(float));
+    const int pre = e->n_prefix;
+    for (int p = 0; p < n_pos; p++) map[p] = p < pre ? p : p >= pos0 ? p - pos0 + pre : -1;
+    for (int l = 0; l < e->L; l++) {
+        int id = steer_ctx_add_capture_into(e->c, STEER_SITE_ATTN_OUT, l, 0, dst + (size_t)l * n * e->d, n, e->d, map,
+                                            n_pos);
+        if (id < 0) return id;
     }
     return STEER_OK;
-}
-
-static int add_capture(steer_icl *e, cap_ud *u)
-{
-    steer_hook h = {.wants = cap_wants, .apply = cap_apply, .ud = u};
-    int id = steer_ctx_add_hook(e->c, &h);
-    return id < 0 ? id : STEER_OK;
 }
 
 /* Runs tokens [n] at positions 0.. from an empty cache, logits for rows
@@ -321,7 +285,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     icl_query q;
     memset(&q, 0, sizeof q);
     const int pre = e->n_prefix, L = e->L, d = e->d, V = e->V;
-    int *full = NULL, *icl = NULL, n_icl = 0;
+    int *full = NULL, *icl = NULL, n_icl = 0, *map = NULL;
     float *zs = NULL;
     int rc = steer_tokenize_alloc(e->m, prompt, 1, &q.prompt, &q.n_prompt);
     if (rc) goto fail;
@@ -332,7 +296,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     int n_common = q.n_prompt;
     if (completion) {
         int nf = 0;
-        if ((rc = tok_pair(e->m, prompt, q.prompt, q.n_prompt, completion, &full, &nf, &n_common))) goto fail;
+        if ((rc = data_tokenize_pair(e->m, prompt, q.prompt, q.n_prompt, completion, &full, &nf, &n_common))) goto fail;
         if (n_common >= nf) {
             rc = steer_err(STEER_EARG, "query %s: the completion is empty", id);
             goto fail;
@@ -352,7 +316,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     }
     for (int c = 0; c < n_choices; c++) {
         int *ct = NULL, nct = 0, ncom = 0;
-        if ((rc = tok_pair(e->m, prompt, q.prompt, q.n_prompt, choices[c], &ct, &nct, &ncom))) goto fail;
+        if ((rc = data_tokenize_pair(e->m, prompt, q.prompt, q.n_prompt, choices[c], &ct, &nct, &ncom))) goto fail;
         free(ct);
         if (nct - ncom > q.k_gen) q.k_gen = nct - ncom;
     }
@@ -393,17 +357,19 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
 
     /* ICL run: logits at the scored rows, attn_out at every query row. */
     if ((rc = icl_tokens(e, q.tok, q.n, &icl, &n_icl))) goto fail;
+    if (!(map = malloc((size_t)(n_icl > q.n ? n_icl : q.n) * sizeof *map))) {
+        rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+        goto fail;
+    }
     steer_ctx_clear_hooks(e->c);
-    cap_ud cu = {.e = e, .dst = q.icl_attn, .n = q.n, .pos0 = e->n_ctx};
-    if ((rc = add_capture(e, &cu))) goto fail;
+    if ((rc = add_capture(e, q.icl_attn, q.n, e->n_ctx, map, n_icl))) goto fail;
     rc = run(e, icl, n_icl, icl_pos(e, q.r0), icl_pos(e, q.r1 - 1) + 1);
     steer_ctx_clear_hooks(e->c);
     if (rc) goto fail;
     for (int r = q.r0; r < q.r1; r++)
         memcpy(q.icl_logits + (size_t)(r - q.r0) * V, steer_ctx_logits(e->c, icl_pos(e, r)), (size_t)V * sizeof(float));
     /* Zero-shot run: attn_out for Δ_A. */
-    cap_ud cz = {.e = e, .dst = zs, .n = q.n, .pos0 = pre};
-    if ((rc = add_capture(e, &cz))) goto fail;
+    if ((rc = add_capture(e, zs, q.n, pre, map, q.n))) goto fail;
     rc = run(e, q.tok, q.n, 0, 0);
     steer_ctx_clear_hooks(e->c);
     if (rc) goto fail;
@@ -416,6 +382,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     e->n_dpos += q.n - pre;
     free(zs);
     free(icl);
+    free(map);
     e->q[e->n_q++] = q;
     return STEER_OK;
 fail:
@@ -423,6 +390,7 @@ fail:
     free(full);
     free(icl);
     free(zs);
+    free(map);
     query_free(&q);
     return rc;
 }
@@ -856,23 +824,6 @@ steer_icl_exp_params steer_icl_exp_default_params(void)
     return p;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    if (strlen(dir) >= sizeof buf) return steer_err(STEER_EARG, "%s: path too long", dir);
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return steer_err(STEER_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return steer_err(STEER_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-    return STEER_OK;
-}
-
 /* A CSV field: quoted when it holds a comma, quote or newline. */
 static void tb_csv(sbuf *b, const char *s)
 {
@@ -896,13 +847,6 @@ static int tb_write(sbuf *b, const char *dir, const char *name)
     free(b->p);
     memset(b, 0, sizeof *b);
     return rc;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* mean and standard error (sample std / √n; 0 for n = 1) of x[0..n). */
@@ -1021,7 +965,7 @@ static const char *base_name(const char *path, char *buf, size_t n)
 int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
                          const steer_icl_exp_params *pp, const char *out_dir, steer_icl_exp_result *res)
 {
-    const double t_start = now_s();
+    const double t_start = io_now_s();
     steer_icl_exp_params p = pp ? *pp : steer_icl_exp_default_params();
     if (res) memset(res, 0, sizeof *res);
     if (!m || !queries || !out_dir) return steer_err(STEER_EARG, "icl: NULL argument");
@@ -1256,7 +1200,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
     for (int l = 0; l < L; l++) mean_se(layer_kl + (size_t)l * NE, NE, &lk_mean[l], &lk_se[l]);
 
     /* Files. */
-    if ((rc = mkdir_p(out_dir))) goto done_l;
+    if ((rc = io_mkdir_p(out_dir))) goto done_l;
     char model_name[256];
     base_name(p.model_path ? p.model_path : cfg->arch_name, model_name, sizeof model_name);
     {
@@ -1376,7 +1320,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             }
         }
         if (p.command) cJSON_AddStringToObject(js, "command", p.command);
-        cJSON_AddNumberToObject(js, "wall_s", now_s() - t_start);
+        cJSON_AddNumberToObject(js, "wall_s", io_now_s() - t_start);
         char path[4200];
         snprintf(path, sizeof path, "%s/summary_icl.json", out_dir);
         rc = io_write_json(path, js);

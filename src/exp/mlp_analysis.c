@@ -28,7 +28,7 @@
  * every number is the same for any thread count. Sums are in row order.
  */
 #include "steer_exp.h"
-#include "model.h"
+#include "base.h"
 #include "data.h"
 #include "plot.h"
 
@@ -41,13 +41,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The training ops in double: RMSNorm and GLU forward/backward (φ, φ'). */
+/* The training ops in double: RMSNorm and GLU forward/backward (φ, φ').
+ * train_ops_impl.h needs the train tier's train_ops.h (rope_style, …). */
+#include "train_ops.h"
 #define REAL double
 #define R_(name) name##_f64
 #define TRAIN_OPS_API static inline
 #include "train_ops_impl.h"
 
-#define IO_TMP_PATH_MAX 4096 /* as io_mmap.c */
 #define MLP_CHUNK 256        /* rows per block of the attenuation analysis */
 
 const double steer_mlp_alphas[STEER_MLP_N_ALPHAS] = {1.0, 0.5, 0.25, 0.125};
@@ -105,20 +106,6 @@ static void rmsnorm_jvp(double *out, const double *x, const double *w, double r,
     for (int i = 0; i < d; i++) out[i] = w[i] * (r * dx[i] - k * x[i]);
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return steer_err(STEER_EARG, "%s: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return steer_err(STEER_EIO, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return steer_err(STEER_EIO, "%s: %s", buf, strerror(errno));
-    return STEER_OK;
-}
-
 static char *join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
@@ -143,33 +130,54 @@ struct steer_mlp_branch {
     double *post;    /* [d] post-ffn norm, or NULL            */
 };
 
+/* The MLP weights of layer l (steer_model_weight views). */
+typedef struct {
+    steer_weight_view gate, up, down, norm, post;
+} mlp_weights;
+
+static int mlp_weights_get(const steer_model *m, int l, mlp_weights *w)
+{
+    int rc;
+    if ((rc = steer_model_weight(m, STEER_WEIGHT_GATE, l, &w->gate)) ||
+        (rc = steer_model_weight(m, STEER_WEIGHT_UP, l, &w->up)) ||
+        (rc = steer_model_weight(m, STEER_WEIGHT_DOWN, l, &w->down)) ||
+        (rc = steer_model_weight(m, STEER_WEIGHT_FFN_NORM, l, &w->norm)) ||
+        (rc = steer_model_weight(m, STEER_WEIGHT_POST_FFN_NORM, l, &w->post)))
+        return rc;
+    return STEER_OK;
+}
+
 /* STEER_EUNSUPPORTED unless layer l has a gated MLP (W_g and W_u [d_ff, d]). */
 static int check_gated(const steer_model *m, int l)
 {
-    const model_layer *L = &m->layers[l];
-    const int d = m->cfg.d_model, f = m->cfg.d_ff;
-    if (!L->w_gate.data || L->w_gate.rows != f || L->w_gate.cols != d || !L->w_up.data || L->w_up.rows != f ||
-        L->w_up.cols != d || !L->w_down.data || L->w_down.rows != d || L->w_down.cols != f || !L->ffn_norm)
+    const steer_model_config *cfg = steer_model_get_config(m);
+    const int d = cfg->d_model, f = cfg->d_ff;
+    mlp_weights w;
+    int rc = mlp_weights_get(m, l, &w);
+    if (rc) return rc;
+    if (!w.gate.data || w.gate.rows != f || w.gate.cols != d || !w.up.data || w.up.rows != f || w.up.cols != d ||
+        !w.down.data || w.down.rows != d || w.down.cols != f || !w.norm.data)
         return steer_err(STEER_EUNSUPPORTED,
                          "%s model: layer %d's MLP is not gated (no %s [%d, %d]); the MLP analysis needs "
                          "φ(W_g·h)⊙(W_u·h)",
-                         m->cfg.arch_name, l, !L->w_gate.data || L->w_gate.rows != f ? "gate projection W_g"
-                                                                                       : "up/down projections",
+                         cfg->arch_name, l, !w.gate.data || w.gate.rows != f ? "gate projection W_g"
+                                                                             : "up/down projections",
                          f, d);
     return STEER_OK;
 }
 
-static int widen(const steer_mat *W, double *out)
+static int widen(const steer_weight_view *W, double *out)
 {
     float *row = malloc((size_t)W->cols * sizeof *row);
     if (!row) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
     const size_t esz = steer_dtype_size(W->dtype);
-    for (int r = 0; r < W->rows; r++) {
-        ops_to_f32(row, (const uint8_t *)W->data + (size_t)r * W->cols * esz, W->dtype, (size_t)W->cols);
-        for (int c = 0; c < W->cols; c++) out[(size_t)r * W->cols + c] = row[c];
+    int rc = STEER_OK;
+    for (int r = 0; r < W->rows && !rc; r++) {
+        rc = steer_dtype_to_f32(row, (const uint8_t *)W->data + (size_t)r * W->cols * esz, W->dtype, (size_t)W->cols);
+        for (int c = 0; c < W->cols && !rc; c++) out[(size_t)r * W->cols + c] = row[c];
     }
     free(row);
-    return STEER_OK;
+    return rc;
 }
 
 int steer_mlp_branch_new(const steer_model *m, int layer, steer_mlp_branch **out)
@@ -177,35 +185,38 @@ int steer_mlp_branch_new(const steer_model *m, int layer, steer_mlp_branch **out
     /* Ownership: borrows m (read once); *out is the caller's. */
     *out = NULL;
     if (!m) return steer_err(STEER_EARG, "mlp branch: no model");
-    if (layer < 0 || layer >= m->cfg.n_layer)
-        return steer_err(STEER_EARG, "mlp branch: layer %d out of range (model has %d layers)", layer, m->cfg.n_layer);
+    const steer_model_config *cfg = steer_model_get_config(m);
+    if (layer < 0 || layer >= cfg->n_layer)
+        return steer_err(STEER_EARG, "mlp branch: layer %d out of range (model has %d layers)", layer, cfg->n_layer);
     int rc = check_gated(m, layer);
     if (rc) return rc;
-    const model_layer *L = &m->layers[layer];
-    const int d = m->cfg.d_model, f = m->cfg.d_ff;
+    mlp_weights L;
+    if ((rc = mlp_weights_get(m, layer, &L))) return rc;
+    const int d = cfg->d_model, f = cfg->d_ff;
     steer_mlp_branch *b = calloc(1, sizeof *b);
     if (!b) return steer_err(STEER_ENOMEM, "mlp branch: out of memory");
     b->d = d;
     b->f = f;
     b->layer = layer;
-    b->act = m->cfg.act;
-    b->eps = m->cfg.rms_eps;
+    b->act = cfg->act;
+    b->eps = cfg->rms_eps;
     b->wg = dalloc((size_t)f * d);
     b->wu = dalloc((size_t)f * d);
     b->wd = dalloc((size_t)d * f);
     b->norm = dalloc((size_t)d);
-    if (L->post_ffn_norm) b->post = dalloc((size_t)d);
-    if (!b->wg || !b->wu || !b->wd || !b->norm || (L->post_ffn_norm && !b->post)) {
+    const float *norm = L.norm.data, *post = L.post.data; /* F32 [d] */
+    if (post) b->post = dalloc((size_t)d);
+    if (!b->wg || !b->wu || !b->wd || !b->norm || (post && !b->post)) {
         steer_mlp_branch_free(b);
         return steer_err(STEER_ENOMEM, "mlp branch: out of memory (layer %d in double)", layer);
     }
-    if ((rc = widen(&L->w_gate, b->wg)) || (rc = widen(&L->w_up, b->wu)) || (rc = widen(&L->w_down, b->wd))) {
+    if ((rc = widen(&L.gate, b->wg)) || (rc = widen(&L.up, b->wu)) || (rc = widen(&L.down, b->wd))) {
         steer_mlp_branch_free(b);
         return rc;
     }
-    for (int i = 0; i < d; i++) b->norm[i] = L->ffn_norm[i];
+    for (int i = 0; i < d; i++) b->norm[i] = norm[i];
     if (b->post)
-        for (int i = 0; i < d; i++) b->post[i] = L->post_ffn_norm[i];
+        for (int i = 0; i < d; i++) b->post[i] = post[i];
     *out = b;
     return STEER_OK;
 }
@@ -700,19 +711,20 @@ int steer_mlp_check_vectors(const steer_model *m, const steer_mlp_params *p)
     if (!p->vectors) return STEER_OK;
     const char *path = p->vectors_path ? p->vectors_path : "vectors";
     const steer_vecset *vs = p->vectors;
+    const steer_model_config *cfg = steer_model_get_config(m);
     const char *hint = steer_vecset_meta(vs, "model_hint");
-    if (hint && *hint && strcmp(hint, m->cfg.arch_name) != 0)
+    if (hint && *hint && strcmp(hint, cfg->arch_name) != 0)
         for (int a = 0; a < STEER_ARCH_COUNT; a++)
-            if (strcmp(hint, arch_get((steer_arch)a)->name) == 0)
+            if (strcmp(hint, steer_arch_name((steer_arch)a)) == 0)
                 return steer_err(STEER_EARG, "%s: vectors made for a %s model (model_hint) but this model is %s", path,
-                                 hint, m->cfg.arch_name);
+                                 hint, cfg->arch_name);
     const char *dm = steer_vecset_meta(vs, "d_model");
     if (dm && *dm) {
         char *end;
         long v = strtol(dm, &end, 10);
-        if (!*end && v != m->cfg.d_model)
+        if (!*end && v != cfg->d_model)
             return steer_err(STEER_EARG, "%s: vectors made for d_model %ld but this model has d_model %d", path, v,
-                             m->cfg.d_model);
+                             cfg->d_model);
     }
     int rc = steer_vecset_check_model(vs, m, path);
     if (rc) return rc;
@@ -720,7 +732,7 @@ int steer_mlp_check_vectors(const steer_model *m, const steer_mlp_params *p)
     int n_sites;
     if ((rc = resolve_sites(p, sites, &n_sites))) return rc;
     for (int s = 0; s < n_sites; s++)
-        for (int l = 0; l < m->cfg.n_layer; l++) {
+        for (int l = 0; l < cfg->n_layer; l++) {
             if (p->layers && !p->layers[l]) continue;
             const steer_vec *v = steer_vecset_find(vs, sites[s], l);
             if (!v)
@@ -731,40 +743,6 @@ int steer_mlp_check_vectors(const steer_model *m, const steer_mlp_params *p)
                                  "layer [%d]", path, steer_site_name(sites[s]), l, v->n_rows, v->width);
         }
     return STEER_OK;
-}
-
-/* The capture hook: rows of the chosen positions of the current item. */
-typedef struct {
-    int n_layer, d, f;
-    const int *sel_of;   /* [n_layer] index into the selected layers, -1   */
-    const int *row_of;   /* [T] destination row of position t, -1          */
-    int T;
-    float **mid, **in, **ag, **au; /* [n_sel] each [n_pos, width] (may be NULL) */
-} cap_state;
-
-static int cap_wants(void *ud, steer_site site, int layer)
-{
-    const cap_state *s = ud;
-    if (layer < 0 || layer >= s->n_layer || s->sel_of[layer] < 0) return 0;
-    return (site == STEER_SITE_RESID_MID && s->mid) || (site == STEER_SITE_MLP_IN && s->in) ||
-           site == STEER_SITE_MLP_GATE || site == STEER_SITE_MLP_UP;
-}
-
-static int cap_apply(void *ud, steer_site site, int layer, float *h, const steer_hook_batch *b)
-{
-    const cap_state *s = ud;
-    const int li = s->sel_of[layer];
-    float *dst = site == STEER_SITE_RESID_MID ? s->mid[li]
-                 : site == STEER_SITE_MLP_IN  ? s->in[li]
-                 : site == STEER_SITE_MLP_GATE ? s->ag[li]
-                                               : s->au[li];
-    const int w = b->width;
-    for (int i = 0; i < b->n; i++) {
-        const int t = b->pos[i];
-        if (t < 0 || t >= s->T || s->row_of[t] < 0) continue;
-        memcpy(dst + (size_t)s->row_of[t] * w, h + (size_t)i * w, (size_t)w * sizeof(float));
-    }
-    return 0;
 }
 
 /* One item: the tokens of prompt ⊕ completion and the positions analysed. */
@@ -785,28 +763,15 @@ static int build_job(const steer_model *m, const steer_dataset *d, int i, int to
                          data_item_where(d, it, wb, sizeof wb));
     int *pt = NULL, np = 0, *full = NULL, nfull = 0, rc;
     if ((rc = steer_tokenize_alloc(m, it->prompt, 1, &pt, &np))) return rc;
-    size_t lp = strlen(it->prompt), lc = strlen(it->completion);
-    char *s = malloc(lp + lc + 1);
-    if (!s) {
-        free(pt);
-        return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-    }
-    memcpy(s, it->prompt, lp);
-    memcpy(s + lp, it->completion, lc + 1);
-    rc = steer_tokenize_alloc(m, s, 1, &full, &nfull);
-    free(s);
-    if (rc) {
-        free(pt);
-        return rc;
-    }
-    int c = 0; /* the completion starts after the prefix shared with the prompt alone */
-    while (c < np && c < nfull && full[c] == pt[c]) c++;
+    int c = 0; /* the completion starts at token c */
+    rc = data_tokenize_pair(m, it->prompt, pt, np, it->completion, &full, &nfull, &c);
     free(pt);
+    if (rc) return rc;
     if (c >= nfull || c < 1) {
         free(full);
         return steer_err(STEER_EFORMAT, "%s has an empty completion", data_item_where(d, it, wb, sizeof wb));
     }
-    const int n_ctx = m->cfg.n_ctx_train;
+    const int n_ctx = steer_model_get_config(m)->n_ctx_train;
     if (n_ctx > 0 && nfull > n_ctx) {
         free(full);
         return steer_err(STEER_ECONTEXT, "%s: prompt + completion is %d tokens but the model's context holds %d",
@@ -861,7 +826,7 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
     *out = NULL;
     if (!m || !d || !p) return steer_err(STEER_EARG, "mlp analysis: missing model, data or parameters");
     if (p->token < 0) return steer_err(STEER_EARG, "mlp analysis: token must be >= 1 (or 0: all), got %d", p->token);
-    const steer_model_config *cfg = &m->cfg;
+    const steer_model_config *cfg = steer_model_get_config(m);
     const int L = cfg->n_layer, dm = cfg->d_model, f = cfg->d_ff;
     int rc = STEER_OK;
     for (int l = 0; l < L; l++)
@@ -950,14 +915,23 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
         rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory (%d positions × %d layers)", N, S);
         goto fail;
     }
-    cap_state cs = {L, dm, f, sel_of, row_of, 0, need_mid ? bufs : NULL, need_in ? bufs + S : NULL, bufs + 2 * S,
-                    bufs + 3 * S};
+    /* Captures of the chosen positions of the current item: position t goes
+     * to row row_of[t] (-1: not captured), refilled per item. */
     steer_ctx_params cp = steer_ctx_default_params();
     cp.n_ctx = T_max;
     if ((rc = steer_ctx_new(m, &cp, &c))) goto fail;
-    steer_hook hk = {cap_wants, cap_apply, &cs};
-    if ((rc = steer_ctx_add_hook(c, &hk)) < 0) goto fail;
-    rc = STEER_OK;
+    for (int t = 0; t < T_max; t++) row_of[t] = -1;
+    for (int li = 0; li < S && !rc; li++) {
+        static const steer_site cs[4] = {STEER_SITE_RESID_MID, STEER_SITE_MLP_IN, STEER_SITE_MLP_GATE,
+                                         STEER_SITE_MLP_UP};
+        for (int k = 0; k < 4 && !rc; k++) {
+            if (!bufs[k * S + li]) continue; /* resid_mid, mlp_in: when a site needs them */
+            const int id = steer_ctx_add_capture_into(c, cs[k], r->layers[li], 0, bufs[k * S + li], N,
+                                                      k < 2 ? dm : f, row_of, T_max);
+            if (id < 0) rc = id;
+        }
+    }
+    if (rc) goto fail;
     {
         int *pos = malloc((size_t)T_max * sizeof *pos);
         int8_t *want_logits = calloc((size_t)T_max, 1);
@@ -972,8 +946,7 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
         for (int i = 0; i < n_items && !rc; i++) {
             const item_job *j = &jobs[i];
             if (j->np == 0) continue;
-            for (int t = 0; t < j->T; t++) row_of[t] = t >= j->p0 && t < j->p0 + j->np ? j->row0 + t - j->p0 : -1;
-            cs.T = j->T;
+            for (int t = 0; t < T_max; t++) row_of[t] = t >= j->p0 && t < j->p0 + j->np ? j->row0 + t - j->p0 : -1;
             steer_ctx_clear(c, -1);
             steer_batch b = {j->T, j->tok, pos, NULL, want_logits};
             rc = steer_forward(c, &b);
@@ -1466,7 +1439,7 @@ int steer_mlp_write(const steer_mlp_result *const *r, int n, const steer_mlp_inf
     char *ps = join(dir, "mlp_stats.csv"), *ph = join(dir, "hist.csv"), *pa = join(dir, "attenuation.csv"),
          *pj = join(dir, "mlp_summary.json");
     if (!rc && (!ps || !ph || !pa || !pj)) rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-    if (!rc) rc = mkdir_p(dir);
+    if (!rc) rc = io_mkdir_p(dir);
     /* Figures first: the marker file (mlp_stats.csv) comes last, so a
      * directory with it is complete. */
     if (!rc) rc = hist_figure(r, n, bq, counts, dir);

@@ -1,19 +1,25 @@
 /*
- * report.c — sweep figures and the HTML/Markdown report (report.h).
+ * report.c — sweep figures and the HTML/Markdown report (steer_exp.h, report
+ * section: steer_sweep_figures, steer_report_write).
  *
- * Reading: dkl.csv is parsed into a dense table [site][layer][alpha][token]
- * (sites in order of first appearance, layers and alphas ascending, tokens
- * 1 … K; cells without a row are NaN). summary.json is optional and only
- * supplies titles and settings.
+ * Reading: a sweep directory is read with the table API
+ * (steer_sweep_table_read: summary.json and items.csv) into a dense view
+ * [site][layer][alpha][token] (sites and layers in the sweep's order, alphas
+ * ascending, tokens 1 … K; cells no item reaches are NaN), with each mean
+ * and standard error as dkl.csv holds it (9 significant digits), so the
+ * report and the figures show dkl.csv's numbers. A study adapt directory is
+ * read with steer_adapt_summary_read; MLP analysis and ICL directories from
+ * their own files.
  *
- * Writing: figures go through plot.c. The report is assembled in memory (two
- * text buffers) by one section function per kind of directory content (the
- * report_kinds table at the end), then both files are written through
- * temporary files and renamed, so bad input leaves nothing behind.
+ * Writing: figures go through plot.c. The report is one document
+ * (report_doc.h) that one section function per kind of directory content
+ * (the report_kinds table at the end) builds; it is rendered to HTML and to
+ * Markdown and both files are written through temporary files and renamed,
+ * so bad input leaves nothing behind.
  */
 #include "steer_exp.h"
-#include "report.h"
 #include "plot.h"
+#include "report_doc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -28,62 +34,7 @@
 #define PATH_MAX 4096
 #endif
 
-#ifndef IO_TMP_PATH_MAX
-#define IO_TMP_PATH_MAX 4096 /* the tmp_path size io_tmp_open needs (io_mmap.c) */
-#endif
-
-#define RP_NAME_MAX 64   /* longest site name + 1                          */
-#define RP_LINE_MAX 8192 /* longest dkl.csv line                           */
-#define RP_MAX_SITES 64
-
-static const char dkl_header[] = "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n";
-
-/* ---------------------------------------------------------------- text buffer */
-
-/* HTML text: & < > " escaped. */
-static void sb_html(sbuf *b, const char *s)
-{
-    for (; s && *s; s++) switch (*s) {
-        case '&': sb_puts(b, "&amp;"); break;
-        case '<': sb_puts(b, "&lt;"); break;
-        case '>': sb_puts(b, "&gt;"); break;
-        case '"': sb_puts(b, "&quot;"); break;
-        default: sb_put(b, s, 1);
-        }
-}
-
-/* Markdown table cell / inline text: | and ` and newlines made harmless. */
-static void sb_md(sbuf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '|') sb_puts(b, "\\|");
-        else if (*s == '\n' || *s == '\r') sb_puts(b, " ");
-        else sb_put(b, s, 1);
-    }
-}
-
-static void sb_base64(sbuf *b, const unsigned char *d, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char out[4];
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)d[i] << 16 | (unsigned)d[i + 1] << 8 | d[i + 2];
-        out[0] = tab[v >> 18];
-        out[1] = tab[(v >> 12) & 63];
-        out[2] = tab[(v >> 6) & 63];
-        out[3] = tab[v & 63];
-        sb_put(b, out, 4);
-    }
-    if (i < n) {
-        unsigned v = (unsigned)d[i] << 16 | (i + 1 < n ? (unsigned)d[i + 1] << 8 : 0);
-        out[0] = tab[v >> 18];
-        out[1] = tab[(v >> 12) & 63];
-        out[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[3] = '=';
-        sb_put(b, out, 4);
-    }
-}
+#define RP_NAME_MAX 64 /* longest site name + 1 */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -133,85 +84,6 @@ static void fmt_fixed(char *buf, size_t n, double v, int dec)
 /* "0.25" for an α (shortest round-trip-ish form). */
 static void fmt_alpha(char *buf, size_t n, double a) { snprintf(buf, n, "%g", a); }
 
-/* ---------------------------------------------------------------- dkl.csv */
-
-/* A sweep directory's results. Ownership: every pointer is owned. */
-typedef struct {
-    char *base, *ft; /* model names (first row)                            */
-    int n_sites, n_layers, n_alphas, K;
-    char (*sites)[RP_NAME_MAX]; /* [n_sites], order of first appearance    */
-    int *layers;                /* [n_layers] ascending                    */
-    double *alphas;             /* [n_alphas] ascending                    */
-    double *mean, *se;          /* [n_sites][n_layers][n_alphas][K]; NaN: no row */
-    int *n;                     /* same shape; -1: no row                  */
-    int n_max;                  /* largest n of any row                    */
-    cJSON *summary;             /* summary.json, or NULL when absent       */
-} sweep_table;
-
-static size_t st_idx(const sweep_table *t, int s, int l, int a, int k)
-{
-    return (((size_t)s * (size_t)t->n_layers + (size_t)l) * (size_t)t->n_alphas + (size_t)a) * (size_t)t->K +
-           (size_t)k;
-}
-
-static void sweep_table_free(sweep_table *t)
-{
-    free(t->base);
-    free(t->ft);
-    free(t->sites);
-    free(t->layers);
-    free(t->alphas);
-    free(t->mean);
-    free(t->se);
-    free(t->n);
-    cJSON_Delete(t->summary);
-    memset(t, 0, sizeof *t);
-}
-
-typedef struct {
-    int site, layer, token, n, line;
-    double alpha, mean, se;
-} dkl_row;
-
-/* Splits line (modified in place) into fields at commas; a field may be
- * "quoted" with "" for a quote. Returns the field count, or -1 for a bad
- * quote. */
-static int csv_split(char *line, char **f, int max)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        if (n == max) return max + 1;
-        if (*p == '"') {
-            char *w = ++p;
-            f[n++] = w;
-            for (;;) {
-                if (!*p) return -1;
-                if (*p == '"') {
-                    if (p[1] == '"') {
-                        *w++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *w++ = *p++;
-            }
-            *w = 0;
-            if (*p == 0) return n;
-            if (*p != ',') return -1;
-            p++;
-        } else {
-            f[n++] = p;
-            char *c = strchr(p, ',');
-            if (!c) return n;
-            *c = 0;
-            p = c + 1;
-        }
-    }
-}
-
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
     if (!*s) return 0;
@@ -223,7 +95,7 @@ static int parse_int(const char *s, long lo, long hi, int *out)
     return 1;
 }
 
-/* allow_nan: "nan" accepted (a standard error of one item). */
+/* allow_nan: "nan" accepted. */
 static int parse_num(const char *s, int allow_nan, double *out)
 {
     if (!*s) return 0;
@@ -235,291 +107,185 @@ static int parse_num(const char *s, int allow_nan, double *out)
     return 1;
 }
 
-static int valid_site(const char *s)
+/* A JSON field as text: strings as they are, numbers %g, arrays of those
+ * joined with ", ", null as "—"; NULL when absent or another kind. */
+static const char *json_text(const cJSON *v, char *buf, size_t n)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= RP_NAME_MAX) return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
-    return 1;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int find_int(const int *v, int n, int x)
-{
-    for (int i = 0; i < n; i++)
-        if (v[i] == x) return i;
-    return -1;
-}
-
-static int find_double(const double *v, int n, double x)
-{
-    for (int i = 0; i < n; i++)
-        if (v[i] == x) return i;
-    return -1;
-}
-
-/* Parses the rows of path's mapped text into rows (grown), sites and the
- * models. */
-static int dkl_parse_rows(const char *path, const char *text, size_t size, sweep_table *t, dkl_row **rows_out,
-                          int *n_rows_out)
-{
-    char *line = malloc(RP_LINE_MAX + 1);
-    dkl_row *rows = NULL;
-    int n_rows = 0, cap = 0, rc = STEER_OK, lineno = 0;
-    if (!line) return steer_err(STEER_ENOMEM, "%s: out of memory", path);
-    t->sites = calloc(RP_MAX_SITES, sizeof *t->sites);
-    if (!t->sites) {
-        free(line);
-        return steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    if (!v) return NULL;
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (cJSON_IsNull(v)) return "—";
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, n, "%g", v->valuedouble);
+        return buf;
     }
-    size_t pos = 0;
-    while (pos < size && !rc) {
-        const char *nl = memchr(text + pos, '\n', size - pos);
-        size_t len = nl ? (size_t)(nl - (text + pos)) : size - pos;
-        lineno++;
-        if (len > RP_LINE_MAX) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: line longer than %d bytes", path, lineno, RP_LINE_MAX);
-            break;
-        }
-        memcpy(line, text + pos, len);
-        pos += len + (nl ? 1 : 0);
-        if (len && line[len - 1] == '\r') len--;
-        line[len] = 0;
-        if (memchr(line, 0, len)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: NUL byte in the line", path, lineno);
-            break;
-        }
-        if (lineno == 1) {
-            if (strcmp(line, dkl_header) != 0)
-                rc = steer_err(STEER_EFORMAT, "%s:1: header is not \"%s\"", path, dkl_header);
-            continue;
-        }
-        if (len == 0) {
-            if (pos >= size) break; /* final newline */
-            rc = steer_err(STEER_EFORMAT, "%s:%d: empty line", path, lineno);
-            break;
-        }
-        char *f[9];
-        int nf = csv_split(line, f, 9);
-        if (nf != 9) {
-            rc = nf < 0 ? steer_err(STEER_EFORMAT, "%s:%d: unterminated or misplaced quote", path, lineno)
-                        : steer_err(STEER_EFORMAT, "%s:%d: expected 9 fields (%s), found %s%d", path, lineno,
-                                    dkl_header, nf > 9 ? "more than " : "", nf > 9 ? 9 : nf);
-            break;
-        }
-        dkl_row r = {.line = lineno};
-        if (!valid_site(f[2])) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: bad site name \"%.64s\"", path, lineno, f[2]);
-            break;
-        }
-        if (!parse_int(f[3], 0, 1000000, &r.layer)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: layer \"%.64s\" is not an integer >= 0", path, lineno, f[3]);
-            break;
-        }
-        if (!parse_num(f[4], 0, &r.alpha)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: alpha \"%.64s\" is not a finite number", path, lineno, f[4]);
-            break;
-        }
-        if (!parse_int(f[5], 1, 100000, &r.token)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: token \"%.64s\" is not an integer >= 1", path, lineno, f[5]);
-            break;
-        }
-        if (!parse_num(f[6], 1, &r.mean) || !parse_num(f[7], 1, &r.se)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: dkl_mean \"%.64s\" or dkl_se \"%.64s\" is not a number", path, lineno,
-                           f[6], f[7]);
-            break;
-        }
-        if (!parse_int(f[8], 0, INT_MAX, &r.n)) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: n \"%.64s\" is not an integer >= 0", path, lineno, f[8]);
-            break;
-        }
-        if (!t->base) {
-            t->base = strdup(f[0]);
-            t->ft = strdup(f[1]);
-            if (!t->base || !t->ft) {
-                rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
+    if (cJSON_IsArray(v)) {
+        size_t o = 0;
+        buf[0] = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            char one[64];
+            if (cJSON_IsString(e)) snprintf(one, sizeof one, "%s", e->valuestring);
+            else if (cJSON_IsNumber(e)) snprintf(one, sizeof one, "%g", e->valuedouble);
+            else continue;
+            int k = snprintf(buf + o, n - o, "%s%s", o ? ", " : "", one);
+            if (k < 0 || (size_t)k >= n - o) {
+                if (n > 4) snprintf(buf + n - 4, 4, "…");
                 break;
             }
-        } else if (strcmp(t->base, f[0]) != 0 || strcmp(t->ft, f[1]) != 0) {
-            rc = steer_err(STEER_EFORMAT, "%s:%d: models \"%.64s\", \"%.64s\" differ from line 2's (one pair per file)",
-                           path, lineno, f[0], f[1]);
-            break;
+            o += (size_t)k;
         }
-        int s = 0;
-        while (s < t->n_sites && strcmp(t->sites[s], f[2]) != 0) s++;
-        if (s == t->n_sites) {
-            if (t->n_sites == RP_MAX_SITES) {
-                rc = steer_err(STEER_EFORMAT, "%s:%d: more than %d sites", path, lineno, RP_MAX_SITES);
-                break;
-            }
-            snprintf(t->sites[t->n_sites++], RP_NAME_MAX, "%s", f[2]);
-        }
-        r.site = s;
-        if (n_rows == cap) {
-            int nc = cap ? cap * 2 : 256;
-            dkl_row *nr = realloc(rows, (size_t)nc * sizeof *rows);
-            if (!nr) {
-                rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
-                break;
-            }
-            rows = nr;
-            cap = nc;
-        }
-        rows[n_rows++] = r;
+        return buf;
     }
-    free(line);
-    if (!rc && lineno == 0) rc = steer_err(STEER_EFORMAT, "%s: empty file (no header)", path);
-    if (!rc && n_rows == 0) rc = steer_err(STEER_EFORMAT, "%s: no data rows", path);
-    if (rc) {
-        free(rows);
-        return rc;
-    }
-    *rows_out = rows;
-    *n_rows_out = n_rows;
-    return STEER_OK;
+    return NULL;
 }
 
-/* Reads dir/dkl.csv (required) and dir/summary.json (optional) into t. */
-static int sweep_table_load(const char *dir, sweep_table *t)
+static double json_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* ---------------------------------------------------------------- a sweep, read through the table API */
+
+/* A finished sweep as the report shows it. Ownership: tab and the arrays
+ * are owned; the strings point into tab. */
+typedef struct {
+    steer_sweep_table *tab;
+    const steer_sweep_params *p;
+    steer_sweep_info info;
+    double wall_s;
+    char base[256], ft[256]; /* model names (dkl.csv's base, ft columns)  */
+    int n_sites, n_layers, n_alphas, K; /* K: the last token any item has  */
+    int n_items;
+    const char *sites[STEER_SITE_COUNT];
+    const int *layers;  /* [n_layers] the sweep's (ascending)               */
+    double *alphas;     /* [n_alphas] ascending, as dkl.csv writes them     */
+    double *mean, *se;  /* [n_sites][n_layers][n_alphas][K]; NaN: no item  */
+    int *n;             /* same shape; -1: no item                          */
+} sweep_view;
+
+static size_t sv_idx(const sweep_view *t, int s, int l, int a, int k)
+{
+    return (((size_t)s * (size_t)t->n_layers + (size_t)l) * (size_t)t->n_alphas + (size_t)a) * (size_t)t->K +
+           (size_t)k;
+}
+
+static void sweep_view_free(sweep_view *t)
+{
+    steer_sweep_table_free(t->tab);
+    free(t->alphas);
+    free(t->mean);
+    free(t->se);
+    free(t->n);
+    memset(t, 0, sizeof *t);
+}
+
+/* v as dkl.csv writes it ("%.9g") and reads back. */
+static double as_written(double v)
+{
+    char b[40];
+    snprintf(b, sizeof b, "%.9g", v);
+    return strtod(b, NULL);
+}
+
+/* An α as the sweep's files write it (the shortest decimal that reads back
+ * to the float) and read back as a double. */
+static double alpha_as_written(float a)
+{
+    char b[32] = "0";
+    for (int p = 1; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)a);
+        if (strtof(b, NULL) == a) break;
+    }
+    return strtod(b, NULL);
+}
+
+static int sweep_view_load(const char *dir, sweep_view *t)
 {
     memset(t, 0, sizeof *t);
-    char path[PATH_MAX];
-    int rc = join_path(path, sizeof path, dir, "dkl.csv");
+    int rc = steer_sweep_table_read(dir, &t->tab);
     if (rc) return rc;
-    io_map m;
-    if ((rc = io_map_open(path, &m))) return rc;
-    dkl_row *rows = NULL;
-    int n_rows = 0;
-    rc = dkl_parse_rows(path, (const char *)m.data, m.size, t, &rows, &n_rows);
-    io_map_close(&m);
-    if (rc) {
-        sweep_table_free(t);
-        return rc;
-    }
+    const steer_sweep_params *p = t->p = steer_sweep_table_params(t->tab);
+    steer_sweep_table_info(t->tab, &t->info, &t->wall_s);
+    steer_sweep_model_name(t->info.base_path, t->base, sizeof t->base);
+    steer_sweep_model_name(t->info.ft_path, t->ft, sizeof t->ft);
+    t->n_sites = p->n_sites;
+    t->n_layers = p->n_layers;
+    t->n_alphas = p->n_alphas;
+    t->n_items = steer_sweep_table_count(t->tab);
+    t->layers = p->layers;
+    for (int s = 0; s < p->n_sites; s++) t->sites[s] = steer_site_name(p->sites[s]);
 
-    /* Distinct layers and alphas (sorted), K = the largest token. */
-    t->layers = malloc((size_t)n_rows * sizeof *t->layers);
-    t->alphas = malloc((size_t)n_rows * sizeof *t->alphas);
-    if (!t->layers || !t->alphas) {
-        rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
-        goto fail;
+    /* α ascending (the sweep keeps the order it was given). */
+    int order[STEER_SWEEP_MAX_ALPHAS];
+    t->alphas = malloc((size_t)p->n_alphas * sizeof *t->alphas);
+    if (!t->alphas) {
+        sweep_view_free(t);
+        return steer_err(STEER_ENOMEM, "%s: out of memory", dir);
     }
-    for (int i = 0; i < n_rows; i++) {
-        if (find_int(t->layers, t->n_layers, rows[i].layer) < 0) t->layers[t->n_layers++] = rows[i].layer;
-        if (find_double(t->alphas, t->n_alphas, rows[i].alpha) < 0) t->alphas[t->n_alphas++] = rows[i].alpha;
-        if (rows[i].token > t->K) t->K = rows[i].token;
-        if (rows[i].n > t->n_max) t->n_max = rows[i].n;
+    for (int a = 0; a < p->n_alphas; a++) {
+        int j = a;
+        double v = alpha_as_written(p->alphas[a]);
+        while (j > 0 && t->alphas[j - 1] > v) {
+            t->alphas[j] = t->alphas[j - 1];
+            order[j] = order[j - 1];
+            j--;
+        }
+        t->alphas[j] = v;
+        order[j] = a;
     }
-    qsort(t->layers, (size_t)t->n_layers, sizeof *t->layers, cmp_int);
-    qsort(t->alphas, (size_t)t->n_alphas, sizeof *t->alphas, cmp_double);
+    /* K: the last token with any item (an item may have fewer than the
+     * sweep's K tokens). */
+    for (int k = p->tokens - 1; k >= 0 && !t->K; k--)
+        for (int c = 0; c < p->n_sites * p->n_layers * p->n_alphas && !t->K; c++) {
+            int n;
+            steer_sweep_table_cell(t->tab, c / (p->n_layers * p->n_alphas), c / p->n_alphas % p->n_layers,
+                                   c % p->n_alphas, k, NULL, NULL, &n);
+            if (n > 0) t->K = k + 1;
+        }
+    if (t->K == 0) {
+        sweep_view_free(t);
+        return steer_err(STEER_EFORMAT, "%s/items.csv: no items with results", dir);
+    }
     size_t cells = (size_t)t->n_sites * (size_t)t->n_layers * (size_t)t->n_alphas * (size_t)t->K;
-    if (cells > ((size_t)1 << 26)) {
-        rc = steer_err(STEER_EFORMAT, "%s: %d sites x %d layers x %d alphas x %d tokens is too many cells", path,
-                       t->n_sites, t->n_layers, t->n_alphas, t->K);
-        goto fail;
-    }
     t->mean = malloc(cells * sizeof *t->mean);
     t->se = malloc(cells * sizeof *t->se);
     t->n = malloc(cells * sizeof *t->n);
     if (!t->mean || !t->se || !t->n) {
-        rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
-        goto fail;
+        sweep_view_free(t);
+        return steer_err(STEER_ENOMEM, "%s: out of memory", dir);
     }
-    for (size_t i = 0; i < cells; i++) {
-        t->mean[i] = t->se[i] = NAN;
-        t->n[i] = -1;
-    }
-    for (int i = 0; i < n_rows; i++) {
-        const dkl_row *r = &rows[i];
-        size_t j = st_idx(t, r->site, find_int(t->layers, t->n_layers, r->layer),
-                          find_double(t->alphas, t->n_alphas, r->alpha), r->token - 1);
-        if (t->n[j] >= 0) {
-            char a[32];
-            fmt_alpha(a, sizeof a, r->alpha);
-            rc = steer_err(STEER_EFORMAT, "%s:%d: duplicate row for site %s, layer %d, alpha %s, token %d", path,
-                           r->line, t->sites[r->site], r->layer, a, r->token);
-            goto fail;
-        }
-        t->mean[j] = r->mean;
-        t->se[j] = r->se;
-        t->n[j] = r->n;
-    }
-    free(rows);
-    rows = NULL;
-
-    /* summary.json: optional. */
-    if ((rc = join_path(path, sizeof path, dir, "summary.json"))) goto fail;
-    if (file_exists(path)) {
-        if ((rc = io_map_open(path, &m))) goto fail;
-        t->summary = cJSON_ParseWithLength((const char *)m.data, m.size);
-        io_map_close(&m);
-        if (!t->summary || !cJSON_IsObject(t->summary)) {
-            rc = steer_err(STEER_EFORMAT, "%s: not a JSON object", path);
-            goto fail;
-        }
-        const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(t->summary, "format");
-        if (cJSON_IsString(fmt) && strncmp(fmt->valuestring, "steer-sweep/", 12) != 0) {
-            rc = steer_err(STEER_EFORMAT, "%s: format \"%.64s\" is not a sweep summary (steer-sweep/1)", path,
-                           fmt->valuestring);
-            goto fail;
-        }
-    }
+    for (int s = 0; s < t->n_sites; s++)
+        for (int l = 0; l < t->n_layers; l++)
+            for (int a = 0; a < t->n_alphas; a++)
+                for (int k = 0; k < t->K; k++) {
+                    double m, se;
+                    int n;
+                    steer_sweep_table_cell(t->tab, s, l, order[a], k, &m, &se, &n);
+                    size_t j = sv_idx(t, s, l, a, k);
+                    t->mean[j] = n > 0 ? as_written(m) : NAN;
+                    t->se[j] = n > 0 ? as_written(se) : NAN;
+                    t->n[j] = n > 0 ? n : -1;
+                }
     return STEER_OK;
-fail:
-    free(rows);
-    sweep_table_free(t);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- summary fields */
-
-static const cJSON *sum_get(const sweep_table *t, const char *key)
-{
-    return t->summary ? cJSON_GetObjectItemCaseSensitive(t->summary, key) : NULL;
-}
-
-static const char *sum_str(const sweep_table *t, const char *key)
-{
-    const cJSON *v = sum_get(t, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Items in the sweep: summary's n_items, else the largest n in dkl.csv. */
-static int sweep_items(const sweep_table *t)
-{
-    const cJSON *v = sum_get(t, "n_items");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9) return (int)v->valuedouble;
-    return t->n_max;
 }
 
 /* "base → ft (N items)" */
-static void models_text(const sweep_table *t, char *buf, size_t n)
+static void models_text(const sweep_view *t, char *buf, size_t n)
 {
-    int items = sweep_items(t);
-    snprintf(buf, n, "%s → %s (%d item%s)", t->base, t->ft, items, items == 1 ? "" : "s");
+    snprintf(buf, n, "%s → %s (%d item%s)", t->base, t->ft, t->n_items, t->n_items == 1 ? "" : "s");
 }
 
 /* The most negative ΔKL of site s (over layers, alphas, tokens); -1 if none. */
-static long best_cell(const sweep_table *t, int s)
+static long best_cell(const sweep_view *t, int s)
 {
     long best = -1;
     for (int l = 0; l < t->n_layers; l++)
         for (int a = 0; a < t->n_alphas; a++)
             for (int k = 0; k < t->K; k++) {
-                size_t j = st_idx(t, s, l, a, k);
+                size_t j = sv_idx(t, s, l, a, k);
                 if (isfinite(t->mean[j]) && (best < 0 || t->mean[j] < t->mean[best])) best = (long)j;
             }
     return best;
@@ -527,10 +293,10 @@ static long best_cell(const sweep_table *t, int s)
 
 /* ---------------------------------------------------------------- figures */
 
-static int site_figures(const char *dir, const sweep_table *t, int s)
+static int site_figures(const char *dir, const sweep_view *t, int s)
 {
     const int L = t->n_layers, A = t->n_alphas, K = t->K;
-    char path[PATH_MAX], name[RP_NAME_MAX + 32], models[512], title[1024];
+    char path[PATH_MAX], name[RP_NAME_MAX + 32], models[600], title[1024];
     models_text(t, models, sizeof models);
     double *xs = malloc((size_t)L * sizeof *xs), *ys = malloc((size_t)K * A * L * sizeof *ys);
     double *zero = calloc((size_t)L, sizeof *zero), *z = malloc((size_t)K * L * sizeof *z);
@@ -557,7 +323,7 @@ static int site_figures(const char *dir, const sweep_table *t, int s)
     for (int k = 0; k < K; k++) {
         for (int a = 0; a < A; a++) {
             double *y = ys + ((size_t)k * A + a) * L;
-            for (int l = 0; l < L; l++) y[l] = t->mean[st_idx(t, s, l, a, k)];
+            for (int l = 0; l < L; l++) y[l] = t->mean[sv_idx(t, s, l, a, k)];
             ser[k * (A + 1) + a] = (plot_series){.label = alabel[a], .x = xs, .y = y, .n = L, .markers = 1};
         }
         ser[k * (A + 1) + A] = (plot_series){.x = xs, .y = zero, .n = L, .color = 8, .dashed = 1};
@@ -577,7 +343,7 @@ static int site_figures(const char *dir, const sweep_table *t, int s)
     double zmax = 0;
     for (int k = 0; k < K; k++)
         for (int l = 0; l < L; l++) {
-            double v = t->mean[st_idx(t, s, l, A - 1, k)];
+            double v = t->mean[sv_idx(t, s, l, A - 1, k)];
             z[(size_t)k * L + l] = v;
             if (isfinite(v)) zmax = fmax(zmax, fabs(v));
         }
@@ -615,145 +381,97 @@ end:
     return rc;
 }
 
-int report_sweep_figures(const char *dir)
+static int view_figures(const char *dir, const sweep_view *t)
 {
-    /* Ownership: borrows dir; writes the figure files into it. */
-    if (!dir || !*dir) return steer_err(STEER_EARG, "report_sweep_figures: empty directory name");
-    sweep_table t;
-    int rc = sweep_table_load(dir, &t);
-    for (int s = 0; s < t.n_sites && !rc; s++) rc = site_figures(dir, &t, s);
-    sweep_table_free(&t);
+    int rc = STEER_OK;
+    for (int s = 0; s < t->n_sites && !rc; s++) rc = site_figures(dir, t, s);
     return rc;
 }
 
-/* ---------------------------------------------------------------- report document */
-
-/* The report being assembled. Ownership: html and md own their text. */
-typedef struct {
-    sbuf html, md;
-    char md_dir[PATH_MAX]; /* canonical directory of the Markdown file */
-    int n_sections;        /* sections so far (for unique HTML ids)    */
-} report_doc;
-
-/* out = to (canonical absolute) relative to from_dir (canonical absolute). */
-static void rel_path(const char *from_dir, const char *to, char *out, size_t n)
+int steer_sweep_figures(const char *dir)
 {
-    size_t common = 0, i = 0;
-    for (; from_dir[i] && to[i] && from_dir[i] == to[i]; i++)
-        if (to[i] == '/') common = i + 1;
-    if (!from_dir[i] && (to[i] == '/' || !to[i])) common = i + (to[i] == '/');
-    if (strcmp(from_dir, "/") == 0) common = 1;
-    size_t o = 0;
-    out[0] = 0;
-    /* One "../" per component of from_dir after the common prefix. */
-    for (const char *p = from_dir + common; *p;) {
-        if (o + 4 < n) {
-            memcpy(out + o, "../", 3);
-            o += 3;
-        }
-        const char *sl = strchr(p, '/');
-        if (!sl) break;
-        p = sl + 1;
-    }
-    out[o] = 0;
-    snprintf(out + o, n - o, "%s", to + common);
-}
-
-/* Embeds dir/file as an <img> and links it from the Markdown. */
-static int doc_figure(report_doc *d, const char *dir, const char *file, const char *alt)
-{
-    char path[PATH_MAX], real[PATH_MAX], rel[PATH_MAX];
-    int rc = join_path(path, sizeof path, dir, file);
+    /* Ownership: borrows dir; writes the figure files into it. */
+    if (!dir || !*dir) return steer_err(STEER_EARG, "steer_sweep_figures: empty directory name");
+    sweep_view t;
+    int rc = sweep_view_load(dir, &t);
     if (rc) return rc;
-    io_map m;
-    if ((rc = io_map_open(path, &m))) return rc;
-    sb_puts(&d->html, "<figure><img alt=\"");
-    sb_html(&d->html, alt);
-    sb_puts(&d->html, "\" src=\"data:image/png;base64,");
-    sb_base64(&d->html, m.data, m.size);
-    sb_puts(&d->html, "\"><figcaption>");
-    sb_html(&d->html, alt);
-    sb_puts(&d->html, " (<code>");
-    sb_html(&d->html, file);
-    sb_puts(&d->html, "</code>)</figcaption></figure>\n");
-    io_map_close(&m);
-    if (!realpath(path, real)) return steer_err(STEER_EIO, "%s: %s", path, strerror(errno));
-    rel_path(d->md_dir, real, rel, sizeof rel);
-    sb_puts(&d->md, "![");
-    sb_md(&d->md, alt);
-    sb_puts(&d->md, "](");
-    sb_puts(&d->md, rel);
-    sb_puts(&d->md, ")\n\n");
-    return STEER_OK;
-}
-
-/* One settings row in both documents (value may be NULL: row skipped). */
-static void doc_setting(report_doc *d, const char *key, const char *value)
-{
-    if (!value) return;
-    sb_puts(&d->html, "<tr><th>");
-    sb_html(&d->html, key);
-    sb_puts(&d->html, "</th><td>");
-    sb_html(&d->html, value);
-    sb_puts(&d->html, "</td></tr>\n");
-    sb_puts(&d->md, "| ");
-    sb_md(&d->md, key);
-    sb_puts(&d->md, " | ");
-    sb_md(&d->md, value);
-    sb_puts(&d->md, " |\n");
-}
-
-/* A summary field as text: strings as they are, numbers %g, arrays of those
- * joined with ", ", null as "—"; NULL when absent or another kind. */
-static const char *json_text(const cJSON *v, char *buf, size_t n)
-{
-    if (!v) return NULL;
-    if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsNull(v)) return "—";
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, n, "%g", v->valuedouble);
-        return buf;
-    }
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? "true" : "false";
-    if (cJSON_IsArray(v)) {
-        size_t o = 0;
-        buf[0] = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, v)
-        {
-            char one[64];
-            if (cJSON_IsString(e)) snprintf(one, sizeof one, "%s", e->valuestring);
-            else if (cJSON_IsNumber(e)) snprintf(one, sizeof one, "%g", e->valuedouble);
-            else continue;
-            int k = snprintf(buf + o, n - o, "%s%s", o ? ", " : "", one);
-            if (k < 0 || (size_t)k >= n - o) {
-                if (n > 4) snprintf(buf + n - 4, 4, "…");
-                break;
-            }
-            o += (size_t)k;
-        }
-        return buf;
-    }
-    return NULL;
+    rc = view_figures(dir, &t);
+    sweep_view_free(&t);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- sweep section */
 
-static void table_cell_style(sbuf *b, double v, double zmax)
+/* The HTML background of a table cell of value v on a diverging scale ±zmax
+ * (-1: none, for a missing value). */
+static int cell_bg(double v, double zmax)
 {
-    if (!isfinite(v)) return;
+    if (!isfinite(v)) return -1;
     double rgb[3];
     plot_cmap_color(PLOT_CMAP_DIVERGING, v, -zmax, zmax, rgb);
-    sb_printf(b, " style=\"background:#%02x%02x%02x\"", (int)lround(rgb[0] * 255), (int)lround(rgb[1] * 255),
-              (int)lround(rgb[2] * 255));
+    return (int)lround(rgb[0] * 255) << 16 | (int)lround(rgb[1] * 255) << 8 | (int)lround(rgb[2] * 255);
 }
 
-static int section_sweep(report_doc *d, const char *dir)
+/* "a, b, c" of the n items that fmt writes (stops before buf is full). */
+static void sweep_settings(doc *d, const sweep_view *t)
 {
-    sweep_table t;
-    int rc = sweep_table_load(dir, &t);
+    char buf[4096];
+    const steer_sweep_params *p = t->p;
+    snprintf(buf, sizeof buf, "%s (%s)", t->base, t->info.base_path);
+    doc_setting(d, "base model B", buf);
+    snprintf(buf, sizeof buf, "%s (%s)", t->ft, t->info.ft_path);
+    doc_setting(d, "fine-tuned model F", buf);
+    doc_setting(d, "architecture", *t->info.arch ? t->info.arch : NULL);
+    snprintf(buf, sizeof buf, "%d", t->info.n_layers);
+    doc_setting(d, "layers in the model", buf);
+    snprintf(buf, sizeof buf, "%d", t->info.d_model);
+    doc_setting(d, "d_model", buf);
+    doc_setting(d, "data", t->info.data);
+    snprintf(buf, sizeof buf, "%d", t->n_items);
+    doc_setting(d, "items", buf);
+    doc_setting(d, "continuation", steer_sweep_cont_name(p->continuation));
+    doc_setting(d, "steered positions", steer_sweep_pos_name(p->positions));
+    doc_setting(d, "δ taken at site (null: each site's own)",
+                p->delta_site >= 0 ? steer_site_name((steer_site)p->delta_site) : "—");
+    if (p->shard_count > 1) snprintf(buf, sizeof buf, "%d/%d", p->shard_index, p->shard_count);
+    doc_setting(d, "shard", p->shard_count > 1 ? buf : "—");
+    snprintf(buf, sizeof buf, "%g", t->wall_s);
+    doc_setting(d, "wall time (s)", buf);
+    size_t o = 0;
+    buf[0] = 0;
+    for (int s = 0; s < t->n_sites && o < sizeof buf - RP_NAME_MAX - 4; s++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", s ? ", " : "", t->sites[s]);
+    doc_setting(d, "sites", buf);
+    o = 0;
+    buf[0] = 0;
+    for (int l = 0; l < t->n_layers && o < sizeof buf - 32; l++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", l ? ", " : "", t->layers[l]);
+    doc_setting(d, "layers swept", buf);
+    o = 0;
+    buf[0] = 0;
+    for (int a = 0; a < t->n_alphas && o < sizeof buf - 32; a++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%g", a ? ", " : "", t->alphas[a]);
+    doc_setting(d, "α grid", buf);
+    snprintf(buf, sizeof buf, "%d", t->K);
+    doc_setting(d, "generated tokens K", buf);
+    o = 0;
+    buf[0] = 0;
+    for (int k = 0; k < p->tokens && o <= sizeof buf - 64; k++) {
+        char v[32];
+        double m;
+        steer_sweep_table_kl_base(t->tab, k, &m, NULL);
+        fmt_num(v, sizeof v, m);
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%stoken %d: %s", k ? ", " : "", k + 1, v);
+    }
+    doc_setting(d, "KL(B ‖ F) mean per token (nats)", buf);
+}
+
+static int section_sweep(doc *d, const char *dir)
+{
+    sweep_view t;
+    int rc = sweep_view_load(dir, &t);
     if (rc) return rc;
-    char path[PATH_MAX], buf[4096], name[RP_NAME_MAX + 32], models[512];
+    char path[PATH_MAX], buf[4096], name[RP_NAME_MAX + 32], models[600], id[RP_NAME_MAX + 32];
     const int L = t.n_layers, A = t.n_alphas, K = t.K;
 
     /* Figures the directory lacks are drawn first. */
@@ -764,104 +482,33 @@ static int section_sweep(report_doc *d, const char *dir)
         snprintf(name, sizeof name, "heatmap_%s.png", t.sites[s]);
         if (!rc && !(rc = join_path(path, sizeof path, dir, name))) missing |= !file_exists(path);
     }
-    if (!rc && missing) rc = report_sweep_figures(dir);
+    if (!rc && missing) rc = view_figures(dir, &t);
     if (rc) goto end;
 
     models_text(&t, models, sizeof models);
-    sb_puts(&d->html, "<section>\n<h2>ΔKL sweep: ");
-    sb_html(&d->html, models);
-    sb_puts(&d->html, "</h2>\n<p class=\"dir\">results in <code>");
-    sb_html(&d->html, dir);
-    sb_puts(&d->html, "</code></p>\n");
-    sb_puts(&d->md, "## ΔKL sweep: ");
-    sb_md(&d->md, models);
-    sb_puts(&d->md, "\n\nResults in `");
-    sb_md(&d->md, dir);
-    sb_puts(&d->md, "`.\n\n");
+    snprintf(buf, sizeof buf, "ΔKL sweep: %s", models);
+    doc_section_begin(d, buf, dir);
 
-    /* Settings. */
-    sb_puts(&d->html, "<h3>Settings</h3>\n<table class=\"settings\">\n");
-    sb_puts(&d->md, "### Settings\n\n| setting | value |\n|---|---|\n");
-    const char *cmd = sum_str(&t, "command");
-    {
-        char tmp[64];
-        const char *bp = sum_str(&t, "base_path"), *fp = sum_str(&t, "ft_path");
-        snprintf(buf, sizeof buf, "%s%s%s%s", t.base, bp ? " (" : "", bp ? bp : "", bp ? ")" : "");
-        doc_setting(d, "base model B", buf);
-        snprintf(buf, sizeof buf, "%s%s%s%s", t.ft, fp ? " (" : "", fp ? fp : "", fp ? ")" : "");
-        doc_setting(d, "fine-tuned model F", buf);
-        static const char *const keys[][2] = {
-            {"arch", "architecture"}, {"n_layers", "layers in the model"}, {"d_model", "d_model"},
-            {"data", "data"},         {"n_items", "items"},               {"continuation", "continuation"},
-            {"positions", "steered positions"}, {"delta_site", "δ taken at site (null: each site's own)"},
-            {"shard", "shard"},       {"wall_s", "wall time (s)"},
-        };
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-            const char *v = json_text(sum_get(&t, keys[i][0]), buf, sizeof buf);
-            if (!v && strcmp(keys[i][0], "n_items") == 0) {
-                snprintf(tmp, sizeof tmp, "%d (largest n in dkl.csv)", t.n_max);
-                v = tmp;
-            }
-            doc_setting(d, keys[i][1], v);
-        }
-        size_t o = 0;
-        buf[0] = 0;
-        for (int s = 0; s < t.n_sites && o < sizeof buf - RP_NAME_MAX - 4; s++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", s ? ", " : "", t.sites[s]);
-        doc_setting(d, "sites", buf);
-        o = 0;
-        buf[0] = 0;
-        for (int l = 0; l < L && o < sizeof buf - 32; l++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", l ? ", " : "", t.layers[l]);
-        doc_setting(d, "layers swept", buf);
-        o = 0;
-        buf[0] = 0;
-        for (int a = 0; a < A && o < sizeof buf - 32; a++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%g", a ? ", " : "", t.alphas[a]);
-        doc_setting(d, "α grid", buf);
-        snprintf(buf, sizeof buf, "%d", K);
-        doc_setting(d, "generated tokens K", buf);
-        const cJSON *kb = sum_get(&t, "kl_base_mean");
-        if (cJSON_IsArray(kb)) {
-            o = 0;
-            buf[0] = 0;
-            int k = 0;
-            const cJSON *e;
-            cJSON_ArrayForEach(e, kb)
-            {
-                if (o > sizeof buf - 64) break;
-                char v[32];
-                fmt_num(v, sizeof v, cJSON_IsNumber(e) ? e->valuedouble : NAN);
-                o += (size_t)snprintf(buf + o, sizeof buf - o, "%stoken %d: %s", k ? ", " : "", k + 1, v);
-                k++;
-            }
-            doc_setting(d, "KL(B ‖ F) mean per token (nats)", buf);
-        }
-    }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
-    if (cmd) {
-        sb_puts(&d->html, "<p>Sweep command:</p>\n<pre>");
-        sb_html(&d->html, cmd);
-        sb_puts(&d->html, "</pre>\n");
-        sb_puts(&d->md, "Sweep command:\n\n```\n");
-        sb_puts(&d->md, cmd);
-        sb_puts(&d->md, "\n```\n\n");
-    }
+    doc_heading(d, 3, "Settings", NULL);
+    static const char *const kv[] = {"setting", "value"};
+    doc_table(d, "settings", 2, "ll", kv, 1);
+    sweep_settings(d, &t);
+    doc_para(d, "Sweep command:");
+    doc_code(d, t.info.command);
 
     /* Best cell per site. */
-    sb_puts(&d->html, "<h3>Best cell per site</h3>\n<p>The most negative mean ΔKL over layers, α and tokens "
-                      "(negative = the steered base model is closer to F).</p>\n<table>\n"
-                      "<tr><th>site</th><th>layer</th><th>α</th><th>token</th><th>ΔKL mean</th><th>se</th>"
-                      "<th>n</th></tr>\n");
-    sb_puts(&d->md, "### Best cell per site\n\nThe most negative mean ΔKL over layers, α and tokens (negative = "
-                    "the steered base model is closer to F).\n\n| site | layer | α | token | ΔKL mean | se | n |\n"
-                    "|---|---:|---:|---:|---:|---:|---:|\n");
+    doc_heading(d, 3, "Best cell per site", NULL);
+    doc_para(d, "The most negative mean ΔKL over layers, α and tokens (negative = the steered base model is closer "
+                "to F).");
+    static const char *const best_head[] = {"site", "layer", "α", "token", "ΔKL mean", "se", "n"};
+    doc_table(d, NULL, 7, "lrrrrrr", best_head, 0);
     for (int s = 0; s < t.n_sites; s++) {
         long j = best_cell(&t, s);
+        doc_row(d);
+        doc_cell(d, 0, t.sites[s]);
         if (j < 0) {
-            sb_printf(&d->html, "<tr><td>%s</td><td colspan=\"6\">no finite values</td></tr>\n", t.sites[s]);
-            sb_printf(&d->md, "| %s | – | – | – | – | – | – |\n", t.sites[s]);
+            doc_cell_opt o = {.bg = -1, .colspan = 6, .md_span = "–"};
+            doc_cell_ex(d, &o, "no finite values");
             continue;
         }
         int k = (int)(j % K), a = (int)(j / K % A), l = (int)(j / K / A % L);
@@ -869,20 +516,21 @@ static int section_sweep(report_doc *d, const char *dir)
         fmt_num(m, sizeof m, t.mean[j]);
         fmt_num(se, sizeof se, t.se[j]);
         fmt_alpha(av, sizeof av, t.alphas[a]);
-        sb_printf(&d->html, "<tr><td>%s</td><td>%d</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%d</td></tr>\n",
-                  t.sites[s], t.layers[l], av, k + 1, m, se, t.n[j]);
-        sb_printf(&d->md, "| %s | %d | %s | %d | %s | %s | %d |\n", t.sites[s], t.layers[l], av, k + 1, m, se, t.n[j]);
+        doc_cellf(d, 0, "%d", t.layers[l]);
+        doc_cell(d, 0, av);
+        doc_cellf(d, 0, "%d", k + 1);
+        doc_cell(d, 0, m);
+        doc_cell(d, 0, se);
+        doc_cellf(d, 0, "%d", t.n[j]);
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
 
     /* Per site: figures and the table at the largest α. */
     char av[24];
     fmt_alpha(av, sizeof av, t.alphas[A - 1]);
     for (int s = 0; s < t.n_sites && !rc; s++) {
         const char *site = t.sites[s];
-        sb_printf(&d->html, "<h3 id=\"s%d-%s\">%s</h3>\n", d->n_sections, site, site);
-        sb_printf(&d->md, "### %s\n\n", site);
+        snprintf(id, sizeof id, "s%d-%s", doc_section_index(d), site);
+        doc_heading(d, 3, site, id);
         snprintf(name, sizeof name, "dkl_%s.png", site);
         snprintf(buf, sizeof buf, "ΔKL vs layer at %s, a panel per generated token, a line per α", site);
         if ((rc = doc_figure(d, dir, name, buf))) break;
@@ -894,66 +542,66 @@ static int section_sweep(report_doc *d, const char *dir)
         double zmax = 0;
         for (int l = 0; l < L; l++)
             for (int k = 0; k < K; k++) {
-                double v = t.mean[st_idx(&t, s, l, A - 1, k)];
+                double v = t.mean[sv_idx(&t, s, l, A - 1, k)];
                 if (isfinite(v)) zmax = fmax(zmax, fabs(v));
             }
         int dec = table_decimals(zmax);
-        sb_printf(&d->html, "<p>Mean ΔKL (nats) at α = %s by layer (rows) and generated token (columns); bold: "
-                            "the site's best cell if it is at this α.</p>\n<table class=\"grid\">\n<tr><th>layer</th>",
-                  av);
-        sb_printf(&d->md, "Mean ΔKL (nats) at α = %s by layer (rows) and generated token (columns); bold: the "
-                          "site's best cell if it is at this α.\n\n| layer |",
-                  av);
-        for (int k = 0; k < K; k++) {
-            sb_printf(&d->html, "<th>token %d</th>", k + 1);
-            sb_printf(&d->md, " token %d |", k + 1);
+        doc_paraf(d, "Mean ΔKL (nats) at α = %s by layer (rows) and generated token (columns); bold: the site's best "
+                     "cell if it is at this α.", av);
+        char(*head)[24] = calloc((size_t)K + 1, sizeof *head);
+        const char **hp = calloc((size_t)K + 1, sizeof *hp);
+        char *align = malloc((size_t)K + 2);
+        if (!head || !hp || !align) {
+            free(head);
+            free(hp);
+            free(align);
+            rc = steer_err(STEER_ENOMEM, "report: out of memory");
+            break;
         }
-        sb_puts(&d->html, "</tr>\n");
-        sb_puts(&d->md, "\n|---:|");
-        for (int k = 0; k < K; k++) sb_puts(&d->md, "---:|");
-        sb_puts(&d->md, "\n");
+        snprintf(head[0], sizeof head[0], "layer");
+        for (int k = 0; k < K; k++) snprintf(head[k + 1], sizeof head[k + 1], "token %d", k + 1);
+        for (int k = 0; k <= K; k++) {
+            hp[k] = head[k];
+            align[k] = 'r';
+        }
+        align[K + 1] = 0;
+        doc_table(d, "grid", K + 1, align, hp, 0);
+        free(head);
+        free(hp);
+        free(align);
         for (int l = 0; l < L; l++) {
-            sb_printf(&d->html, "<tr><th>%d</th>", t.layers[l]);
-            sb_printf(&d->md, "| %d |", t.layers[l]);
+            doc_row(d);
+            doc_cellf(d, DOC_TH, "%d", t.layers[l]);
             for (int k = 0; k < K; k++) {
-                size_t j = st_idx(&t, s, l, A - 1, k);
-                char m[32], se[32];
+                size_t j = sv_idx(&t, s, l, A - 1, k);
+                char m[32], se[32], title[80];
                 fmt_fixed(m, sizeof m, t.mean[j], dec);
                 fmt_num(se, sizeof se, t.se[j]);
-                int b = (long)j == best;
-                sb_puts(&d->html, "<td");
-                table_cell_style(&d->html, t.mean[j], zmax);
-                sb_printf(&d->html, " title=\"se %s, n %d\">%s%s%s</td>", se, t.n[j] < 0 ? 0 : t.n[j], b ? "<b>" : "",
-                          m, b ? "</b>" : "");
-                sb_printf(&d->md, " %s%s%s |", b ? "**" : "", m, b ? "**" : "");
+                snprintf(title, sizeof title, "se %s, n %d", se, t.n[j] < 0 ? 0 : t.n[j]);
+                doc_cell_opt o = {.flags = (long)j == best ? DOC_BOLD : 0, .bg = cell_bg(t.mean[j], zmax),
+                                  .title = title};
+                doc_cell_ex(d, &o, m);
             }
-            sb_puts(&d->html, "</tr>\n");
-            sb_puts(&d->md, "\n");
         }
-        sb_puts(&d->html, "</table>\n");
-        sb_puts(&d->md, "\n");
     }
-    sb_puts(&d->html, "</section>\n");
-    d->n_sections++;
+    if (!rc) doc_section_end(d);
 end:
-    sweep_table_free(&t);
+    sweep_view_free(&t);
     return rc;
 }
 
 /* ---------------------------------------------------------------- MLP analysis section (SPEC E2) */
-/* BEGIN mlp analysis section (steer analyze-mlp; src/mlp_analysis.c, docs/ANALYSIS.md) */
+/* BEGIN mlp analysis section (steer analyze-mlp; src/exp/mlp_analysis.c, docs/ANALYSIS.md) */
 
-/* mlp_stats.csv as a table in both documents (checked line by line). */
-static int mlp_stats_table(report_doc *d, const char *path)
+/* mlp_stats.csv as a table (checked line by line). */
+static int mlp_stats_table(doc *d, const char *path)
 {
     static const char header[] = "model,layer,quantity,n,mean,median,p90,p99,share_below_1e-3";
     char *text = NULL;
     int rc = io_read_text(path, &text, NULL);
     if (rc) return rc;
-    sb_puts(&d->html, "<table>\n<tr><th>model</th><th>layer</th><th>term</th><th>n</th><th>mean</th><th>median</th>"
-                      "<th>p90</th><th>p99</th><th>share &lt; 1e-3</th></tr>\n");
-    sb_puts(&d->md, "| model | layer | term | n | mean | median | p90 | p99 | share < 1e-3 |\n"
-                    "|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    static const char *const head[] = {"model", "layer", "term", "n", "mean", "median", "p90", "p99", "share < 1e-3"};
+    doc_table(d, NULL, 9, "lrlrrrrrr", head, 0);
     int line = 0, rows = 0;
     char *save = NULL;
     for (char *ln = text; ln && !rc; ln = save) {
@@ -979,35 +627,31 @@ static int mlp_stats_table(report_doc *d, const char *path)
         for (int k = 0; k < 5 && !rc; k++)
             if (!parse_num(f[4 + k], 1, &v[k])) rc = steer_err(STEER_EFORMAT, "%s:%d: field %d is not a number", path, line, 5 + k);
         if (rc) break;
-        const char *term = strcmp(f[2], "g1") == 0 ? "|g1| = |φ'(a_g)⊙a_u|" : "|g2| = |φ(a_g)|";
-        char c[5][32];
-        for (int k = 0; k < 5; k++) fmt_num(c[k], sizeof c[k], v[k]);
-        sb_puts(&d->html, "<tr><td>");
-        sb_html(&d->html, f[0]);
-        sb_printf(&d->html, "</td><td>%d</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                            "<td>%s</td></tr>\n", layer, term, n, c[0], c[1], c[2], c[3], c[4]);
-        sb_puts(&d->md, "| ");
-        sb_md(&d->md, f[0]);
-        sb_printf(&d->md, " | %d | ", layer);
-        sb_md(&d->md, term);
-        sb_printf(&d->md, " | %d | %s | %s | %s | %s | %s |\n", n, c[0], c[1], c[2], c[3], c[4]);
+        doc_row(d);
+        doc_cell(d, 0, f[0]);
+        doc_cellf(d, 0, "%d", layer);
+        doc_cell(d, 0, strcmp(f[2], "g1") == 0 ? "|g1| = |φ'(a_g)⊙a_u|" : "|g2| = |φ(a_g)|");
+        doc_cellf(d, 0, "%d", n);
+        for (int k = 0; k < 5; k++) {
+            char c[32];
+            fmt_num(c, sizeof c, v[k]);
+            doc_cell(d, 0, c);
+        }
         rows++;
     }
     free(text);
     if (!rc && rows == 0) rc = steer_err(STEER_EFORMAT, "%s: no rows", path);
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
     return rc;
 }
 
-static int section_mlp(report_doc *d, const char *dir)
+static int section_mlp(doc *d, const char *dir)
 {
     char path[PATH_MAX], buf[2048];
     int rc;
     cJSON *sum = NULL;
     steer_mlp_att *att = NULL;
     int n_att = 0;
-    /* Everything is read before anything is appended. */
+    /* Everything is read before anything is added. */
     if ((rc = join_path(path, sizeof path, dir, "attenuation.csv"))) return rc;
     if (file_exists(path) && (rc = steer_mlp_read_attenuation(path, &att, &n_att))) return rc;
     if (!(rc = join_path(path, sizeof path, dir, "mlp_summary.json")) && file_exists(path)) {
@@ -1020,8 +664,8 @@ static int section_mlp(report_doc *d, const char *dir)
     }
     if (rc) goto end;
 
-    /* Models, from the summary (else from the statistics). */
-    char models[512] = "";
+    /* Models, from the summary (else none in the title). */
+    char models[512] = "", title[600];
     const cJSON *ms = sum ? cJSON_GetObjectItemCaseSensitive(sum, "models") : NULL, *e;
     size_t o = 0;
     cJSON_ArrayForEach(e, ms)
@@ -1030,23 +674,12 @@ static int section_mlp(report_doc *d, const char *dir)
         if (cJSON_IsString(nm) && o < sizeof models - 140)
             o += (size_t)snprintf(models + o, sizeof models - o, "%s%s", o ? " vs " : "", nm->valuestring);
     }
-    sb_puts(&d->html, "<section>\n<h2>MLP modulation and attenuation (E2)");
-    sb_puts(&d->md, "## MLP modulation and attenuation (E2)");
-    if (*models) {
-        sb_puts(&d->html, ": ");
-        sb_html(&d->html, models);
-        sb_puts(&d->md, ": ");
-        sb_md(&d->md, models);
-    }
-    sb_puts(&d->html, "</h2>\n<p class=\"dir\">results in <code>");
-    sb_html(&d->html, dir);
-    sb_puts(&d->html, "</code></p>\n");
-    sb_puts(&d->md, "\n\nResults in `");
-    sb_md(&d->md, dir);
-    sb_puts(&d->md, "`.\n\n");
+    snprintf(title, sizeof title, "MLP modulation and attenuation (E2)%s%s", *models ? ": " : "", models);
+    doc_section_begin(d, title, dir);
 
-    sb_puts(&d->html, "<h3>Settings</h3>\n<table class=\"settings\">\n");
-    sb_puts(&d->md, "### Settings\n\n| setting | value |\n|---|---|\n");
+    doc_heading(d, 3, "Settings", NULL);
+    static const char *const kv[] = {"setting", "value"};
+    doc_table(d, "settings", 2, "ll", kv, 1);
     cJSON_ArrayForEach(e, ms)
     {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name"), *pth = cJSON_GetObjectItemCaseSensitive(e, "path");
@@ -1070,23 +703,16 @@ static int section_mlp(report_doc *d, const char *dir)
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
             doc_setting(d, keys[i][1], json_text(cJSON_GetObjectItemCaseSensitive(sum, keys[i][0]), buf, sizeof buf));
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
     const cJSON *cmd = sum ? cJSON_GetObjectItemCaseSensitive(sum, "command") : NULL;
     if (cJSON_IsString(cmd)) {
-        sb_puts(&d->html, "<p>Command:</p>\n<pre>");
-        sb_html(&d->html, cmd->valuestring);
-        sb_puts(&d->html, "</pre>\n");
-        sb_puts(&d->md, "Command:\n\n```\n");
-        sb_puts(&d->md, cmd->valuestring);
-        sb_puts(&d->md, "\n```\n\n");
+        doc_para(d, "Command:");
+        doc_code(d, cmd->valuestring);
     }
 
     /* Modulation terms. */
-    sb_puts(&d->html, "<h3>GLU modulation terms</h3>\n<p>g1 = φ'(a_g)⊙a_u scales the gated path of a shift, "
-                      "g2 = φ(a_g) the un-gated one; values near 0 switch a unit's path off.</p>\n");
-    sb_puts(&d->md, "### GLU modulation terms\n\ng1 = φ'(a_g)⊙a_u scales the gated path of a shift, g2 = φ(a_g) the "
-                    "un-gated one; values near 0 switch a unit's path off.\n\n");
+    doc_heading(d, 3, "GLU modulation terms", NULL);
+    doc_para(d, "g1 = φ'(a_g)⊙a_u scales the gated path of a shift, g2 = φ(a_g) the un-gated one; values near 0 "
+                "switch a unit's path off.");
     if ((rc = join_path(path, sizeof path, dir, "mlp_hist.png"))) goto end;
     if (file_exists(path) &&
         (rc = doc_figure(d, dir, "mlp_hist.png", "Histograms of |g1| and |g2| per layer on shared log bins, a line per model")))
@@ -1095,44 +721,34 @@ static int section_mlp(report_doc *d, const char *dir)
 
     /* Attenuation. */
     if (n_att > 0) {
-        static const char expl[] =
-            "Stages: the pre-MLP norm, W_g/W_u, the gate (φ), W_d (and the post-ffn norm of Gemma 2/3). Per stage "
-            "two gains of the first-order shift (geometric means over positions; bold: below 1): of its norm, "
-            "‖Δout‖/‖Δin‖, and relative to the activation it rides on, (‖Δout‖/‖out‖)/(‖Δin‖/‖in‖). The norm stage "
-            "is the identity at mlp_in. Stage by stage numbers: attenuation.csv and the lines below.";
-        sb_puts(&d->html, "<h3>Attenuation of the steering vectors</h3>\n<p>");
-        sb_html(&d->html, expl);
-        sb_puts(&d->html, "</p>\n");
-        sb_puts(&d->md, "### Attenuation of the steering vectors\n\n");
-        sb_md(&d->md, expl);
-        sb_puts(&d->md, "\n\n");
+        doc_heading(d, 3, "Attenuation of the steering vectors", NULL);
+        doc_para(d, "Stages: the pre-MLP norm, W_g/W_u, the gate (φ), W_d (and the post-ffn norm of Gemma 2/3). Per "
+                    "stage two gains of the first-order shift (geometric means over positions; bold: below 1): of its "
+                    "norm, ‖Δout‖/‖Δin‖, and relative to the activation it rides on, (‖Δout‖/‖out‖)/(‖Δin‖/‖in‖). The "
+                    "norm stage is the identity at mlp_in. Stage by stage numbers: attenuation.csv and the lines "
+                    "below.");
         if ((rc = join_path(path, sizeof path, dir, "attenuation.png"))) goto end;
         if (file_exists(path) &&
             (rc = doc_figure(d, dir, "attenuation.png",
                              "Stage gains per layer (top: of the shift's norm; bottom: relative to the activation), a "
                              "column per model and shift site")))
             goto end;
-        sb_puts(&d->html, "<table>\n<tr><th>model</th><th>site</th><th>layer</th><th>‖δ‖</th><th>‖Δ̂‖/‖δ‖</th>"
-                          "<th>‖ΔMLP‖/‖Δ̂‖</th><th>lin. error α=1</th><th>α=0.125</th><th>alignment</th>"
-                          "<th>norm shrinks most in</th><th>loses most relative to the activation in</th></tr>\n");
-        sb_puts(&d->md, "| model | site | layer | ‖δ‖ | ‖Δ̂‖/‖δ‖ | ‖ΔMLP‖/‖Δ̂‖ | lin. error α=1 | α=0.125 | alignment | "
-                        "norm shrinks most in | loses most relative to the activation in |\n"
-                        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+        static const char *const head[] = {"model", "site", "layer", "‖δ‖", "‖Δ̂‖/‖δ‖", "‖ΔMLP‖/‖Δ̂‖",
+                                           "lin. error α=1", "α=0.125", "alignment", "norm shrinks most in",
+                                           "loses most relative to the activation in"};
+        doc_table(d, NULL, 11, "llrrrrrrrll", head, 0);
         for (int i = 0; i < n_att; i++) {
             const steer_mlp_att *a = &att[i];
             const double v[] = {a->delta, a->norm_ratio, a->mlp_gain, a->linerr[0], a->linerr[STEER_MLP_N_ALPHAS - 1],
                                 a->align};
-            sb_puts(&d->html, "<tr><td>");
-            sb_html(&d->html, a->model);
-            sb_printf(&d->html, "</td><td>%s</td><td>%d</td>", steer_site_name(a->site), a->layer);
-            sb_puts(&d->md, "| ");
-            sb_md(&d->md, a->model);
-            sb_printf(&d->md, " | %s | %d |", steer_site_name(a->site), a->layer);
+            doc_row(d);
+            doc_cell(d, 0, a->model);
+            doc_cell(d, 0, steer_site_name(a->site));
+            doc_cellf(d, 0, "%d", a->layer);
             for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
                 char c[32];
                 fmt_num(c, sizeof c, v[k]);
-                sb_printf(&d->html, "<td>%s</td>", c);
-                sb_printf(&d->md, " %s |", c);
+                doc_cell(d, 0, c);
             }
             for (int rel = 0; rel < 2; rel++) {
                 const int w = steer_mlp_att_weakest(a, rel);
@@ -1140,28 +756,16 @@ static int section_mlp(report_doc *d, const char *dir)
                 char c[64];
                 if (w < 0) snprintf(c, sizeof c, "–");
                 else snprintf(c, sizeof c, "%s ×%.2f", steer_mlp_stage_name(w), g);
-                sb_printf(&d->html, "<td style=\"text-align:left\">%s%s%s</td>", g < 1 ? "<b>" : "", c, g < 1 ? "</b>" : "");
-                sb_printf(&d->md, " %s%s%s |", g < 1 ? "**" : "", c, g < 1 ? "**" : "");
+                doc_cell(d, DOC_LEFT | (g < 1 ? DOC_BOLD : 0), c);
             }
-            sb_puts(&d->html, "</tr>\n");
-            sb_puts(&d->md, "\n");
         }
-        sb_puts(&d->html, "</table>\n<h3>Where the pre-MLP signal loses most</h3>\n<ul>\n");
-        sb_puts(&d->md, "\n### Where the pre-MLP signal loses most\n\n");
+        doc_heading(d, 3, "Where the pre-MLP signal loses most", NULL);
         for (int i = 0; i < n_att; i++) {
             steer_mlp_att_describe(&att[i], buf, sizeof buf);
-            sb_puts(&d->html, "<li>");
-            sb_html(&d->html, buf);
-            sb_puts(&d->html, "</li>\n");
-            sb_puts(&d->md, "- ");
-            sb_md(&d->md, buf);
-            sb_puts(&d->md, "\n");
+            doc_item(d, buf);
         }
-        sb_puts(&d->html, "</ul>\n");
-        sb_puts(&d->md, "\n");
     }
-    sb_puts(&d->html, "</section>\n");
-    d->n_sections++;
+    doc_section_end(d);
 end:
     cJSON_Delete(sum);
     free(att);
@@ -1174,13 +778,7 @@ end:
 
 /* A steer icl directory: summary_icl.json (required; the numbers) and the
  * figures kl_to_icl.png and recovery_by_layer.png (docs/ICL.md). */
-static double icl_num(const cJSON *o, const char *key)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static int section_icl(report_doc *d, const char *dir)
+static int section_icl(doc *d, const char *dir)
 {
     char path[PATH_MAX], buf[4096];
     int rc = join_path(path, sizeof path, dir, "summary_icl.json");
@@ -1207,21 +805,14 @@ static int section_icl(report_doc *d, const char *dir)
         return rc;
     }
     const char *model = json_text(cJSON_GetObjectItemCaseSensitive(js, "model"), buf, sizeof buf);
-    char title[512];
-    snprintf(title, sizeof title, "%s, %g shots", model ? model : "?", icl_num(js, "shots"));
-    sb_puts(&d->html, "<section>\n<h2>In-context learning as pre-MLP steering (E3): ");
-    sb_html(&d->html, title);
-    sb_puts(&d->html, "</h2>\n<p class=\"dir\">results in <code>");
-    sb_html(&d->html, dir);
-    sb_puts(&d->html, "</code></p>\n");
-    sb_puts(&d->md, "## In-context learning as pre-MLP steering (E3): ");
-    sb_md(&d->md, title);
-    sb_puts(&d->md, "\n\nResults in `");
-    sb_md(&d->md, dir);
-    sb_puts(&d->md, "`.\n\n");
+    char title[600];
+    snprintf(title, sizeof title, "In-context learning as pre-MLP steering (E3): %s, %g shots", model ? model : "?",
+             json_num(js, "shots"));
+    doc_section_begin(d, title, dir);
 
-    sb_puts(&d->html, "<h3>Settings</h3>\n<table class=\"settings\">\n");
-    sb_puts(&d->md, "### Settings\n\n| setting | value |\n|---|---|\n");
+    doc_heading(d, 3, "Settings", NULL);
+    static const char *const kv[] = {"setting", "value"};
+    doc_table(d, "settings", 2, "ll", kv, 1);
     static const char *const keys[][2] = {
         {"model_path", "model"}, {"arch", "architecture"}, {"data", "queries"}, {"pool", "demonstrations from"},
         {"shots", "shots"}, {"max_shot_tokens", "max tokens per shot (0: any)"}, {"demonstrations", "demonstration ids"},
@@ -1234,67 +825,53 @@ static int section_icl(report_doc *d, const char *dir)
         doc_setting(d, keys[i][1], json_text(cJSON_GetObjectItemCaseSensitive(js, keys[i][0]), buf, sizeof buf));
     const cJSON *lo = cJSON_GetObjectItemCaseSensitive(js, "learn");
     if (cJSON_IsObject(lo)) {
-        snprintf(buf, sizeof buf, "%g updates, batch %g, lr %g; objective %.4f → %.4f", icl_num(lo, "steps"),
-                 icl_num(lo, "batch"), icl_num(lo, "lr"), icl_num(lo, "loss_before"), icl_num(lo, "loss_after"));
+        snprintf(buf, sizeof buf, "%g updates, batch %g, lr %g; objective %.4f → %.4f", json_num(lo, "steps"),
+                 json_num(lo, "batch"), json_num(lo, "lr"), json_num(lo, "loss_before"), json_num(lo, "loss_after"));
         doc_setting(d, "(d) learned compression", buf);
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
     const char *cmd = json_text(cJSON_GetObjectItemCaseSensitive(js, "command"), buf, sizeof buf);
-    if (cmd) {
-        sb_puts(&d->html, "<pre>");
-        sb_html(&d->html, cmd);
-        sb_puts(&d->html, "</pre>\n");
-        sb_puts(&d->md, "```\n");
-        sb_puts(&d->md, cmd);
-        sb_puts(&d->md, "\n```\n\n");
-    }
+    if (cmd) doc_code(d, cmd);
 
     /* Methods table. */
-    sb_puts(&d->html, "<h3>KL to the ICL run and accuracy (held-out queries)</h3>\n<table>\n<tr><th>method</th>"
-                      "<th>KL(· ‖ ICL) mean</th><th>se</th><th>accuracy</th><th>format</th></tr>\n");
-    sb_puts(&d->md, "### KL to the ICL run and accuracy (held-out queries)\n\n| method | KL(· ‖ ICL) mean | se | "
-                    "accuracy | format |\n|---|---:|---:|---:|---:|\n");
+    doc_heading(d, 3, "KL to the ICL run and accuracy (held-out queries)", NULL);
+    static const char *const mhead[] = {"method", "KL(· ‖ ICL) mean", "se", "accuracy", "format"};
+    doc_table(d, NULL, 5, "lrrrr", mhead, 0);
     static const char *const mk[][2] = {{"zero_shot", "zero-shot (q alone)"}, {"icl", "ICL (C ⊕ q)"},
                                         {"patched_all", "(a) attn_out patched at every layer"},
                                         {"mean_delta", "(c) q + α·mean Δ_A"}, {"learned", "(d) q + learned vectors"}};
     for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(ms, mk[i][0]);
         if (!cJSON_IsObject(o)) continue;
-        char a[32], b[32], c[32], e[32];
-        fmt_num(a, sizeof a, icl_num(o, "kl_mean"));
-        fmt_num(b, sizeof b, icl_num(o, "kl_se"));
-        fmt_num(c, sizeof c, icl_num(o, "acc"));
-        fmt_num(e, sizeof e, icl_num(o, "format"));
-        sb_printf(&d->html, "<tr><td style=\"text-align:left\">%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                  mk[i][1], a, b, c, e);
-        sb_printf(&d->md, "| %s | %s | %s | %s | %s |\n", mk[i][1], a, b, c, e);
+        static const char *const f[] = {"kl_mean", "kl_se", "acc", "format"};
+        doc_row(d);
+        doc_cell(d, DOC_LEFT, mk[i][1]);
+        for (int k = 0; k < 4; k++) {
+            char c[32];
+            fmt_num(c, sizeof c, json_num(o, f[k]));
+            doc_cell(d, 0, c);
+        }
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
     if ((rc = doc_figure(d, dir, "kl_to_icl.png", "KL(method ‖ ICL) by scored position, held-out queries"))) goto end;
 
     /* Layers. */
-    sb_puts(&d->html, "<h3>One layer's attn_out from the ICL run</h3>\n<table>\n<tr><th>layer</th><th>KL(patched ‖ "
-                      "ICL)</th><th>recovery</th><th>‖Δ_A‖</th></tr>\n");
-    sb_puts(&d->md, "### One layer's attn_out from the ICL run\n\n| layer | KL(patched ‖ ICL) | recovery | ‖Δ_A‖ |\n"
-                    "|---:|---:|---:|---:|\n");
+    doc_heading(d, 3, "One layer's attn_out from the ICL run", NULL);
+    static const char *const lhead[] = {"layer", "KL(patched ‖ ICL)", "recovery", "‖Δ_A‖"};
+    doc_table(d, NULL, 4, "rrrr", lhead, 0);
     const cJSON *ly = cJSON_GetObjectItemCaseSensitive(js, "layers"), *o;
     cJSON_ArrayForEach(o, ly)
     {
-        char a[32], b[32], c[32];
-        fmt_num(a, sizeof a, icl_num(o, "kl_patch_mean"));
-        fmt_num(b, sizeof b, icl_num(o, "recovery"));
-        fmt_num(c, sizeof c, icl_num(o, "delta_norm"));
-        sb_printf(&d->html, "<tr><td>%g</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", icl_num(o, "layer"), a, b, c);
-        sb_printf(&d->md, "| %g | %s | %s | %s |\n", icl_num(o, "layer"), a, b, c);
+        static const char *const f[] = {"kl_patch_mean", "recovery", "delta_norm"};
+        doc_row(d);
+        doc_cellf(d, 0, "%g", json_num(o, "layer"));
+        for (int k = 0; k < 3; k++) {
+            char c[32];
+            fmt_num(c, sizeof c, json_num(o, f[k]));
+            doc_cell(d, 0, c);
+        }
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
     if ((rc = doc_figure(d, dir, "recovery_by_layer.png", "KL to ICL and recovery with one layer's attn_out patched")))
         goto end;
-    sb_puts(&d->html, "</section>\n");
-    d->n_sections++;
+    doc_section_end(d);
 end:
     cJSON_Delete(js);
     return rc;
@@ -1302,107 +879,81 @@ end:
 
 /* ---------------------------------------------------------------- adapt study (SPEC E4) */
 
-/* steer study adapt (tools/cmd_study_adapt.c): summary.json ("study":
- * "adapt") → the table of methods and the accuracy-vs-parameters figure. */
-static int section_adapt(report_doc *d, const char *dir)
+/* steer study adapt: DIR/summary.json (steer_adapt_summary_read) → the table
+ * of methods and the accuracy-vs-parameters figure. */
+static int section_adapt(doc *d, const char *dir)
 {
     char path[PATH_MAX], buf[1024];
     int rc = join_path(path, sizeof path, dir, "summary.json");
     if (rc) return rc;
     if (!file_exists(path)) return steer_err(STEER_EIO, "%s: missing (acc_vs_params.png without its summary)", path);
-    io_map m;
-    if ((rc = io_map_open(path, &m))) return rc;
-    cJSON *js = cJSON_ParseWithLength((const char *)m.data, m.size);
-    io_map_close(&m);
-    const cJSON *st = js ? cJSON_GetObjectItemCaseSensitive(js, "study") : NULL;
-    const cJSON *rows = js ? cJSON_GetObjectItemCaseSensitive(js, "rows") : NULL;
-    const cJSON *base = js ? cJSON_GetObjectItemCaseSensitive(js, "untrained") : NULL;
-    if (!js || !cJSON_IsString(st) || strcmp(st->valuestring, "adapt") != 0 || !cJSON_IsArray(rows) ||
-        !cJSON_IsObject(base)) {
-        cJSON_Delete(js);
-        return steer_err(STEER_EFORMAT, "%s: not a study adapt summary (\"study\": \"adapt\" with \"rows\")", path);
+    steer_adapt_summary *s = NULL;
+    if ((rc = steer_adapt_summary_read(dir, &s))) return rc;
+    snprintf(buf, sizeof buf, "Learned steering against weight updates (E4): %s", s->task);
+    doc_section_begin(d, buf, dir);
+    static const char *const kv[] = {"setting", "value"};
+    doc_table(d, "settings", 2, "ll", kv, 1);
+    doc_setting(d, "model", s->model);
+    doc_setting(d, "task", s->task);
+    snprintf(buf, sizeof buf, "%g", (double)s->seed);
+    doc_setting(d, "seed", buf);
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {{"updates per run", s->steps}, {"batch", s->batch}, {"training items", s->n_train},
+                {"validation items", s->n_val}, {"test items", s->n_test}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(buf, sizeof buf, "%d", ints[i].v);
+        doc_setting(d, ints[i].key, buf);
     }
-    char title[512];
-    const char *task = json_text(cJSON_GetObjectItemCaseSensitive(js, "task"), buf, sizeof buf);
-    snprintf(title, sizeof title, "%s", task ? task : "?");
-    sb_puts(&d->html, "<section>\n<h2>Learned steering against weight updates (E4): ");
-    sb_html(&d->html, title);
-    sb_puts(&d->html, "</h2>\n<p class=\"dir\">results in <code>");
-    sb_html(&d->html, dir);
-    sb_puts(&d->html, "</code></p>\n<table class=\"settings\">\n");
-    sb_puts(&d->md, "## Learned steering against weight updates (E4): ");
-    sb_md(&d->md, title);
-    sb_puts(&d->md, "\n\nResults in `");
-    sb_md(&d->md, dir);
-    sb_puts(&d->md, "`.\n\n| setting | value |\n|---|---|\n");
-    static const char *const keys[][2] = {{"model", "model"}, {"task", "task"}, {"seed", "seed"},
-                                          {"steps", "updates per run"}, {"batch", "batch"},
-                                          {"n_train", "training items"}, {"n_val", "validation items"},
-                                          {"n_test", "test items"}, {"lr_sweep", "learning-rate sweep"}};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        doc_setting(d, keys[i][1], json_text(cJSON_GetObjectItemCaseSensitive(js, keys[i][0]), buf, sizeof buf));
-    sb_puts(&d->html, "</table>\n<table>\n<tr><th>method</th><th>site</th><th>rank</th><th>lr</th><th>trainable</th>"
-                      "<th>share</th><th>val acc</th><th>test acc</th><th>test loss</th><th>format</th></tr>\n");
-    sb_puts(&d->md, "\n| method | site | rank | lr | trainable | share | val acc | test acc | test loss | format |\n"
-                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    const cJSON *o;
-    char va[32], ta[32], tl[32], fm[32];
-    fmt_num(va, sizeof va, icl_num(base, "val_acc"));
-    fmt_num(ta, sizeof ta, icl_num(base, "test_acc"));
-    fmt_num(tl, sizeof tl, icl_num(base, "test_loss"));
-    fmt_num(fm, sizeof fm, icl_num(base, "test_format"));
-    sb_printf(&d->html, "<tr><td style=\"text-align:left\">untrained</td><td>-</td><td>-</td><td>-</td><td>0</td>"
-                        "<td>0</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", va, ta, tl, fm);
-    sb_printf(&d->md, "| untrained | - | - | - | 0 | 0 | %s | %s | %s | %s |\n", va, ta, tl, fm);
-    cJSON_ArrayForEach(o, rows)
-    {
-        char meth[64], site[64];
-        const char *mt = json_text(cJSON_GetObjectItemCaseSensitive(o, "method"), meth, sizeof meth);
-        const char *si = json_text(cJSON_GetObjectItemCaseSensitive(o, "site"), site, sizeof site);
-        fmt_num(va, sizeof va, icl_num(o, "val_acc"));
-        fmt_num(ta, sizeof ta, icl_num(o, "test_acc"));
-        fmt_num(tl, sizeof tl, icl_num(o, "test_loss"));
-        fmt_num(fm, sizeof fm, icl_num(o, "test_format"));
-        sb_puts(&d->html, "<tr><td style=\"text-align:left\">");
-        sb_html(&d->html, mt ? mt : "?");
-        sb_puts(&d->html, "</td><td>");
-        sb_html(&d->html, si && si[0] ? si : "-");
-        sb_printf(&d->html, "</td><td>%g</td><td>%g</td><td>%.0f</td><td>%.4f%%</td><td>%s</td><td>%s</td><td>%s</td>"
-                            "<td>%s</td></tr>\n", icl_num(o, "rank"), icl_num(o, "lr"), icl_num(o, "trainable"),
-                  100 * icl_num(o, "share"), va, ta, tl, fm);
-        sb_puts(&d->md, "| ");
-        sb_md(&d->md, mt ? mt : "?");
-        sb_puts(&d->md, " | ");
-        sb_md(&d->md, si && si[0] ? si : "-");
-        sb_printf(&d->md, " | %g | %g | %.0f | %.4f%% | %s | %s | %s | %s |\n", icl_num(o, "rank"), icl_num(o, "lr"),
-                  icl_num(o, "trainable"), 100 * icl_num(o, "share"), va, ta, tl, fm);
+    doc_setting(d, "learning-rate sweep", s->lr_sweep ? "true" : "false");
+
+    static const char *const head[] = {"method", "site", "rank", "lr", "trainable", "share",
+                                       "val acc", "test acc", "test loss", "format"};
+    doc_table(d, NULL, 10, "llrrrrrrrr", head, 0);
+    for (int i = -1; i < s->n_rows; i++) {
+        const steer_adapt_row *r = i < 0 ? &s->untrained : &s->rows[i];
+        doc_row(d);
+        doc_cell(d, DOC_LEFT, r->method[0] ? r->method : "?");
+        if (i < 0) {
+            static const char *const fixed[] = {"-", "-", "-", "0", "0"};
+            for (int k = 0; k < 5; k++) doc_cell(d, 0, fixed[k]);
+        } else {
+            doc_cell(d, 0, r->site[0] ? r->site : "-");
+            doc_cellf(d, 0, "%g", (double)r->rank);
+            doc_cellf(d, 0, "%g", r->lr);
+            doc_cellf(d, 0, "%.0f", (double)r->trainable);
+            doc_cellf(d, 0, "%.4f%%", 100 * r->share);
+        }
+        const double v[] = {r->val_acc, r->test_acc, r->test_loss, r->test_format};
+        for (int k = 0; k < 4; k++) {
+            char c[32];
+            fmt_num(c, sizeof c, v[k]);
+            doc_cell(d, 0, c);
+        }
     }
-    sb_puts(&d->html, "</table>\n");
-    sb_puts(&d->md, "\n");
-    if ((rc = doc_figure(d, dir, "acc_vs_params.png", "test accuracy against trainable parameters (log scale)"))) goto end;
-    sb_puts(&d->html, "</section>\n");
-    d->n_sections++;
-end:
-    cJSON_Delete(js);
-    return rc;
+    free(s);
+    if ((rc = doc_figure(d, dir, "acc_vs_params.png", "test accuracy against trainable parameters (log scale)")))
+        return rc;
+    doc_section_end(d);
+    return STEER_OK;
 }
 
 /* ---------------------------------------------------------------- kinds of results */
 
-/* A kind of results a directory can hold: found by its marker file, written
- * by its section function (which appends to both documents and returns a
+/* A kind of results a directory can hold: found by its marker file, added by
+ * its section function (which builds its part of the document and returns a
  * status; it may read anything in dir). A directory holding several kinds
- * gets a section for each, in table order. A new kind (e.g. E2's MLP
- * statistics, marker mlp_stats.csv) is one more row. */
+ * gets a section for each, in table order. A new kind is one more row. */
 typedef struct {
     const char *marker; /* file whose presence identifies the kind */
-    int (*section)(report_doc *d, const char *dir);
+    int (*section)(doc *d, const char *dir);
 } report_kind;
 
 static const report_kind report_kinds[] = {
     {"dkl.csv", section_sweep},
-    {"mlp_stats.csv", section_mlp}, /* steer analyze-mlp (SPEC E2) */
-    {"icl.csv", section_icl},       /* steer icl (SPEC E3) */
+    {"mlp_stats.csv", section_mlp},       /* steer analyze-mlp (SPEC E2) */
+    {"icl.csv", section_icl},             /* steer icl (SPEC E3) */
     {"acc_vs_params.png", section_adapt}, /* steer study adapt (SPEC E4) */
 };
 static const int n_report_kinds = (int)(sizeof report_kinds / sizeof report_kinds[0]);
@@ -1430,17 +981,6 @@ static int dir_kinds(const char *dir, int *found)
     }
     return STEER_OK;
 }
-
-static const char html_head[] =
-    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>steer report</title>\n<style>\n"
-    "body{font-family:sans-serif;max-width:1600px;margin:1em auto;padding:0 1em;color:#222}\n"
-    "table{border-collapse:collapse;margin:0.5em 0 1em}\n"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}\n"
-    "table.settings th,table.settings td{text-align:left}\n"
-    "figure{margin:1em 0}img{max-width:100%;height:auto}figcaption{color:#555;font-size:90%}\n"
-    "pre{background:#f4f4f4;padding:0.5em;white-space:pre-wrap}\n"
-    "section{border-top:2px solid #888;margin-top:2em}\n"
-    "</style>\n</head>\n<body>\n<h1>steer report</h1>\n";
 
 static int write_pair(const char *html_path, const sbuf *html, const char *md_path, const sbuf *md)
 {
@@ -1471,14 +1011,16 @@ static int write_pair(const char *html_path, const sbuf *html, const char *md_pa
     return io_tmp_commit(fh, th, html_path, 1);
 }
 
-int report_write(const char *const *dirs, int n_dirs, const report_params *p)
+int steer_report_write(const char *const *dirs, int n_dirs, const steer_report_params *p)
 {
     /* Ownership: borrows everything; creates or replaces p->html_path and
      * p->md_path (and figures missing from sweep directories). */
     if (!dirs || n_dirs < 1 || !p || !p->html_path || !*p->html_path || !p->md_path || !*p->md_path)
-        return steer_err(STEER_EARG, "report_write: no directories or no output paths");
+        return steer_err(STEER_EARG, "steer_report_write: no directories or no output paths");
     int *found = calloc((size_t)n_dirs * (size_t)n_report_kinds, sizeof *found);
-    report_doc *d = calloc(1, sizeof *d);
+    doc *d = doc_new("steer report");
+    sbuf html = {0}, md = {0};
+    char md_dir[PATH_MAX];
     int rc = STEER_OK;
     if (!found || !d) {
         rc = steer_err(STEER_ENOMEM, "report: out of memory");
@@ -1495,38 +1037,25 @@ int report_write(const char *const *dirs, int n_dirs, const report_params *p)
         if (!sl) snprintf(dirpart, sizeof dirpart, ".");
         else if (sl == dirpart) dirpart[1] = 0;
         else *sl = 0;
-        if (!realpath(dirpart, d->md_dir)) {
+        if (!realpath(dirpart, md_dir)) {
             rc = steer_err(STEER_EIO, "%s: no such directory for %s", dirpart, p->md_path);
             goto end;
         }
     }
 
-    sb_puts(&d->html, html_head);
-    sb_puts(&d->md, "# steer report\n\n");
     if (p->command && *p->command) {
-        sb_puts(&d->html, "<p>Report made by:</p>\n<pre>");
-        sb_html(&d->html, p->command);
-        sb_puts(&d->html, "</pre>\n");
-        sb_puts(&d->md, "Report made by:\n\n```\n");
-        sb_puts(&d->md, p->command);
-        sb_puts(&d->md, "\n```\n\n");
+        doc_para(d, "Report made by:");
+        doc_code(d, p->command);
     }
     for (int i = 0; i < n_dirs && !rc; i++)
         for (int k = 0; k < n_report_kinds && !rc; k++)
             if (found[(size_t)i * n_report_kinds + k]) rc = report_kinds[k].section(d, dirs[i]);
-    if (rc) goto end;
-    sb_printf(&d->html, "<p style=\"color:#777\">steer %s</p>\n</body>\n</html>\n", STEER_VERSION);
-    if (d->html.oom || d->md.oom) {
-        rc = steer_err(STEER_ENOMEM, "report: out of memory");
-        goto end;
-    }
-    rc = write_pair(p->html_path, &d->html, p->md_path, &d->md);
+    if (rc || (rc = doc_ok(d)) || (rc = doc_render_html(d, &html)) || (rc = doc_render_md(d, md_dir, &md))) goto end;
+    rc = write_pair(p->html_path, &html, p->md_path, &md);
 end:
-    if (d) {
-        free(d->html.p);
-        free(d->md.p);
-    }
-    free(d);
+    sb_free(&html);
+    sb_free(&md);
+    doc_free(d);
     free(found);
     return rc;
 }

@@ -13,7 +13,7 @@
  *   3. For each (site, layer): δ = act_F − act_B; the α values ≠ 0 run as one
  *      batch of sequences (sequence a carries α_a·δ, an ordinary STEER_ADD
  *      intervention), starting at the steered site of layer l from B's
- *      captured state (fwd_resume), so layers below l — and the part of layer
+ *      captured state (steer_forward_resume), so layers below l — and the part of layer
  *      l before the site — are never recomputed. The last layer computes only
  *      the K' rows whose logits are read (after caching every row's K/V).
  *      With --positions continuation, positions before the continuation are
@@ -28,9 +28,10 @@
  * on the thread count. Aggregates are summed in item order.
  */
 #include "steer_exp.h"
-#include "model.h"
+#include "base.h"
 #include "data.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -41,7 +42,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IO_TMP_PATH_MAX 4096 /* as io_mmap.c */
 
 /* ---------------------------------------------------------------- params */
 
@@ -96,7 +96,8 @@ static void fmt_double(char *buf, size_t n, double v)
     }
 }
 
-/* The entry point of a steered run at `site` (a site fwd_resume starts at):
+/* The entry point of a steered run at `site` (a site steer_forward_resume
+ * starts at):
  * the MLP's inner sites start at mlp_in and recompute gate/up/act. */
 static steer_site entry_of(steer_site s)
 {
@@ -108,7 +109,7 @@ static steer_site entry_of(steer_site s)
     }
 }
 
-/* The residual stream held at an entry (fwd_resume's x_in). */
+/* The residual stream held at an entry (steer_forward_resume's x_in). */
 static steer_site entry_x(steer_site e)
 {
     switch (e) {
@@ -131,7 +132,7 @@ static int delta_src(const steer_sweep_params *p, steer_site s)
 
 int steer_sweep_check(const steer_model *base, const steer_model *ft, steer_sweep_params *p)
 {
-    const steer_model_config *a = &base->cfg, *b = &ft->cfg;
+    const steer_model_config *a = steer_model_get_config(base), *b = steer_model_get_config(ft);
     if (a->arch != b->arch)
         return steer_err(STEER_EARG, "models differ: architecture %s (base) vs %s (fine-tuned)", a->arch_name,
                          b->arch_name);
@@ -147,16 +148,15 @@ int steer_sweep_check(const steer_model *base, const steer_model *ft, steer_swee
     SAME(d_ff, "d_ff")
     SAME(n_vocab, "vocabulary size")
 #undef SAME
-    const tokenizer *ta = base->tok, *tb = ft->tok;
-    if (tok_n_vocab(ta) != tok_n_vocab(tb))
-        return steer_err(STEER_EARG, "tokenizers differ: %d tokens (base) vs %d (fine-tuned)", tok_n_vocab(ta),
-                         tok_n_vocab(tb));
-    if (tok_bos(ta) != tok_bos(tb) || tok_eos(ta) != tok_eos(tb))
-        return steer_err(STEER_EARG, "tokenizers differ: BOS/EOS %d/%d (base) vs %d/%d (fine-tuned)", tok_bos(ta),
-                         tok_eos(ta), tok_bos(tb), tok_eos(tb));
-    for (int i = 0; i < tok_n_vocab(ta); i++) {
+    const int nta = steer_tokenizer_size(base), ntb = steer_tokenizer_size(ft);
+    if (nta != ntb)
+        return steer_err(STEER_EARG, "tokenizers differ: %d tokens (base) vs %d (fine-tuned)", nta, ntb);
+    if (steer_token_bos(base) != steer_token_bos(ft) || steer_token_eos(base) != steer_token_eos(ft))
+        return steer_err(STEER_EARG, "tokenizers differ: BOS/EOS %d/%d (base) vs %d/%d (fine-tuned)",
+                         steer_token_bos(base), steer_token_eos(base), steer_token_bos(ft), steer_token_eos(ft));
+    for (int i = 0; i < nta; i++) {
         size_t la = 0, lb = 0;
-        const char *pa = tok_piece(ta, -1, i, &la), *pb = tok_piece(tb, -1, i, &lb);
+        const char *pa = steer_token_piece(base, -1, i, &la), *pb = steer_token_piece(ft, -1, i, &lb);
         if (la != lb || (la && memcmp(pa, pb, la) != 0))
             return steer_err(STEER_EARG, "tokenizers differ: token %d is '%.*s' (base) vs '%.*s' (fine-tuned)", i,
                              (int)(la > 40 ? 40 : la), pa ? pa : "", (int)(lb > 40 ? 40 : lb), pb ? pb : "");
@@ -219,32 +219,15 @@ int steer_sweep_check(const steer_model *base, const steer_model *ft, steer_swee
 
 /* ---------------------------------------------------------------- captures */
 
-/* A hook that copies the rows of sequence 0 at the wanted (site, layer)s into
- * buf[site] [L, t_max, width] (row = position). */
+/* Captures of the rows of sequence 0 at the wanted (site, layer)s into
+ * buf[site] [L, t_max, width] (row = position): one capture per (site,
+ * layer), added by add_capture_hook. */
 typedef struct {
     int L, t_max;
     unsigned char want[STEER_SITE_COUNT * STEER_SWEEP_MAX_LAYERS];
     float *buf[STEER_SITE_COUNT];
     int width[STEER_SITE_COUNT];
 } cap_set;
-
-static int cap_wants(void *ud, steer_site site, int layer)
-{
-    const cap_set *cs = ud;
-    return cs->want[site * cs->L + layer];
-}
-
-static int cap_apply(void *ud, steer_site site, int layer, float *h, const steer_hook_batch *b)
-{
-    cap_set *cs = ud;
-    const int w = cs->width[site];
-    for (int i = 0; i < b->n; i++) {
-        if (b->seq[i] != 0 || b->pos[i] >= cs->t_max) continue;
-        memcpy(cs->buf[site] + ((size_t)layer * cs->t_max + b->pos[i]) * w, h + (size_t)i * b->width,
-               (size_t)w * sizeof(float));
-    }
-    return STEER_OK;
-}
 
 static const float *cap_rows(const cap_set *cs, steer_site s, int layer)
 {
@@ -258,7 +241,7 @@ static void cap_free(cap_set *cs)
 
 static int cap_alloc(cap_set *cs, const steer_model *m, int t_max)
 {
-    cs->L = m->cfg.n_layer;
+    cs->L = steer_model_get_config(m)->n_layer;
     cs->t_max = t_max;
     for (int s = 0; s < STEER_SITE_COUNT; s++) {
         cs->width[s] = steer_model_site_width(m, (steer_site)s);
@@ -315,24 +298,10 @@ static int job_build(const sweep_ctx *S, int i, job *j)
             return steer_err(STEER_EFORMAT, "%s has no completion (answer) for --continuation gold",
                              data_item_where(S->d, it, wb, sizeof wb));
         }
-        size_t lp = strlen(it->prompt), lc = strlen(it->completion);
-        char *s = malloc(lp + lc + 1);
-        if (!s) {
-            free(pt);
-            return steer_err(STEER_ENOMEM, "sweep: out of memory");
-        }
-        memcpy(s, it->prompt, lp);
-        memcpy(s + lp, it->completion, lc + 1);
-        int *full = NULL, nfull = 0;
-        rc = steer_tokenize_alloc(S->base, s, 1, &full, &nfull);
-        free(s);
-        if (rc) {
-            free(pt);
-            return rc;
-        }
-        int c = 0; /* the completion starts after the prefix shared with the prompt alone */
-        while (c < np && c < nfull && full[c] == pt[c]) c++;
+        int *full = NULL, nfull = 0, c = 0; /* the completion starts at token c */
+        rc = data_tokenize_pair(S->base, it->prompt, pt, np, it->completion, &full, &nfull, &c);
         free(pt);
+        if (rc) return rc;
         if (c >= nfull) {
             free(full);
             return steer_err(STEER_EFORMAT, "%s has an empty completion", data_item_where(S->d, it, wb, sizeof wb));
@@ -353,8 +322,8 @@ static int job_build(const sweep_ctx *S, int i, job *j)
             return steer_err(STEER_ENOMEM, "sweep: out of memory");
         }
     }
-    const int n_ctx = S->base->cfg.n_ctx_train < S->ft->cfg.n_ctx_train ? S->base->cfg.n_ctx_train
-                                                                       : S->ft->cfg.n_ctx_train;
+    const int cb = steer_model_get_config(S->base)->n_ctx_train, cf = steer_model_get_config(S->ft)->n_ctx_train;
+    const int n_ctx = cb < cf ? cb : cf;
     if (n_ctx > 0 && j->n_prompt + K > n_ctx) {
         free(j->tok);
         j->tok = NULL;
@@ -396,7 +365,8 @@ static int worker_init(worker *w, const sweep_ctx *S, int ctx_threads)
 {
     memset(w, 0, sizeof *w);
     const steer_sweep_params *p = &S->p;
-    const int L = S->base->cfg.n_layer, d = S->base->cfg.d_model, K = p->tokens, V = S->V;
+    const steer_model_config *cfg = steer_model_get_config(S->base);
+    const int L = cfg->n_layer, d = cfg->d_model, K = p->tokens, V = S->V;
     const int nseq = p->naive || S->n_run < 1 ? 1 : S->n_run;
     steer_ctx_params cp = steer_ctx_default_params();
     cp.n_ctx = S->t_max;
@@ -452,12 +422,18 @@ static double kl_lp(const double *lp, const double *lq, int n)
     return kl;
 }
 
+/* Replaces c's hooks by the captures of cs. */
 static int add_capture_hook(steer_ctx *c, cap_set *cs)
 {
     steer_ctx_clear_hooks(c);
-    steer_hook h = {.wants = cap_wants, .apply = cap_apply, .ud = cs};
-    int id = steer_ctx_add_hook(c, &h);
-    return id < 0 ? id : STEER_OK;
+    for (int s = 0; s < STEER_SITE_COUNT; s++)
+        for (int l = 0; l < cs->L; l++) {
+            if (!cs->want[s * cs->L + l]) continue;
+            int id = steer_ctx_add_capture_into(c, (steer_site)s, l, 0, cs->buf[s] + (size_t)l * cs->t_max * cs->width[s],
+                                                cs->t_max, cs->width[s], NULL, 0);
+            if (id < 0) return id;
+        }
+    return STEER_OK;
 }
 
 /* One sequence of T tokens at positions 0.. (sequence 0), logits at rows
@@ -552,7 +528,8 @@ static int item_base(worker *w, const sweep_ctx *S, job *j, steer_sweep_item *ou
 static int item_run(worker *w, const sweep_ctx *S, job *j, steer_sweep_item *out)
 {
     const steer_sweep_params *p = &S->p;
-    const int K = p->tokens, V = S->V, np = j->n_prompt, d = S->base->cfg.d_model, NA = p->n_alphas;
+    const int K = p->tokens, V = S->V, np = j->n_prompt, d = steer_model_get_config(S->base)->d_model,
+              NA = p->n_alphas;
     int rc = item_base(w, S, j, out);
     if (rc || out->n_tokens == 0) return rc;
     const int nk = out->n_tokens, T = np + nk - 1;
@@ -561,15 +538,9 @@ static int item_run(worker *w, const sweep_ctx *S, job *j, steer_sweep_item *out
      * are B's own in every layer) */
     const int p0 = p->positions == STEER_POS_GENERATED ? np : 0, Tr = T - p0;
     const int nseq = p->naive ? 1 : S->n_run;
-    if (!p->naive && p0 > 0 && Tr > 0) { /* B's cached K/V of positions < p0, sequence 0 → every sequence */
-        const size_t kvd = (size_t)S->base->cfg.n_kv_head * S->base->cfg.head_dim;
-        for (int l = 0; l < S->base->cfg.n_layer; l++)
-            for (int a = 1; a < nseq; a++) {
-                size_t src = (size_t)l * w->cb->n_seq * w->cb->n_ctx * kvd, dst = src + (size_t)a * w->cb->n_ctx * kvd;
-                memcpy(w->cb->k_cache + dst, w->cb->k_cache + src, (size_t)p0 * kvd * sizeof(float));
-                memcpy(w->cb->v_cache + dst, w->cb->v_cache + src, (size_t)p0 * kvd * sizeof(float));
-            }
-    }
+    if (!p->naive && p0 > 0 && Tr > 0) /* B's cached K/V of positions < p0, sequence 0 → every sequence */
+        for (int a = 1; a < nseq; a++)
+            if ((rc = steer_ctx_seq_copy(w->cb, 0, a, 0, p0))) return rc;
     for (int si = 0; si < p->n_sites; si++) {
         const steer_site s = p->sites[si], src = (steer_site)delta_src(p, s), e = entry_of(s);
         const int width = steer_model_site_width(S->base, s);
@@ -612,7 +583,7 @@ static int item_run(worker *w, const sweep_ctx *S, job *j, steer_sweep_item *out
                 }
             }
             steer_batch b = {.n = S->n_run * Tr, .tokens = NULL, .pos = w->pos, .seq = w->seq, .logits = w->want};
-            if ((rc = fwd_resume(w->cb, &b, l, e, w->x_in, xbs ? w->xb_in : NULL, 1))) return rc;
+            if ((rc = steer_forward_resume(w->cb, &b, l, e, w->x_in, xbs ? w->xb_in : NULL, 1))) return rc;
             for (int r = 0; r < S->n_run; r++)
                 for (int k = 0; k < nk; k++) {
                     const int t = np - 1 + k;
@@ -644,10 +615,10 @@ static int sweep_setup(sweep_ctx *S, steer_model *base, steer_model *ft, const s
     int rc = steer_sweep_check(base, ft, &S->p);
     if (rc) return rc;
     const steer_sweep_params *p = &S->p;
-    S->V = base->cfg.n_vocab;
-    S->V_tok = tok_n_vocab(base->tok) < S->V ? tok_n_vocab(base->tok) : S->V;
-    S->bos = tok_bos(base->tok);
-    S->eos = tok_eos(base->tok);
+    S->V = steer_vocab_size(base);
+    S->V_tok = steer_tokenizer_size(base) < S->V ? steer_tokenizer_size(base) : S->V;
+    S->bos = steer_token_bos(base);
+    S->eos = steer_token_eos(base);
     S->n_cells = p->n_sites * p->n_layers * p->n_alphas;
     for (int a = 0; a < p->n_alphas; a++)
         if (p->alphas[a] != 0.0f) S->run_alpha[S->n_run++] = a;
@@ -692,7 +663,7 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
             worker w;
             int wrc = worker_init(&w, &S, ctx_threads);
             if (wrc) {
-#pragma omp critical(steer_sweep)
+#pragma omp critical
                 if (!err) {
                     err = wrc;
                     snprintf(msg, sizeof msg, "%s", steer_last_error());
@@ -706,7 +677,7 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
                 if (wrc || halt) continue;
                 steer_sweep_item it;
                 int irc = item_run(&w, &S, &jobs[ji], &it);
-#pragma omp critical(steer_sweep)
+#pragma omp critical
                 {
                     if (irc) {
                         if (!err) {
@@ -953,6 +924,31 @@ static void model_name(const char *path, char *buf, size_t n)
     buf[m] = 0;
 }
 
+/* Accessors for readers of a finished table (the report; steer_exp.h). */
+void steer_sweep_model_name(const char *path, char *buf, size_t n) { model_name(path ? path : "", buf, n); }
+
+void steer_sweep_table_info(const steer_sweep_table *t, steer_sweep_info *info, double *wall_s)
+{
+    if (info)
+        *info = (steer_sweep_info){.base_path = t->base_path, .ft_path = t->ft_path, .data = t->data,
+                                   .command = t->command, .arch = t->arch, .n_layers = t->n_layer_model,
+                                   .d_model = t->d_model, .n_data = t->n_data};
+    if (wall_s) *wall_s = t->wall_s;
+}
+
+void steer_sweep_table_kl_base(const steer_sweep_table *t, int k, double *mean, int *n)
+{
+    double sum = 0.0;
+    int cnt = 0;
+    for (int i = 0; i < t->n_data && k >= 0 && k < t->p.tokens; i++)
+        if (t->done[i] && k < t->items[i].n_tokens) {
+            sum += t->items[i].kl_base[k];
+            cnt++;
+        }
+    if (mean) *mean = cnt ? sum / cnt : NAN;
+    if (n) *n = cnt;
+}
+
 /* Writes s as a CSV field (quoted when it holds , " CR or LF). */
 static void csv_field(FILE *f, const char *s)
 {
@@ -966,25 +962,6 @@ static void csv_field(FILE *f, const char *s)
         fputc(*s, f);
     }
     fputc('"', f);
-}
-
-static int mkdir_p(const char *dir)
-{
-    char buf[IO_TMP_PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) return steer_err(STEER_EIO, "%s: bad directory name", dir);
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0) continue;
-        char c = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return steer_err(STEER_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-        buf[i] = c;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return steer_err(STEER_EIO, "%s: not a directory", dir);
-    return STEER_OK;
 }
 
 static char *join(const char *dir, const char *name)
@@ -1214,7 +1191,7 @@ static int write_summary(const steer_sweep_table *t, const char *path, double wa
 
 int steer_sweep_table_write(const steer_sweep_table *t, const char *dir, double wall_s)
 {
-    int rc = mkdir_p(dir);
+    int rc = io_mkdir_p(dir);
     if (rc) return rc;
     if (wall_s < 0) wall_s = t->wall_s;
     char *pi = join(dir, "items.csv"), *pd = join(dir, "dkl.csv"), *ps = join(dir, "summary.json");
@@ -1306,45 +1283,6 @@ static int settings_from_json(const cJSON *o, const char *path, steer_sweep_para
     if (p->tokens < 1 || p->tokens > STEER_SWEEP_MAX_TOKENS || info->n_data < 0)
         return steer_err(STEER_EFORMAT, "%s: bad 'tokens' or 'n_data'", path);
     return STEER_OK;
-}
-
-/* Splits a CSV line in place into at most max fields (RFC 4180 quotes). */
-static int csv_split(char *line, char **f, int max)
-{
-    int n = 0;
-    char *s = line;
-    for (;;) {
-        if (n == max) return -1;
-        if (*s == '"') {
-            char *o = ++s;
-            f[n++] = o;
-            for (;;) {
-                if (*s == 0) return -1;
-                if (*s == '"') {
-                    if (s[1] == '"') {
-                        *o++ = '"';
-                        s += 2;
-                        continue;
-                    }
-                    s++;
-                    break;
-                }
-                *o++ = *s++;
-            }
-            *o = 0; /* o <= s - 1 */
-            if (*s == ',') {
-                s++;
-                continue;
-            }
-            if (*s == 0) return n;
-            return -1;
-        }
-        f[n++] = s;
-        char *c = strchr(s, ',');
-        if (!c) return n;
-        *c = 0;
-        s = c + 1;
-    }
 }
 
 static int parse_num(const char *s, double *v)
@@ -1693,7 +1631,7 @@ static int journal_create(steer_sweep_table *t)
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
-    int rc = mkdir_p(dir);
+    int rc = io_mkdir_p(dir);
     if (rc) return rc;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) return steer_err(STEER_EIO, "%s: cannot create: %s", path, strerror(errno));

@@ -8,9 +8,14 @@
 
 #include "base.h"
 
-/* ---------------------------------------------------------------- GGUF (io_gguf.c) */
+/* ---------------------------------------------------------------- GGUF (gguf.c) */
 
-/* ggml tensor types we read (values as in ggml.h). */
+/* The internal reader/writer is named gg_* (gguflib and ggml own gguf_open,
+ * gguf_close, gguf_find_tensor, …, which a static link next to them would
+ * clash with). The public API over it is steer_gguf_* (include/steer.h,
+ * "files: GGUF"), implemented at the end of gguf.c. */
+
+/* ggml tensor types we read (values as in ggml.h; = STEER_GGML_* in steer.h). */
 enum { GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q8_0 = 8, GGML_TYPE_BF16 = 30 };
 
 /* GGUF metadata value types (as in the GGUF spec). */
@@ -28,56 +33,63 @@ typedef struct {
     uint64_t ne[4];    /* ggml order: ne[0] fastest-varying (= columns)       */
     const void *data;  /* into the mapping                                    */
     size_t nbytes;
-} gguf_tensor;
+} gg_tensor;
 
-typedef struct gguf_file gguf_file;
+typedef struct gg_file gg_file;
 
 /* Opens and fully validates a GGUF v2/v3 file (magic, version, every key and
  * tensor record inside the file, tensor data inside the file and aligned).
  * Errors name the file: "x.gguf: truncated at tensor info 3". */
-int gguf_open(const char *path, gguf_file **out);
-void gguf_close(gguf_file *f);
-const char *gguf_path(const gguf_file *f);
+int gg_open(const char *path, gg_file **out);
+void gg_close(gg_file *f);
+const char *gg_path(const gg_file *f);
 
 /* Scalars, converting between integer types. STEER_EARG if the key is missing
  * ("<file>: missing key llama.block_count") or of another kind. */
-int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
-int gguf_get_f32(const gguf_file *f, const char *key, float *out);
-int gguf_get_bool(const gguf_file *f, const char *key, int *out);
+int gg_get_u32(const gg_file *f, const char *key, uint32_t *out);
+int gg_get_f32(const gg_file *f, const char *key, float *out);
+int gg_get_bool(const gg_file *f, const char *key, int *out);
 /* NUL-terminated copy owned by the file. */
-int gguf_get_str(const gguf_file *f, const char *key, const char **out);
-int gguf_has_key(const gguf_file *f, const char *key);
+int gg_get_str(const gg_file *f, const char *key, const char **out);
+int gg_has_key(const gg_file *f, const char *key);
 /* Array of strings: NUL-terminated copies (lens[i] = byte length, strings may
  * hold NUL bytes in principle) owned by the file. */
-int gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t *n, const char *const **strs,
-                     const uint32_t **lens);
+int gg_get_arr_str(const gg_file *f, const char *key, uint64_t *n, const char *const **strs,
+                   const uint32_t **lens);
 /* Array of numbers converted to float / int32 (malloc'd, caller frees). */
-int gguf_get_arr_f32(const gguf_file *f, const char *key, uint64_t *n, float **out);
-int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t *n, int32_t **out);
+int gg_get_arr_f32(const gg_file *f, const char *key, uint64_t *n, float **out);
+int gg_get_arr_i32(const gg_file *f, const char *key, uint64_t *n, int32_t **out);
 
-int gguf_n_tensors(const gguf_file *f);
-const gguf_tensor *gguf_tensor_at(const gguf_file *f, int i);
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
+int gg_n_tensors(const gg_file *f);
+const gg_tensor *gg_tensor_at(const gg_file *f, int i);
+const gg_tensor *gg_find_tensor(const gg_file *f, const char *name);
 
 /* A GGUF v3 writer (alignment 32). Data pointers must stay valid until write. */
-typedef struct gguf_writer gguf_writer;
-int gguf_writer_new(gguf_writer **out);
-void gguf_writer_free(gguf_writer *w);
-int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
-int gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
-int gguf_writer_set_bool(gguf_writer *w, const char *key, int v);
-int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
-int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, int n);
-int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, int n);
-int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, int n);
+typedef struct gg_writer gg_writer;
+int gg_writer_new(gg_writer **out);
+void gg_writer_free(gg_writer *w);
+int gg_writer_set_u32(gg_writer *w, const char *key, uint32_t v);
+int gg_writer_set_f32(gg_writer *w, const char *key, float v);
+int gg_writer_set_bool(gg_writer *w, const char *key, int v);
+int gg_writer_set_str(gg_writer *w, const char *key, const char *v);
+int gg_writer_set_arr_str(gg_writer *w, const char *key, const char *const *v, int n);
+int gg_writer_set_arr_f32(gg_writer *w, const char *key, const float *v, int n);
+int gg_writer_set_arr_i32(gg_writer *w, const char *key, const int32_t *v, int n);
 /* ne in ggml order (ne[0] fastest). */
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, int ggml_type, int n_dims, const uint64_t *ne,
-                           const void *data);
-int gguf_writer_write(gguf_writer *w, const char *path); /* atomic */
+int gg_writer_add_tensor(gg_writer *w, const char *name, int ggml_type, int n_dims, const uint64_t *ne,
+                         const void *data);
+int gg_writer_write(gg_writer *w, const char *path); /* atomic */
 
 /* ---------------------------------------------------------------- HF directories (io_hf.c) */
 
 #include <cjson/cJSON.h>
+
+/* Private ABI (used by libsteer-train and libsteer-exp): exported from the shared library under
+ * steer_-prefixed names (src/base/base.h, "private ABI"). */
+#define arch_get steer_arch_get
+#define arch_tensor_name steer_arch_tensor_name
+#define weight_is_norm steer_weight_is_norm
+
 
 /* A Hugging Face model directory: config.json plus model.safetensors or a
  * sharded model.safetensors.index.json, every shard memory-mapped. */
@@ -133,17 +145,17 @@ typedef struct {
     int tied_default;          /* tie_word_embeddings default                */
 } arch_info;
 
-const arch_info *arch_get(steer_arch a);
+STEER_PRIVATE const arch_info *arch_get(steer_arch a);
 const arch_info *arch_by_gguf(const char *gguf_arch);
 const arch_info *arch_by_hf(const char *hf_class, const char *model_type);
 /* "LlamaForCausalLM, MistralForCausalLM, …" for error messages (static). */
 const char *arch_supported_list(void);
 int weight_is_layer(weight_role r);
-int weight_is_norm(weight_role r);
+STEER_PRIVATE int weight_is_norm(weight_role r);
 /* 1 if the architecture has this tensor (W_OUTPUT: only when untied). */
 int arch_has_weight(const arch_info *a, weight_role r);
 /* The tensor's name in Hugging Face (gguf = 0) or llama.cpp GGUF (gguf = 1)
  * naming, layer substituted. */
-void arch_tensor_name(const arch_info *a, int gguf, weight_role r, int layer, char *buf, size_t n);
+STEER_PRIVATE void arch_tensor_name(const arch_info *a, int gguf, weight_role r, int layer, char *buf, size_t n);
 
 #endif /* STEER_FORMATS_H */

@@ -1,4 +1,4 @@
-/* io_gguf.c — GGUF v2/v3 (little-endian) reader and v3 writer.
+/* gguf.c — GGUF v2/v3 (little-endian) reader and v3 writer (internal gg_*, public steer_gguf_* at the end).
  *
  * Layout of a GGUF file (all integers little-endian):
  *   "GGUF" | u32 version | u64 n_tensors | u64 n_kv
@@ -114,7 +114,7 @@ typedef struct {
     size_t mask;
 } name_index;
 
-struct gguf_file {
+struct gg_file {
     char *path; /* owned copy */
     io_map map; /* owned mapping of the whole file */
     uint32_t version;
@@ -123,7 +123,7 @@ struct gguf_file {
     int n_kv;
     gguf_kv *kv; /* owned [n_kv] */
     int n_tensors;
-    gguf_tensor *tensors; /* owned [n_tensors]; names owned */
+    gg_tensor *tensors; /* owned [n_tensors]; names owned */
     name_index kv_ix, t_ix;
 };
 
@@ -239,17 +239,17 @@ static void ni_free(name_index *ix)
 }
 
 static const char *kv_name_at(const void *arr, int i) { return ((const gguf_kv *)arr)[i].key; }
-static const char *tensor_name_at(const void *arr, int i) { return ((const gguf_tensor *)arr)[i].name; }
+static const char *tensor_name_at(const void *arr, int i) { return ((const gg_tensor *)arr)[i].name; }
 
 /* ---------------------------------------------------------------- parsing */
 
-static int trunc_kv(const gguf_file *f, int i, const char *key)
+static int trunc_kv(const gg_file *f, int i, const char *key)
 {
     if (key) return steer_err(STEER_EFORMAT, "%s: truncated in key/value %d (%s)", f->path, i, key);
     return steer_err(STEER_EFORMAT, "%s: truncated in key/value %d", f->path, i);
 }
 
-static int trunc_ti(const gguf_file *f, int i, const char *name)
+static int trunc_ti(const gg_file *f, int i, const char *name)
 {
     if (name) return steer_err(STEER_EFORMAT, "%s: truncated in tensor info %d (%s)", f->path, i, name);
     return steer_err(STEER_EFORMAT, "%s: truncated in tensor info %d", f->path, i);
@@ -258,7 +258,7 @@ static int trunc_ti(const gguf_file *f, int i, const char *name)
 /* Reads an array of strings into kv (arr_strs/arr_lens/arr_buf, owned by kv).
  * Two passes: the first validates every length against the file and sums
  * them, so the allocation is bounded by the file size. */
-static int parse_str_array(gguf_file *f, reader *r, gguf_kv *kv, int i, uint64_t n)
+static int parse_str_array(gg_file *f, reader *r, gguf_kv *kv, int i, uint64_t n)
 {
     if (n > rd_left(r) / 8) return trunc_kv(f, i, kv->key); /* each needs a u64 length */
     size_t start = r->pos;
@@ -293,7 +293,7 @@ static int parse_str_array(gguf_file *f, reader *r, gguf_kv *kv, int i, uint64_t
 }
 
 /* Reads key/value record i into f->kv[i] (owned by f). */
-static int parse_kv(gguf_file *f, reader *r, int i)
+static int parse_kv(gg_file *f, reader *r, int i)
 {
     gguf_kv *kv = &f->kv[i];
     const uint8_t *s;
@@ -341,9 +341,9 @@ static int parse_kv(gguf_file *f, reader *r, int i)
 
 /* Reads tensor info record i into f->tensors[i] (name owned by f). The data
  * range is checked later, once the data section's start is known. */
-static int parse_tensor_info(gguf_file *f, reader *r, int i, uint64_t *offset)
+static int parse_tensor_info(gg_file *f, reader *r, int i, uint64_t *offset)
 {
-    gguf_tensor *t = &f->tensors[i];
+    gg_tensor *t = &f->tensors[i];
     const uint8_t *s;
     uint64_t len;
     if (rd_str(r, &s, &len) != 0) return trunc_ti(f, i, NULL);
@@ -387,7 +387,7 @@ static int parse_tensor_info(gguf_file *f, reader *r, int i, uint64_t *offset)
     return STEER_OK;
 }
 
-static int gguf_parse(gguf_file *f)
+static int gguf_parse(gg_file *f)
 {
     const char *path = f->path;
     if (f->map.size == 0) return steer_err(STEER_EFORMAT, "%s: not a GGUF file (empty file)", path);
@@ -426,7 +426,7 @@ static int gguf_parse(gguf_file *f)
         return steer_err(STEER_ENOMEM, "%s: out of memory", path);
     }
 
-    /* n_kv / n_tensors count the slots in use, so gguf_close frees exactly
+    /* n_kv / n_tensors count the slots in use, so gg_close frees exactly
      * the records read so far. */
     int rc = STEER_OK, dup = -1;
     for (int i = 0; i < (int)n_kv && rc == STEER_OK; i++) {
@@ -444,8 +444,8 @@ static int gguf_parse(gguf_file *f)
     }
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
-    if (rc == STEER_OK && gguf_has_key(f, "general.alignment")) {
-        rc = gguf_get_u32(f, "general.alignment", &f->alignment);
+    if (rc == STEER_OK && gg_has_key(f, "general.alignment")) {
+        rc = gg_get_u32(f, "general.alignment", &f->alignment);
         if (rc != STEER_OK)
             rc = steer_err(STEER_EFORMAT, "%s: general.alignment is not an unsigned integer", path);
         else if (f->alignment == 0 || (f->alignment & (f->alignment - 1)) != 0)
@@ -474,7 +474,7 @@ static int gguf_parse(gguf_file *f)
                            path, f->data_start, f->map.size);
     }
     for (int i = 0; i < f->n_tensors && rc == STEER_OK; i++) {
-        gguf_tensor *t = &f->tensors[i];
+        gg_tensor *t = &f->tensors[i];
         size_t avail = f->map.size - f->data_start;
         if (offsets[i] % f->alignment != 0)
             rc = steer_err(STEER_EFORMAT, "%s: tensor %s data offset %llu is not a multiple of the alignment %u",
@@ -488,14 +488,14 @@ static int gguf_parse(gguf_file *f)
     return rc;
 }
 
-int gguf_open(const char *path, gguf_file **out)
+int gg_open(const char *path, gg_file **out)
 {
-    /* Ownership: on success *out is owned by the caller (gguf_close); it owns
-     * the mapping, so every pointer it hands out lives until gguf_close. */
-    if (!out) return steer_err(STEER_EARG, "gguf_open: out is NULL");
+    /* Ownership: on success *out is owned by the caller (gg_close); it owns
+     * the mapping, so every pointer it hands out lives until gg_close. */
+    if (!out) return steer_err(STEER_EARG, "gg_open: out is NULL");
     *out = NULL;
-    if (!path) return steer_err(STEER_EARG, "gguf_open: path is NULL");
-    gguf_file *f = calloc(1, sizeof *f);
+    if (!path) return steer_err(STEER_EARG, "gg_open: path is NULL");
+    gg_file *f = calloc(1, sizeof *f);
     if (!f) return steer_err(STEER_ENOMEM, "%s: out of memory", path);
     f->path = strdup(path);
     if (!f->path) {
@@ -505,14 +505,14 @@ int gguf_open(const char *path, gguf_file **out)
     int rc = io_map_open(path, &f->map);
     if (rc == STEER_OK) rc = gguf_parse(f);
     if (rc != STEER_OK) {
-        gguf_close(f);
+        gg_close(f);
         return rc;
     }
     *out = f;
     return STEER_OK;
 }
 
-void gguf_close(gguf_file *f)
+void gg_close(gg_file *f)
 {
     /* Ownership: frees f and everything it owns, including the mapping. */
     if (!f) return;
@@ -534,17 +534,17 @@ void gguf_close(gguf_file *f)
     free(f);
 }
 
-const char *gguf_path(const gguf_file *f) { return f ? f->path : ""; }
+const char *gg_path(const gg_file *f) { return f ? f->path : ""; }
 
 /* ---------------------------------------------------------------- getters */
 
-static const gguf_kv *find_kv(const gguf_file *f, const char *key)
+static const gguf_kv *find_kv(const gg_file *f, const char *key)
 {
     int i = ni_find(&f->kv_ix, key, kv_name_at, f->kv);
     return i < 0 ? NULL : &f->kv[i];
 }
 
-int gguf_has_key(const gguf_file *f, const char *key) { return f && key && find_kv(f, key) != NULL; }
+int gg_has_key(const gg_file *f, const char *key) { return f && key && find_kv(f, key) != NULL; }
 
 /* A decoded number: kind 0 unsigned integer (u), 1 signed integer (s),
  * 2 floating point (d), 3 bool (u), -1 not a number. */
@@ -588,7 +588,7 @@ static num decode_num(int type, const uint8_t *p)
 }
 
 /* Looks up key; STEER_EARG naming the file and key if it is missing. */
-static int need_kv(const gguf_file *f, const char *key, const gguf_kv **kv)
+static int need_kv(const gg_file *f, const char *key, const gguf_kv **kv)
 {
     if (!f || !key) return steer_err(STEER_EARG, "gguf: NULL file or key");
     *kv = find_kv(f, key);
@@ -596,7 +596,7 @@ static int need_kv(const gguf_file *f, const char *key, const gguf_kv **kv)
     return STEER_OK;
 }
 
-static int wrong_kind(const gguf_file *f, const gguf_kv *kv, const char *want)
+static int wrong_kind(const gg_file *f, const gguf_kv *kv, const char *want)
 {
     if (kv->type == GGUF_TYPE_ARRAY)
         return steer_err(STEER_EARG, "%s: key %s is an array of %s, expected %s", f->path, kv->key,
@@ -605,7 +605,7 @@ static int wrong_kind(const gguf_file *f, const gguf_kv *kv, const char *want)
                      want);
 }
 
-int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out)
+int gg_get_u32(const gg_file *f, const char *key, uint32_t *out)
 {
     const gguf_kv *kv;
     int rc = need_kv(f, key, &kv);
@@ -627,7 +627,7 @@ int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out)
     return wrong_kind(f, kv, "an integer");
 }
 
-int gguf_get_f32(const gguf_file *f, const char *key, float *out)
+int gg_get_f32(const gg_file *f, const char *key, float *out)
 {
     const gguf_kv *kv;
     int rc = need_kv(f, key, &kv);
@@ -642,7 +642,7 @@ int gguf_get_f32(const gguf_file *f, const char *key, float *out)
     }
 }
 
-int gguf_get_bool(const gguf_file *f, const char *key, int *out)
+int gg_get_bool(const gg_file *f, const char *key, int *out)
 {
     const gguf_kv *kv;
     int rc = need_kv(f, key, &kv);
@@ -657,7 +657,7 @@ int gguf_get_bool(const gguf_file *f, const char *key, int *out)
     }
 }
 
-int gguf_get_str(const gguf_file *f, const char *key, const char **out)
+int gg_get_str(const gg_file *f, const char *key, const char **out)
 {
     const gguf_kv *kv;
     int rc = need_kv(f, key, &kv);
@@ -667,10 +667,10 @@ int gguf_get_str(const gguf_file *f, const char *key, const char **out)
     return STEER_OK;
 }
 
-int gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t *n, const char *const **strs,
-                     const uint32_t **lens)
+int gg_get_arr_str(const gg_file *f, const char *key, uint64_t *n, const char *const **strs,
+                   const uint32_t **lens)
 {
-    /* Ownership: *strs and *lens are owned by f (valid until gguf_close). */
+    /* Ownership: *strs and *lens are owned by f (valid until gg_close). */
     const gguf_kv *kv;
     int rc = need_kv(f, key, &kv);
     if (rc) return rc;
@@ -684,7 +684,7 @@ int gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t *n, const cha
 
 /* Numeric array kv as a malloc'd copy converted element by element.
  * to_i32 != 0: integers only, range-checked into int32; else floats. */
-static int get_arr_num(const gguf_file *f, const char *key, uint64_t *n_out, void **out, int to_i32)
+static int get_arr_num(const gg_file *f, const char *key, uint64_t *n_out, void **out, int to_i32)
 {
     const char *want = to_i32 ? "an array of integers" : "an array of numbers";
     const gguf_kv *kv;
@@ -717,7 +717,7 @@ static int get_arr_num(const gguf_file *f, const char *key, uint64_t *n_out, voi
     return STEER_OK;
 }
 
-int gguf_get_arr_f32(const gguf_file *f, const char *key, uint64_t *n, float **out)
+int gg_get_arr_f32(const gg_file *f, const char *key, uint64_t *n, float **out)
 {
     /* Ownership: *out is malloc'd [*n] and owned by the caller (free). */
     void *p = NULL;
@@ -726,7 +726,7 @@ int gguf_get_arr_f32(const gguf_file *f, const char *key, uint64_t *n, float **o
     return rc;
 }
 
-int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t *n, int32_t **out)
+int gg_get_arr_i32(const gg_file *f, const char *key, uint64_t *n, int32_t **out)
 {
     /* Ownership: *out is malloc'd [*n] and owned by the caller (free). */
     void *p = NULL;
@@ -735,15 +735,15 @@ int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t *n, int32_t *
     return rc;
 }
 
-int gguf_n_tensors(const gguf_file *f) { return f ? f->n_tensors : 0; }
+int gg_n_tensors(const gg_file *f) { return f ? f->n_tensors : 0; }
 
-const gguf_tensor *gguf_tensor_at(const gguf_file *f, int i)
+const gg_tensor *gg_tensor_at(const gg_file *f, int i)
 {
     if (!f || i < 0 || i >= f->n_tensors) return NULL;
     return &f->tensors[i];
 }
 
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name)
+const gg_tensor *gg_find_tensor(const gg_file *f, const char *name)
 {
     if (!f) return NULL;
     int i = ni_find(&f->t_ix, name, tensor_name_at, f->tensors);
@@ -769,11 +769,11 @@ typedef struct {
     uint32_t type;
     int n_dims;
     uint64_t ne[GGUF_MAX_DIMS];
-    const void *data; /* borrowed until gguf_writer_write */
+    const void *data; /* borrowed until gg_writer_write */
     uint64_t nbytes;
 } gw_tensor;
 
-struct gguf_writer {
+struct gg_writer {
     gw_kv *kv; /* owned [n_kv] */
     int n_kv, cap_kv;
     gw_tensor *t; /* owned [n_t] */
@@ -793,16 +793,16 @@ static void gw_kv_clear(gw_kv *kv)
     kv->arr_n = 0;
 }
 
-int gguf_writer_new(gguf_writer **out)
+int gg_writer_new(gg_writer **out)
 {
-    /* Ownership: *out is owned by the caller (gguf_writer_free). */
-    if (!out) return steer_err(STEER_EARG, "gguf_writer_new: out is NULL");
+    /* Ownership: *out is owned by the caller (gg_writer_free). */
+    if (!out) return steer_err(STEER_EARG, "gg_writer_new: out is NULL");
     *out = calloc(1, sizeof **out);
-    if (!*out) return steer_err(STEER_ENOMEM, "gguf_writer_new: out of memory");
+    if (!*out) return steer_err(STEER_ENOMEM, "gg_writer_new: out of memory");
     return STEER_OK;
 }
 
-void gguf_writer_free(gguf_writer *w)
+void gg_writer_free(gg_writer *w)
 {
     /* Ownership: frees w and its copies; tensor data stays the caller's. */
     if (!w) return;
@@ -818,7 +818,7 @@ void gguf_writer_free(gguf_writer *w)
 
 /* The slot for key: an existing one (its old value released) or a new one.
  * Returns NULL with the error set. */
-static gw_kv *gw_slot(gguf_writer *w, const char *key)
+static gw_kv *gw_slot(gg_writer *w, const char *key)
 {
     if (!w || !key || !*key) {
         steer_err(STEER_EARG, "gguf writer: NULL writer or empty key");
@@ -851,7 +851,7 @@ static gw_kv *gw_slot(gguf_writer *w, const char *key)
     return kv;
 }
 
-int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v)
+int gg_writer_set_u32(gg_writer *w, const char *key, uint32_t v)
 {
     gw_kv *kv = gw_slot(w, key);
     if (!kv) return w && key && *key ? STEER_ENOMEM : STEER_EARG;
@@ -860,7 +860,7 @@ int gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v)
     return STEER_OK;
 }
 
-int gguf_writer_set_f32(gguf_writer *w, const char *key, float v)
+int gg_writer_set_f32(gg_writer *w, const char *key, float v)
 {
     gw_kv *kv = gw_slot(w, key);
     if (!kv) return w && key && *key ? STEER_ENOMEM : STEER_EARG;
@@ -869,7 +869,7 @@ int gguf_writer_set_f32(gguf_writer *w, const char *key, float v)
     return STEER_OK;
 }
 
-int gguf_writer_set_bool(gguf_writer *w, const char *key, int v)
+int gg_writer_set_bool(gg_writer *w, const char *key, int v)
 {
     gw_kv *kv = gw_slot(w, key);
     if (!kv) return w && key && *key ? STEER_ENOMEM : STEER_EARG;
@@ -878,7 +878,7 @@ int gguf_writer_set_bool(gguf_writer *w, const char *key, int v)
     return STEER_OK;
 }
 
-int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v)
+int gg_writer_set_str(gg_writer *w, const char *key, const char *v)
 {
     /* Ownership: v is copied. */
     if (!v) return steer_err(STEER_EARG, "gguf writer: NULL string for key %s", key ? key : "?");
@@ -894,7 +894,7 @@ int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v)
     return STEER_OK;
 }
 
-int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, int n)
+int gg_writer_set_arr_str(gg_writer *w, const char *key, const char *const *v, int n)
 {
     /* Ownership: v[0..n) and the strings are copied. */
     if (n < 0 || (n > 0 && !v)) return steer_err(STEER_EARG, "gguf writer: bad string array for key %s", key ? key : "?");
@@ -924,7 +924,7 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *
 }
 
 /* Numeric arrays of 4-byte elements (f32 / i32), copied. */
-static int gw_set_arr4(gguf_writer *w, const char *key, const void *v, int n, int type)
+static int gw_set_arr4(gg_writer *w, const char *key, const void *v, int n, int type)
 {
     if (n < 0 || (n > 0 && !v)) return steer_err(STEER_EARG, "gguf writer: bad array for key %s", key ? key : "?");
     void *copy = malloc((size_t)(n ? n : 1) * 4);
@@ -942,18 +942,18 @@ static int gw_set_arr4(gguf_writer *w, const char *key, const void *v, int n, in
     return STEER_OK;
 }
 
-int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, int n)
+int gg_writer_set_arr_f32(gg_writer *w, const char *key, const float *v, int n)
 {
     return gw_set_arr4(w, key, v, n, GGUF_TYPE_FLOAT32);
 }
 
-int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, int n)
+int gg_writer_set_arr_i32(gg_writer *w, const char *key, const int32_t *v, int n)
 {
     return gw_set_arr4(w, key, v, n, GGUF_TYPE_INT32);
 }
 
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, int ggml_type, int n_dims, const uint64_t *ne,
-                           const void *data)
+int gg_writer_add_tensor(gg_writer *w, const char *name, int ggml_type, int n_dims, const uint64_t *ne,
+                         const void *data)
 {
     /* Ownership: name is copied; data[nbytes] is borrowed until write. */
     if (!w || !name || !*name || !ne) return steer_err(STEER_EARG, "gguf writer: bad tensor arguments");
@@ -1036,7 +1036,7 @@ static void put_pad(gw_out *o, uint32_t align)
 
 static uint64_t pad_to(uint64_t n, uint64_t align) { return (n + align - 1) / align * align; }
 
-int gguf_writer_write(gguf_writer *w, const char *path)
+int gg_writer_write(gg_writer *w, const char *path)
 {
     /* Ownership: reads w (which keeps everything); creates or replaces path
      * atomically; no file is left behind on failure. */
@@ -1099,4 +1099,202 @@ int gguf_writer_write(gguf_writer *w, const char *path)
     int ok = !ferror(fp);
     if (!ok) steer_err(STEER_EIO, "%s: write failed", path);
     return io_tmp_commit(fp, tmp, path, ok);
+}
+
+/* ---------------------------------------------------------------- public API (steer.h, "files: GGUF") */
+
+struct steer_gguf {
+    gg_file *f; /* owned */
+};
+
+struct steer_gguf_writer {
+    gg_writer *w; /* owned */
+};
+
+int steer_gguf_open(const char *path, steer_gguf **out)
+{
+    /* Ownership: on success *out is owned by the caller (steer_gguf_free). */
+    if (!out) return steer_err(STEER_EARG, "steer_gguf_open: out is NULL");
+    *out = NULL;
+    if (!path) return steer_err(STEER_EARG, "steer_gguf_open: path is NULL");
+    steer_gguf *g = calloc(1, sizeof *g);
+    if (!g) return steer_err(STEER_ENOMEM, "%s: out of memory", path);
+    int rc = gg_open(path, &g->f);
+    if (rc != STEER_OK) {
+        free(g);
+        return rc;
+    }
+    *out = g;
+    return STEER_OK;
+}
+
+void steer_gguf_free(steer_gguf *g)
+{
+    /* Ownership: frees g, its mapping and every pointer it handed out. */
+    if (!g) return;
+    gg_close(g->f);
+    free(g);
+}
+
+int steer_gguf_n_tensors(const steer_gguf *g) { return g ? gg_n_tensors(g->f) : 0; }
+
+static void tensor_info(const gg_file *f, const gg_tensor *t, steer_gguf_tensor_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = t->name;
+    out->ggml_type = t->type;
+    out->type_name = ggml_type_name((uint32_t)t->type);
+    out->n_dims = t->n_dims;
+    for (int d = 0; d < t->n_dims && d < GGUF_MAX_DIMS; d++) out->shape[d] = (int64_t)t->ne[t->n_dims - 1 - d];
+    out->data = t->data;
+    out->nbytes = t->nbytes;
+    out->offset = (uint64_t)((const uint8_t *)t->data - f->map.data);
+}
+
+int steer_gguf_tensor_at(const steer_gguf *g, int i, steer_gguf_tensor_info *out)
+{
+    /* Ownership: *out points into g (valid until steer_gguf_free). */
+    if (!g || !out) return steer_err(STEER_EARG, "steer_gguf_tensor_at: NULL file or out");
+    const gg_tensor *t = gg_tensor_at(g->f, i);
+    if (!t)
+        return steer_err(STEER_EARG, "%s: tensor index %d out of range (%d tensors)", g->f->path, i,
+                         g->f->n_tensors);
+    tensor_info(g->f, t, out);
+    return STEER_OK;
+}
+
+int steer_gguf_tensor_find(const steer_gguf *g, const char *name, steer_gguf_tensor_info *out)
+{
+    /* Ownership: *out points into g (valid until steer_gguf_free). */
+    if (!g || !name || !out) return steer_err(STEER_EARG, "steer_gguf_tensor_find: NULL file, name or out");
+    const gg_tensor *t = gg_find_tensor(g->f, name);
+    if (!t) return steer_err(STEER_EARG, "%s: no tensor %s", g->f->path, name);
+    tensor_info(g->f, t, out);
+    return STEER_OK;
+}
+
+int steer_gguf_n_keys(const steer_gguf *g) { return g ? g->f->n_kv : 0; }
+
+const char *steer_gguf_key(const steer_gguf *g, int i)
+{
+    /* Ownership: the key is owned by g (valid until steer_gguf_free). */
+    if (!g || i < 0 || i >= g->f->n_kv) return NULL;
+    return g->f->kv[i].key;
+}
+
+int steer_gguf_has_key(const steer_gguf *g, const char *key) { return g ? gg_has_key(g->f, key) : 0; }
+
+int steer_gguf_get_str(const steer_gguf *g, const char *key, const char **out)
+{
+    /* Ownership: *out is owned by g (valid until steer_gguf_free). */
+    if (!g || !out) return steer_err(STEER_EARG, "steer_gguf_get_str: NULL file or out");
+    return gg_get_str(g->f, key, out);
+}
+
+int steer_gguf_get_u32(const steer_gguf *g, const char *key, uint32_t *out)
+{
+    if (!g || !out) return steer_err(STEER_EARG, "steer_gguf_get_u32: NULL file or out");
+    return gg_get_u32(g->f, key, out);
+}
+
+int steer_gguf_get_f32(const steer_gguf *g, const char *key, float *out)
+{
+    if (!g || !out) return steer_err(STEER_EARG, "steer_gguf_get_f32: NULL file or out");
+    return gg_get_f32(g->f, key, out);
+}
+
+int steer_gguf_get_bool(const steer_gguf *g, const char *key, int *out)
+{
+    if (!g || !out) return steer_err(STEER_EARG, "steer_gguf_get_bool: NULL file or out");
+    return gg_get_bool(g->f, key, out);
+}
+
+int steer_gguf_writer_new(steer_gguf_writer **out)
+{
+    /* Ownership: *out is owned by the caller (steer_gguf_writer_free). */
+    if (!out) return steer_err(STEER_EARG, "steer_gguf_writer_new: out is NULL");
+    *out = NULL;
+    steer_gguf_writer *w = calloc(1, sizeof *w);
+    if (!w) return steer_err(STEER_ENOMEM, "steer_gguf_writer_new: out of memory");
+    int rc = gg_writer_new(&w->w);
+    if (rc != STEER_OK) {
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return STEER_OK;
+}
+
+void steer_gguf_writer_free(steer_gguf_writer *w)
+{
+    /* Ownership: frees w and its copies; tensor data stays the caller's. */
+    if (!w) return;
+    gg_writer_free(w->w);
+    free(w);
+}
+
+static int no_writer(void) { return steer_err(STEER_EARG, "gguf writer: NULL writer"); }
+
+int steer_gguf_writer_set_u32(steer_gguf_writer *w, const char *key, uint32_t v)
+{
+    return w ? gg_writer_set_u32(w->w, key, v) : no_writer();
+}
+
+int steer_gguf_writer_set_f32(steer_gguf_writer *w, const char *key, float v)
+{
+    return w ? gg_writer_set_f32(w->w, key, v) : no_writer();
+}
+
+int steer_gguf_writer_set_bool(steer_gguf_writer *w, const char *key, int v)
+{
+    return w ? gg_writer_set_bool(w->w, key, v) : no_writer();
+}
+
+int steer_gguf_writer_set_str(steer_gguf_writer *w, const char *key, const char *v)
+{
+    /* Ownership: v is copied. */
+    return w ? gg_writer_set_str(w->w, key, v) : no_writer();
+}
+
+int steer_gguf_writer_set_arr_str(steer_gguf_writer *w, const char *key, const char *const *v, int n)
+{
+    /* Ownership: v[0..n) and the strings are copied. */
+    return w ? gg_writer_set_arr_str(w->w, key, v, n) : no_writer();
+}
+
+int steer_gguf_writer_set_arr_f32(steer_gguf_writer *w, const char *key, const float *v, int n)
+{
+    /* Ownership: v[0..n) is copied. */
+    return w ? gg_writer_set_arr_f32(w->w, key, v, n) : no_writer();
+}
+
+int steer_gguf_writer_set_arr_i32(steer_gguf_writer *w, const char *key, const int32_t *v, int n)
+{
+    /* Ownership: v[0..n) is copied. */
+    return w ? gg_writer_set_arr_i32(w->w, key, v, n) : no_writer();
+}
+
+int steer_gguf_writer_add_tensor(steer_gguf_writer *w, const char *name, int ggml_type, int n_dims,
+                                 const int64_t *shape, const void *data)
+{
+    /* Ownership: name is copied; data is borrowed until steer_gguf_writer_write. */
+    if (!w || !name || !shape) return steer_err(STEER_EARG, "gguf writer: bad tensor arguments");
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
+        return steer_err(STEER_EARG, "gguf writer: tensor %s has %d dimensions (1 to %d allowed)", name, n_dims,
+                         GGUF_MAX_DIMS);
+    uint64_t ne[GGUF_MAX_DIMS];
+    for (int d = 0; d < n_dims; d++) {
+        if (shape[d] < 0)
+            return steer_err(STEER_EARG, "gguf writer: tensor %s: dimension %d is negative (%lld)", name, d,
+                             (long long)shape[d]);
+        ne[n_dims - 1 - d] = (uint64_t)shape[d];
+    }
+    return gg_writer_add_tensor(w->w, name, ggml_type, n_dims, ne, data);
+}
+
+int steer_gguf_writer_write(steer_gguf_writer *w, const char *path)
+{
+    /* Ownership: reads w (which keeps everything); creates or replaces path
+     * atomically; no file is left behind on failure. */
+    return w ? gg_writer_write(w->w, path) : no_writer();
 }

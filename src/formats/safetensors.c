@@ -30,6 +30,19 @@ const char *steer_dtype_name(steer_dtype t)
 
 size_t steer_dtype_size(steer_dtype t) { return (int)t >= 0 && t < STEER_DTYPE_COUNT ? dtype_sizes[t] : 0; }
 
+int steer_dtype_parse(const char *name, steer_dtype *out)
+{
+    static const char *const lower[] = {"f32", "f16", "bf16"};
+    static const steer_dtype types[] = {STEER_DTYPE_F32, STEER_DTYPE_F16, STEER_DTYPE_BF16};
+    for (int i = 0; name && i < 3; i++) {
+        if (strcmp(name, lower[i]) == 0 || strcmp(name, dtype_names[types[i]]) == 0) {
+            *out = types[i];
+            return STEER_OK;
+        }
+    }
+    return steer_err(STEER_EARG, "unknown dtype '%s' (f32, f16 or bf16)", name ? name : "(null)");
+}
+
 /* Returns 0 and sets *out for a dtype we read; 1 for a dtype of the
  * safetensors format that we do not implement; -1 for an unknown name. */
 static int dtype_parse(const char *s, steer_dtype *out)

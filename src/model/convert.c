@@ -150,10 +150,10 @@ static int dtype_of_ggml(int t, steer_dtype *out)
 static int read_named(const steer_model *m, const char *name, cv_tensor *out)
 {
     if (m->gguf) {
-        const gguf_tensor *t = gguf_find_tensor(m->gguf, name);
-        if (!t) return steer_err(STEER_EFORMAT, "%s: missing tensor %s", gguf_path(m->gguf), name);
+        const gg_tensor *t = gg_find_tensor(m->gguf, name);
+        if (!t) return steer_err(STEER_EFORMAT, "%s: missing tensor %s", gg_path(m->gguf), name);
         if (!dtype_of_ggml(t->type, &out->dtype) || t->n_dims > 2)
-            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s: unsupported type or rank", gguf_path(m->gguf), name);
+            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s: unsupported type or rank", gg_path(m->gguf), name);
         out->data = t->data;
         out->cols = (int64_t)t->ne[0];
         out->rows = t->n_dims == 2 ? (int64_t)t->ne[1] : 0;
@@ -205,17 +205,17 @@ static int read_rope_scaling(cv_set *s, const steer_model *m)
     if (m->gguf) {
         const char *ga = NULL;
         char key[160];
-        if (gguf_get_str(m->gguf, "general.architecture", &ga)) return STEER_EFORMAT;
+        if (gg_get_str(m->gguf, "general.architecture", &ga)) return STEER_EFORMAT;
         snprintf(key, sizeof key, "%s.rope.scaling.type", ga);
-        if (gguf_has_key(m->gguf, key)) {
+        if (gg_has_key(m->gguf, key)) {
             const char *ty = NULL;
-            if (gguf_get_str(m->gguf, key, &ty)) return STEER_EFORMAT;
+            if (gg_get_str(m->gguf, key, &ty)) return STEER_EFORMAT;
             if (strcmp(ty, "linear") == 0) {
                 snprintf(key, sizeof key, "%s.rope.scaling.factor", ga);
-                if (gguf_has_key(m->gguf, key) && gguf_get_f32(m->gguf, key, &s->rope_linear)) return STEER_EFORMAT;
+                if (gg_has_key(m->gguf, key) && gg_get_f32(m->gguf, key, &s->rope_linear)) return STEER_EFORMAT;
             }
         }
-        const gguf_tensor *ff = gguf_find_tensor(m->gguf, "rope_freqs.weight");
+        const gg_tensor *ff = gg_find_tensor(m->gguf, "rope_freqs.weight");
         if (ff) s->rope_factors = ff->data; /* the loader checked F32 [hd/2] */
         return STEER_OK;
     }
@@ -262,7 +262,7 @@ static int cv_from_model(cv_set *s, const steer_model *m, const char *in)
     char *dot = strrchr(s->name, '.');
     if (dot && dot != s->name && !m->hf) *dot = 0;
     const char *gname = NULL;
-    if (m->gguf && gguf_has_key(m->gguf, "general.name") && gguf_get_str(m->gguf, "general.name", &gname) == STEER_OK)
+    if (m->gguf && gg_has_key(m->gguf, "general.name") && gg_get_str(m->gguf, "general.name", &gname) == STEER_OK)
         snprintf(s->name, sizeof s->name, "%s", gname);
 
     for (int l = -1; l < c->n_layer; l++) {
@@ -412,36 +412,36 @@ static int write_gguf(cv_set *s, const char *path, const char *out, int want)
     const steer_model_config *c = &s->cfg;
     const arch_info *a = s->arch;
     const steer_dtype mdt = main_dtype(s, want);
-    gguf_writer *w = NULL;
-    if ((rc = gguf_writer_new(&w))) return rc;
+    gg_writer *w = NULL;
+    if ((rc = gg_writer_new(&w))) return rc;
     const int mark = s->n_owned;
     char key[160];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a->gguf_arch, suffix), key)
 #define TRY(expr) do { if (!rc) rc = (expr); } while (0)
-    TRY(gguf_writer_set_str(w, "general.architecture", a->gguf_arch));
-    TRY(gguf_writer_set_str(w, "general.name", s->name));
-    TRY(gguf_writer_set_u32(w, "general.file_type", mdt == STEER_DTYPE_F16 ? 1 : mdt == STEER_DTYPE_BF16 ? 32 : 0));
-    TRY(gguf_writer_set_u32(w, "general.quantization_version", 2));
-    TRY(gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx_train));
-    TRY(gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c->d_model));
-    TRY(gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)c->n_layer));
-    TRY(gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->d_ff));
-    TRY(gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head));
-    TRY(gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head));
-    TRY(gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim));
-    TRY(gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim));
-    TRY(gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->rms_eps));
-    TRY(gguf_writer_set_f32(w, KEY("rope.freq_base"), c->rope_theta));
-    TRY(gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim));
-    TRY(gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)c->n_vocab));
-    if (c->attn_softcap > 0) TRY(gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), c->attn_softcap));
-    if (c->final_softcap > 0) TRY(gguf_writer_set_f32(w, KEY("final_logit_softcapping"), c->final_softcap));
+    TRY(gg_writer_set_str(w, "general.architecture", a->gguf_arch));
+    TRY(gg_writer_set_str(w, "general.name", s->name));
+    TRY(gg_writer_set_u32(w, "general.file_type", mdt == STEER_DTYPE_F16 ? 1 : mdt == STEER_DTYPE_BF16 ? 32 : 0));
+    TRY(gg_writer_set_u32(w, "general.quantization_version", 2));
+    TRY(gg_writer_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx_train));
+    TRY(gg_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c->d_model));
+    TRY(gg_writer_set_u32(w, KEY("block_count"), (uint32_t)c->n_layer));
+    TRY(gg_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->d_ff));
+    TRY(gg_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head));
+    TRY(gg_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_head));
+    TRY(gg_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim));
+    TRY(gg_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim));
+    TRY(gg_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->rms_eps));
+    TRY(gg_writer_set_f32(w, KEY("rope.freq_base"), c->rope_theta));
+    TRY(gg_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim));
+    TRY(gg_writer_set_u32(w, KEY("vocab_size"), (uint32_t)c->n_vocab));
+    if (c->attn_softcap > 0) TRY(gg_writer_set_f32(w, KEY("attn_logit_softcapping"), c->attn_softcap));
+    if (c->final_softcap > 0) TRY(gg_writer_set_f32(w, KEY("final_logit_softcapping"), c->final_softcap));
     if (c->sliding_window > 0 && any_sliding(s))
-        TRY(gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)c->sliding_window));
-    if (c->attn_scale != gguf_default_attn_scale(c)) TRY(gguf_writer_set_f32(w, KEY("attention.scale"), c->attn_scale));
+        TRY(gg_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)c->sliding_window));
+    if (c->attn_scale != gguf_default_attn_scale(c)) TRY(gg_writer_set_f32(w, KEY("attention.scale"), c->attn_scale));
     if (s->rope_linear != 1.0f) {
-        TRY(gguf_writer_set_str(w, KEY("rope.scaling.type"), "linear"));
-        TRY(gguf_writer_set_f32(w, KEY("rope.scaling.factor"), s->rope_linear));
+        TRY(gg_writer_set_str(w, KEY("rope.scaling.type"), "linear"));
+        TRY(gg_writer_set_f32(w, KEY("rope.scaling.factor"), s->rope_linear));
     }
 #undef KEY
     TRY(tok_write_gguf(s->tok, w));
@@ -455,16 +455,16 @@ static int write_gguf(cv_set *s, const char *path, const char *out, int want)
             char name[160];
             arch_tensor_name(a, 1, (weight_role)r, l < 0 ? 0 : l, name, sizeof name);
             uint64_t ne[2] = {(uint64_t)t.cols, (uint64_t)t.rows};
-            TRY(gguf_writer_add_tensor(w, name, ggml_of(t.dtype), t.rows ? 2 : 1, ne, t.data));
+            TRY(gg_writer_add_tensor(w, name, ggml_of(t.dtype), t.rows ? 2 : 1, ne, t.data));
         }
     }
     if (s->rope_factors) {
         uint64_t ne[1] = {(uint64_t)c->head_dim / 2};
-        TRY(gguf_writer_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, ne, s->rope_factors));
+        TRY(gg_writer_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, ne, s->rope_factors));
     }
 #undef TRY
-    if (!rc) rc = gguf_writer_write(w, path);
-    gguf_writer_free(w);
+    if (!rc) rc = gg_writer_write(w, path);
+    gg_writer_free(w);
     cv_release(s, mark);
     return rc;
 }

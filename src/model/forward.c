@@ -170,15 +170,6 @@ static void rope_apply(const steer_ctx *c, float *v, int n_heads, int pos, int k
     }
 }
 
-#define HOOK(site, buf, w)                                                                         \
-    do {                                                                                           \
-        if (c->want[(site) * L + l]) {                                                             \
-            hb.width = (w);                                                                        \
-            int hrc_ = hook_run(c, (site), l, (buf), &hb);                                         \
-            if (hrc_) return hrc_;                                                                 \
-        }                                                                                          \
-    } while (0)
-
 /* ---------------------------------------------------------------- forward */
 
 /* Checks batch b against the context, grows scratch, fills logit_row; *n_out
@@ -234,6 +225,8 @@ static int fwd_compact(steer_ctx *c, int n, int xb_too, const int **pos, const i
     return r;
 }
 
+/* Runs the hooks of (site, layer l) on buf [n, w] when some hook wants them
+ * (fwd_layers: c, L, l and hb in scope); a hook's error ends the pass. */
 #define HOOK(site, buf, w)                                                                         \
     do {                                                                                           \
         if (c->want[(site) * L + l]) {                                                             \
@@ -245,9 +238,10 @@ static int fwd_compact(steer_ctx *c, int n, int xb_too, const int **pos, const i
 
 /* Runs the decoder layers l0..L-1 on the n rows in c->x (and c->xb), starting
  * inside layer l0 at the hook of site `entry` (RESID_PRE: the whole layer;
- * see fwd_resume for what x and xb hold at each entry). With prune, the last
- * layer computes only the rows that want logits once the K/V of every row is
- * cached (fwd_compact); *n_rows receives the rows left in c->x. */
+ * see steer_forward_resume in steer.h for what x and xb hold at each entry).
+ * With prune, the last layer computes only the rows that want logits once the
+ * K/V of every row is cached (fwd_compact); *n_rows receives the rows left in
+ * c->x. */
 static int fwd_layers(steer_ctx *c, int n, const int *pos, const int *seq, int l0, steer_site entry, int prune,
                       int *n_rows)
 {
@@ -377,7 +371,7 @@ static void fwd_head(steer_ctx *c, int n, int n_out, int compacted)
  * small next to the head's matmul. The message names the first bad batch
  * row's position and whether the residual entering the head was already
  * non-finite there. x_row_compacted: the residual rows are compacted to the
- * logit rows (a pruned fwd_resume). */
+ * logit rows (a pruned steer_forward_resume). */
 static int fwd_check_logits(const steer_ctx *c, const steer_batch *b, int x_row_compacted)
 {
     const int V = c->m->cfg.n_vocab, d = c->m->cfg.d_model;
@@ -431,8 +425,8 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     return fwd_check_logits(c, b, 0);
 }
 
-int fwd_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,
-               const float *xb_in, int prune_last)
+int steer_forward_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,
+                         const float *xb_in, int prune_last)
 {
     const steer_model_config *cfg = &c->m->cfg;
     if (layer < 0 || layer >= cfg->n_layer)
@@ -455,6 +449,27 @@ int fwd_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, 
     if ((rc = fwd_layers(c, b->n, b->pos, seq, layer, entry, prune_last, &n_rows))) return rc;
     fwd_head(c, n_rows, n_out, prune_last);
     return fwd_check_logits(c, b, prune_last);
+}
+
+int steer_ctx_seq_copy(steer_ctx *c, int src, int dst, int p0, int p1)
+{
+    if (src < 0 || src >= c->n_seq)
+        return steer_err(STEER_EARG, "seq copy: source sequence %d outside 0..%d", src, c->n_seq - 1);
+    if (dst < 0 || dst >= c->n_seq)
+        return steer_err(STEER_EARG, "seq copy: destination sequence %d outside 0..%d", dst, c->n_seq - 1);
+    if (p0 < 0 || p1 < p0 || p1 > c->n_ctx)
+        return steer_err(STEER_ECONTEXT, "seq copy: positions [%d, %d) are not a range of the context (%d positions)",
+                         p0, p1, c->n_ctx);
+    if (src == dst || p0 == p1) return STEER_OK;
+    const steer_model_config *cfg = &c->m->cfg;
+    const size_t kvd = (size_t)cfg->n_kv_head * cfg->head_dim, n = (size_t)(p1 - p0) * kvd;
+    for (int l = 0; l < cfg->n_layer; l++) {
+        const size_t at = (size_t)l * c->n_seq * c->n_ctx * kvd + (size_t)p0 * kvd; /* [n_seq, n_ctx, kvd] */
+        const size_t s = at + (size_t)src * c->n_ctx * kvd, d = at + (size_t)dst * c->n_ctx * kvd;
+        memcpy(c->k_cache + d, c->k_cache + s, n * sizeof(float));
+        memcpy(c->v_cache + d, c->v_cache + s, n * sizeof(float));
+    }
+    return STEER_OK;
 }
 
 const float *steer_ctx_logits(const steer_ctx *c, int i)

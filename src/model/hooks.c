@@ -45,7 +45,12 @@ static int add_entry(steer_ctx *c, const steer_hook *h, void *owned, void (*free
     e->h = *h;
     e->owned = owned;
     e->free_owned = free_owned;
-    steer_ctx_refresh_hooks(c);
+    /* the want table is the OR over the hooks: adding one only sets bits (a
+     * full refresh per add would make adding n hooks O(n²)) */
+    const int L = c->m->cfg.n_layer;
+    for (int s = 0; s < STEER_SITE_COUNT; s++)
+        for (int l = 0; l < L; l++)
+            if (!c->want[s * L + l] && h->wants(h->ud, (steer_site)s, l)) c->want[s * L + l] = 1;
     return e->id;
 }
 
@@ -285,4 +290,61 @@ const float *steer_ctx_captured(const steer_ctx *c, steer_site site, int layer, 
     }
     if (n_rows) *n_rows = 0;
     return NULL;
+}
+
+/* ---------------------------------------------------------------- captures into a caller's buffer */
+
+typedef struct {
+    steer_site site;
+    int layer, seq, width;
+    float *dst;          /* [dst_rows, width], the caller's               */
+    int dst_rows;
+    const int *row_map;  /* [n_map], the caller's; NULL: row = position  */
+    int n_map;
+} capture_into;
+
+static void capture_into_free(void *p) { free(p); }
+
+static int capture_into_wants(void *ud, steer_site site, int layer)
+{
+    const capture_into *ci = ud;
+    return site == ci->site && layer == ci->layer;
+}
+
+static int capture_into_apply(void *ud, steer_site site, int layer, float *h, const steer_hook_batch *b)
+{
+    (void)site; (void)layer;
+    const capture_into *ci = ud;
+    for (int i = 0; i < b->n; i++) {
+        if (ci->seq >= 0 && b->seq[i] != ci->seq) continue;
+        const int p = b->pos[i];
+        int row = p;
+        if (ci->row_map) row = p < ci->n_map ? ci->row_map[p] : -1;
+        if (row < 0 || row >= ci->dst_rows) continue;
+        memcpy(ci->dst + (size_t)row * ci->width, h + (size_t)i * b->width, (size_t)ci->width * sizeof(float));
+    }
+    return STEER_OK;
+}
+
+int steer_ctx_add_capture_into(steer_ctx *c, steer_site site, int layer, int seq, float *dst, int dst_rows, int width,
+                               const int *row_map, int n_map)
+{
+    int rc = check_site_layer(c, site, layer, "capture");
+    if (rc) return rc;
+    const char *sname = steer_site_name(site);
+    if (seq < -1 || seq >= c->n_seq)
+        return steer_err(STEER_EARG, "capture %s.%d: sequence %d outside -1..%d", sname, layer, seq, c->n_seq - 1);
+    if (width != steer_model_site_width(c->m, site))
+        return steer_err(STEER_EARG, "capture %s.%d: buffer rows are %d wide but the site is %d wide", sname, layer,
+                         width, steer_model_site_width(c->m, site));
+    if (dst_rows < 0 || (dst_rows > 0 && !dst))
+        return steer_err(STEER_EARG, "capture %s.%d: no buffer for %d rows", sname, layer, dst_rows);
+    if (n_map < 0 || (row_map == NULL && n_map > 0))
+        return steer_err(STEER_EARG, "capture %s.%d: row map of %d positions without entries", sname, layer, n_map);
+    capture_into *ci = malloc(sizeof *ci);
+    if (!ci) return steer_err(STEER_ENOMEM, "capture %s.%d: out of memory", sname, layer);
+    *ci = (capture_into){.site = site, .layer = layer, .seq = seq, .width = width, .dst = dst, .dst_rows = dst_rows,
+                         .row_map = row_map, .n_map = n_map};
+    steer_hook h = {.wants = capture_into_wants, .apply = capture_into_apply, .ud = ci};
+    return add_entry(c, &h, ci, capture_into_free);
 }

@@ -215,7 +215,7 @@ static int load_llama2c(steer_model *m, const char *path, const steer_model_para
 typedef struct {
     const char *path;
     hf_dir *hf;     /* one of the two */
-    gguf_file *gguf;
+    gg_file *gguf;
 } tsrc;
 
 typedef struct {
@@ -239,7 +239,7 @@ static int ggml_to_dtype(int t, steer_dtype *out)
 static int src_find(const tsrc *s, const char *name, tview *out)
 {
     if (s->gguf) {
-        const gguf_tensor *t = gguf_find_tensor(s->gguf, name);
+        const gg_tensor *t = gg_find_tensor(s->gguf, name);
         if (!t) return 0;
         if (!ggml_to_dtype(t->type, &out->dtype))
             return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s has ggml type %d (supported: F32, F16, BF16)", s->path,
@@ -432,25 +432,25 @@ static void config_defaults(steer_model *m)
 
 /* ---------------------------------------------------------------- GGUF */
 
-static int gguf_u32_or(const gguf_file *f, const char *key, uint32_t dflt, uint32_t *out)
+static int gguf_u32_or(const gg_file *f, const char *key, uint32_t dflt, uint32_t *out)
 {
-    if (!gguf_has_key(f, key)) { *out = dflt; return STEER_OK; }
-    return gguf_get_u32(f, key, out);
+    if (!gg_has_key(f, key)) { *out = dflt; return STEER_OK; }
+    return gg_get_u32(f, key, out);
 }
 
-static int gguf_f32_or(const gguf_file *f, const char *key, float dflt, float *out)
+static int gguf_f32_or(const gg_file *f, const char *key, float dflt, float *out)
 {
-    if (!gguf_has_key(f, key)) { *out = dflt; return STEER_OK; }
-    return gguf_get_f32(f, key, out);
+    if (!gg_has_key(f, key)) { *out = dflt; return STEER_OK; }
+    return gg_get_f32(f, key, out);
 }
 
 static int load_gguf(steer_model *m, const char *path)
 {
-    int rc = gguf_open(path, &m->gguf);
+    int rc = gg_open(path, &m->gguf);
     if (rc) return rc;
-    gguf_file *f = m->gguf;
+    gg_file *f = m->gguf;
     const char *arch;
-    if ((rc = gguf_get_str(f, "general.architecture", &arch))) return rc;
+    if ((rc = gg_get_str(f, "general.architecture", &arch))) return rc;
     m->arch = arch_by_gguf(arch);
     if (!m->arch || m->arch->arch == STEER_ARCH_MISTRAL)
         return steer_err(STEER_EUNSUPPORTED, "%s: architecture '%s' is not supported (supported: llama, qwen2, gemma, "
@@ -460,7 +460,7 @@ static int load_gguf(steer_model *m, const char *path)
     char key[128];
     uint32_t u;
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
-#define U32(suffix, field) do { if ((rc = gguf_get_u32(f, KEY(suffix), &u))) return rc; c->field = (int)u; } while (0)
+#define U32(suffix, field) do { if ((rc = gg_get_u32(f, KEY(suffix), &u))) return rc; c->field = (int)u; } while (0)
     U32("block_count", n_layer);
     U32("embedding_length", d_model);
     U32("feed_forward_length", d_ff);
@@ -474,7 +474,7 @@ static int load_gguf(steer_model *m, const char *path)
     c->head_dim = (int)u;
     if ((rc = gguf_f32_or(f, KEY("rope.freq_base"), 10000.0f, &c->rope_theta))) return rc;
     if ((rc = gguf_f32_or(f, KEY("attention.layer_norm_rms_epsilon"), 1e-5f, &c->rms_eps))) return rc;
-    const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+    const gg_tensor *emb = gg_find_tensor(f, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return steer_err(STEER_EFORMAT, "%s: missing or malformed token_embd.weight", path);
     c->n_vocab = (int)emb->ne[1];
     if ((rc = check_config(path, c))) return rc;
@@ -483,9 +483,9 @@ static int load_gguf(steer_model *m, const char *path)
         return steer_err(STEER_EUNSUPPORTED, "%s: partial RoPE (rope.dimension_count %u, head_dim %d)", path, u,
                          c->head_dim);
     rope_scaling sc = {.linear_factor = 1.0f};
-    if (gguf_has_key(f, KEY("rope.scaling.type"))) {
+    if (gg_has_key(f, KEY("rope.scaling.type"))) {
         const char *st;
-        if ((rc = gguf_get_str(f, key, &st))) return rc;
+        if ((rc = gg_get_str(f, key, &st))) return rc;
         if (strcmp(st, "linear") == 0) {
             if ((rc = gguf_f32_or(f, KEY("rope.scaling.factor"), 1.0f, &sc.linear_factor))) return rc;
         } else if (strcmp(st, "none") != 0) {
@@ -505,7 +505,7 @@ static int load_gguf(steer_model *m, const char *path)
         c->attn_scale = 1.0f / sqrtf((float)c->d_model / c->n_head);
     if ((rc = gguf_f32_or(f, KEY("attention.scale"), c->attn_scale, &c->attn_scale))) return rc;
 #undef KEY
-    const gguf_tensor *ff = gguf_find_tensor(f, "rope_freqs.weight");
+    const gg_tensor *ff = gg_find_tensor(f, "rope_freqs.weight");
     float *factors = NULL;
     if (ff) {
         if (ff->type != GGML_TYPE_F32 || ff->n_dims != 1 || (int)ff->ne[0] != c->head_dim / 2)
@@ -514,7 +514,7 @@ static int load_gguf(steer_model *m, const char *path)
         if (!factors) return steer_err(STEER_ENOMEM, "out of memory");
         memcpy(factors, ff->data, (size_t)c->head_dim / 2 * sizeof(float));
     }
-    c->tied_embeddings = gguf_find_tensor(f, "output.weight") == NULL;
+    c->tied_embeddings = gg_find_tensor(f, "output.weight") == NULL;
     tsrc s = {.path = path, .gguf = f};
     rc = bind_weights(m, &s);
     if (!rc) rc = setup_rope(m, &sc);
@@ -699,7 +699,7 @@ void steer_model_free(steer_model *m)
     free(m->layers);
     free(m->owned);
     free(m->rope_freq);
-    gguf_close(m->gguf);
+    gg_close(m->gguf);
     hf_close(m->hf);
     io_map_close(&m->map);
     free(m);

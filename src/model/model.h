@@ -46,7 +46,7 @@ struct steer_model {
     tokenizer *tok;          /* owned                                 */
     /* storage the pointers above point into */
     io_map map;              /* llama2.c checkpoint mapping           */
-    gguf_file *gguf;         /* GGUF file (owns its mapping)          */
+    gg_file *gguf;         /* GGUF file (owns its mapping)          */
     hf_dir *hf;              /* Hugging Face directory                */
     float *owned;            /* norms and biases as f32               */
     size_t n_owned, cap_owned;
@@ -87,8 +87,8 @@ struct steer_ctx {
     float *logits;     /* [n_out, V]                                         */
     int *logit_row;    /* [n]         row in logits or -1                    */
     int n_scores;      /* rows in scores                                     */
-    int *pos_c;        /* [n]         positions of rows kept by fwd_resume's
-                                      pruned last layer                      */
+    int *pos_c;        /* [n]         positions of rows kept by the pruned
+                                      last layer of steer_forward_resume     */
     int *seq_c;        /* [n]         their sequence ids                     */
 
     /* hooks */
@@ -96,22 +96,6 @@ struct steer_ctx {
     int n_hooks, cap_hooks, next_hook_id;
     uint8_t *want;     /* [SITE_COUNT, n_layer] 1 = some hook wants it        */
 };
-
-/* forward.c: runs batch b from inside layer `layer`, at the hook of site
- * `entry`, from a given state instead of the embeddings (the oracle sweep's
- * prefix reuse, sweep.c). x_in [b->n, d_model] is the residual stream at that
- * point (resid_pre for RESID_PRE and ATTN_OUT, resid_mid for RESID_MID, MLP_IN
- * and MLP_OUT, resid_post for RESID_POST); xb_in [b->n, d_model] the site's
- * activation for ATTN_OUT, MLP_IN and MLP_OUT (else NULL). Other entries are
- * STEER_EARG. Hooks run from (entry, layer) on as in steer_forward; layers
- * below are not run, so their K/V cache is left as it is (earlier positions
- * of a sequence must be cached already, as for steer_forward). With
- * prune_last, the last layer computes every row's K/V but the rest of the
- * layer only for rows that want logits: hooks there see only those rows.
- * Per row, bit for bit the numbers steer_forward gives from the same state
- * (ops_matmul is batch-invariant). Both buffers are copied. */
-int fwd_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,
-               const float *xb_in, int prune_last);
 
 /* hooks.c: runs every hook that wants (site, layer) on h [b->n, b->width]. */
 int hook_run(steer_ctx *c, steer_site site, int layer, float *h, const steer_hook_batch *b);

@@ -83,6 +83,12 @@ uint16_t ops_f32_to_bf16(float f)
     return (uint16_t)(x >> 16);
 }
 
+/* The public forms (steer.h, "dtypes"): the same conversions. */
+float steer_f16_to_f32(uint16_t h) { return ops_f16_to_f32(h); }
+uint16_t steer_f32_to_f16(float f) { return ops_f32_to_f16(f); }
+float steer_bf16_to_f32(uint16_t h) { return ops_bf16_to_f32(h); }
+uint16_t steer_f32_to_bf16(float f) { return ops_f32_to_bf16(f); }
+
 void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n)
 {
     if (dtype == STEER_DTYPE_F32) {

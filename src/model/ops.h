@@ -8,6 +8,11 @@
 
 #include "base.h"
 
+/* Private ABI (used by libsteer-train and libsteer-exp): exported from the shared library under
+ * steer_-prefixed names (src/base/base.h, "private ABI"). */
+#define ops_to_f32 steer_ops_to_f32
+
+
 /* ---------------------------------------------------------------- ops (ops.c) */
 
 /* A weight matrix W [rows, cols], row-major, y = W·x. */
@@ -17,12 +22,13 @@ typedef struct {
     int rows, cols;
 } steer_mat;
 
+/* Scalar conversions; steer_f16_to_f32 & co. (steer.h) are their public forms. */
 float ops_f16_to_f32(uint16_t h);
 uint16_t ops_f32_to_f16(float f);
 float ops_bf16_to_f32(uint16_t h);
 uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
 /* dst[n] = src[n] converted from dtype to f32. */
-void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
+STEER_PRIVATE void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
 
 /* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: a
  * batch-invariant AVX2/FMA kernel for f32, f16 and bf16 weights (ops.c). */

@@ -645,32 +645,32 @@ int steer_vecset_load_llamacpp(const char *path, int n_layer, int d_model, steer
 {
     if (!out || !path) return steer_err(STEER_EARG, "steer_vecset_load_llamacpp: NULL argument");
     *out = NULL;
-    gguf_file *f = NULL;
-    int rc = gguf_open(path, &f); /* rejects duplicate keys and tensors, bad offsets */
+    gg_file *f = NULL;
+    int rc = gg_open(path, &f); /* rejects duplicate keys and tensors, bad offsets */
     if (rc) return rc;
     steer_vecset *vs = NULL;
     const char *arch = NULL, *hint = NULL;
-    if (!gguf_has_key(f, "general.architecture"))
+    if (!gg_has_key(f, "general.architecture"))
         rc = steer_err(STEER_EFORMAT, "%s: not a control vector (no general.architecture)", path);
-    else if (gguf_get_str(f, "general.architecture", &arch) != STEER_OK)
+    else if (gg_get_str(f, "general.architecture", &arch) != STEER_OK)
         rc = steer_err(STEER_EFORMAT, "%s: general.architecture is not a string", path);
     else if (strcmp(arch, "controlvector") != 0)
         rc = steer_err(STEER_EFORMAT, "%s: not a control vector (general.architecture is '%s', expected "
                                       "'controlvector')", path, arch);
-    if (rc == STEER_OK && gguf_has_key(f, "controlvector.model_hint") &&
-        gguf_get_str(f, "controlvector.model_hint", &hint) != STEER_OK)
+    if (rc == STEER_OK && gg_has_key(f, "controlvector.model_hint") &&
+        gg_get_str(f, "controlvector.model_hint", &hint) != STEER_OK)
         rc = steer_err(STEER_EFORMAT, "%s: controlvector.model_hint is not a string", path);
     uint32_t layer_count = 0;
-    int have_count = rc == STEER_OK && gguf_has_key(f, "controlvector.layer_count");
-    if (have_count && gguf_get_u32(f, "controlvector.layer_count", &layer_count) != STEER_OK)
+    int have_count = rc == STEER_OK && gg_has_key(f, "controlvector.layer_count");
+    if (have_count && gg_get_u32(f, "controlvector.layer_count", &layer_count) != STEER_OK)
         rc = steer_err(STEER_EFORMAT, "%s: controlvector.layer_count is not an unsigned integer", path);
-    if (rc == STEER_OK && gguf_n_tensors(f) == 0)
+    if (rc == STEER_OK && gg_n_tensors(f) == 0)
         rc = steer_err(STEER_EFORMAT, "%s: control vector has no direction tensors", path);
     if (rc == STEER_OK) rc = steer_vecset_new(&vs);
     int width = d_model > 0 ? d_model : -1;
     const char *width_from = NULL;
-    for (int i = 0; rc == STEER_OK && i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int i = 0; rc == STEER_OK && i < gg_n_tensors(f); i++) {
+        const gg_tensor *t = gg_tensor_at(f, i);
         long layer = parse_direction(t->name);
         if (layer < 0) {
             rc = steer_err(STEER_EFORMAT, "%s: tensor '%s' is not named direction.<N> (the only tensors a control "
@@ -725,7 +725,7 @@ int steer_vecset_load_llamacpp(const char *path, int n_layer, int d_model, steer
         snprintf(num, sizeof num, "%u", layer_count);
         rc = steer_vecset_set_meta(vs, "controlvector.layer_count", num);
     }
-    gguf_close(f);
+    gg_close(f);
     if (rc) {
         steer_vecset_free(vs);
         return rc;
@@ -757,20 +757,20 @@ int steer_vecset_save_llamacpp(const steer_vecset *vs, const char *path, const c
     }
     if (!model_hint) model_hint = steer_vecset_meta(vs, "model_hint");
     if (!model_hint) model_hint = "";
-    gguf_writer *w = NULL;
-    int rc = gguf_writer_new(&w);
+    gg_writer *w = NULL;
+    int rc = gg_writer_new(&w);
     if (rc) return rc;
-    rc = gguf_writer_set_str(w, "general.architecture", "controlvector");
-    if (!rc) rc = gguf_writer_set_str(w, "controlvector.model_hint", model_hint);
-    if (!rc) rc = gguf_writer_set_u32(w, "controlvector.layer_count", (uint32_t)vs->n);
+    rc = gg_writer_set_str(w, "general.architecture", "controlvector");
+    if (!rc) rc = gg_writer_set_str(w, "controlvector.model_hint", model_hint);
+    if (!rc) rc = gg_writer_set_u32(w, "controlvector.layer_count", (uint32_t)vs->n);
     for (int i = 0; !rc && i < vs->n; i++) {
         char name[48];
         snprintf(name, sizeof name, "direction.%d", vs->v[i].layer);
         uint64_t ne[1] = {(uint64_t)vs->v[i].width};
-        rc = gguf_writer_add_tensor(w, name, GGML_TYPE_F32, 1, ne, vs->v[i].data);
+        rc = gg_writer_add_tensor(w, name, GGML_TYPE_F32, 1, ne, vs->v[i].data);
     }
-    if (!rc) rc = gguf_writer_write(w, path);
-    gguf_writer_free(w);
+    if (!rc) rc = gg_writer_write(w, path);
+    gg_writer_free(w);
     return rc;
 }
 

@@ -26,7 +26,7 @@ enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSE
 int tok_load_llama2c(const char *path, int n_vocab, tokenizer **out);
 /* tokenizer.ggml.{model="llama", tokens, scores, token_type, bos/eos/unk ids,
  * add_space_prefix}. */
-int tok_load_gguf(const gguf_file *f, tokenizer **out);
+int tok_load_gguf(const gg_file *f, tokenizer **out);
 void tok_free(tokenizer *t);
 
 int tok_n_vocab(const tokenizer *t);
@@ -53,9 +53,9 @@ int tok_load_hf(const char *dir, tokenizer **out);
 int tok_build_spm(int n, const char *const *pieces, const float *scores, const int *types, int bos, int eos,
                   int unk, int add_space_prefix, tokenizer **out);
 /* Writers: the vocabulary as GGUF tokenizer.ggml.* keys (the tokenizer must
- * outlive gguf_writer_write), as tokenizer.json + tokenizer_config.json in dir
+ * outlive gg_writer_write), as tokenizer.json + tokenizer_config.json in dir
  * (atomic), or as a llama2.c tokenizer.bin (SentencePiece-style only). */
-int tok_write_gguf(const tokenizer *t, gguf_writer *w);
+int tok_write_gguf(const tokenizer *t, gg_writer *w);
 int tok_write_hf(const tokenizer *t, const char *dir);
 int tok_write_llama2c(const tokenizer *t, const char *path);
 /* The raw chat template (tokenizer_config.json chat_template or GGUF

@@ -546,23 +546,23 @@ int tok_load_llama2c(const char *path, int n_vocab, tokenizer **out)
 }
 
 /* Reads an optional GGUF bool key into *v. Owner: tokenizer.c. */
-static int tok_gguf_bool(const gguf_file *f, const char *path, const char *key, int *v)
+static int tok_gguf_bool(const gg_file *f, const char *path, const char *key, int *v)
 {
-    if (!gguf_has_key(f, key)) return STEER_OK;
+    if (!gg_has_key(f, key)) return STEER_OK;
     int b = 0;
-    if (gguf_get_bool(f, key, &b)) return steer_err(STEER_EFORMAT, "%s: %s is not a bool", path, key);
+    if (gg_get_bool(f, key, &b)) return steer_err(STEER_EFORMAT, "%s: %s is not a bool", path, key);
     *v = b != 0;
     return STEER_OK;
 }
 
 /* Reads GGUF tokenizer.ggml.merges ("left right" strings) into t. Owner:
  * tokenizer.c. */
-static int tok_gguf_merges(tokenizer *t, const gguf_file *f, const char *path)
+static int tok_gguf_merges(tokenizer *t, const gg_file *f, const char *path)
 {
     uint64_t n = 0;
     const char *const *strs = NULL;
     const uint32_t *lens = NULL;
-    if (gguf_get_arr_str(f, "tokenizer.ggml.merges", &n, &strs, &lens))
+    if (gg_get_arr_str(f, "tokenizer.ggml.merges", &n, &strs, &lens))
         return steer_err(STEER_EFORMAT, "%s: tokenizer.ggml.merges is not an array of strings", path);
     if (n > (uint64_t)TOK_MAX_VOCAB * 4)
         return steer_err(STEER_EFORMAT, "%s: %llu merges", path, (unsigned long long)n);
@@ -603,19 +603,19 @@ static int tok_gguf_merges(tokenizer *t, const gguf_file *f, const char *path)
 
 /* Loads the tokenizer embedded in a GGUF file: tokenizer.ggml.model "llama"
  * (SentencePiece-style) or "gpt2" (byte-level BPE). Owner: tokenizer.c;
- * caller owns *out (tok_free). The gguf_file may be closed afterwards
+ * caller owns *out (tok_free). The gg_file may be closed afterwards
  * (everything is copied). */
-int tok_load_gguf(const gguf_file *f, tokenizer **out)
+int tok_load_gguf(const gg_file *f, tokenizer **out)
 {
     if (!out) return steer_err(STEER_EARG, "tok_load_gguf: out is NULL");
     *out = NULL;
     if (!f) return steer_err(STEER_EARG, "tok_load_gguf: file is NULL");
-    const char *path = gguf_path(f);
+    const char *path = gg_path(f);
     if (!path) path = "(gguf)";
     const char *model = NULL;
-    if (!gguf_has_key(f, "tokenizer.ggml.model"))
+    if (!gg_has_key(f, "tokenizer.ggml.model"))
         return steer_err(STEER_EUNSUPPORTED, "%s: no embedded tokenizer (key tokenizer.ggml.model missing)", path);
-    int rc = gguf_get_str(f, "tokenizer.ggml.model", &model);
+    int rc = gg_get_str(f, "tokenizer.ggml.model", &model);
     if (rc) return steer_err(STEER_EFORMAT, "%s: tokenizer.ggml.model is not a string", path);
     int kind;
     if (strcmp(model, "llama") == 0) kind = TOK_KIND_SPM;
@@ -625,8 +625,8 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
                          path, model);
     int pre = TOK_PRE_NONE;
     const char *pre_name = NULL;
-    if (gguf_has_key(f, "tokenizer.ggml.pre")) {
-        if (gguf_get_str(f, "tokenizer.ggml.pre", &pre_name))
+    if (gg_has_key(f, "tokenizer.ggml.pre")) {
+        if (gg_get_str(f, "tokenizer.ggml.pre", &pre_name))
             return steer_err(STEER_EFORMAT, "%s: tokenizer.ggml.pre is not a string", path);
     }
     if (kind == TOK_KIND_BYTE) {
@@ -634,16 +634,16 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
         if (pre < 0)
             return steer_err(STEER_EUNSUPPORTED, "%s: pre-tokenizer \"%s\" (tokenizer.ggml.pre) is not supported "
                              "(gpt-2, default, llama-bpe, qwen2)", path, pre_name);
-        if (!gguf_has_key(f, "tokenizer.ggml.merges"))
+        if (!gg_has_key(f, "tokenizer.ggml.merges"))
             return steer_err(STEER_EFORMAT, "%s: missing key tokenizer.ggml.merges (needed by a gpt2 tokenizer)", path);
     }
 
     uint64_t n = 0;
     const char *const *strs = NULL;
     const uint32_t *lens = NULL;
-    if (!gguf_has_key(f, "tokenizer.ggml.tokens"))
+    if (!gg_has_key(f, "tokenizer.ggml.tokens"))
         return steer_err(STEER_EFORMAT, "%s: missing key tokenizer.ggml.tokens", path);
-    rc = gguf_get_arr_str(f, "tokenizer.ggml.tokens", &n, &strs, &lens);
+    rc = gg_get_arr_str(f, "tokenizer.ggml.tokens", &n, &strs, &lens);
     if (rc) return steer_err(STEER_EFORMAT, "%s: tokenizer.ggml.tokens is not an array of strings", path);
     if (n < 1 || n > TOK_MAX_VOCAB)
         return steer_err(STEER_EFORMAT, "%s: bad vocabulary size %llu", path, (unsigned long long)n);
@@ -651,9 +651,9 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
 
     float *scores = NULL;
     int32_t *types = NULL;
-    if (gguf_has_key(f, "tokenizer.ggml.scores")) {
+    if (gg_has_key(f, "tokenizer.ggml.scores")) {
         uint64_t ns = 0;
-        rc = gguf_get_arr_f32(f, "tokenizer.ggml.scores", &ns, &scores);
+        rc = gg_get_arr_f32(f, "tokenizer.ggml.scores", &ns, &scores);
         if (rc) return steer_err(rc == STEER_ENOMEM ? rc : STEER_EFORMAT, "%s: tokenizer.ggml.scores: %s", path,
                                  rc == STEER_ENOMEM ? "out of memory" : "not an array of numbers");
         if (ns != n) {
@@ -661,9 +661,9 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
             return steer_err(STEER_EFORMAT, "%s: %llu scores for %d tokens", path, (unsigned long long)ns, nv);
         }
     }
-    if (gguf_has_key(f, "tokenizer.ggml.token_type")) {
+    if (gg_has_key(f, "tokenizer.ggml.token_type")) {
         uint64_t nt = 0;
-        rc = gguf_get_arr_i32(f, "tokenizer.ggml.token_type", &nt, &types);
+        rc = gg_get_arr_i32(f, "tokenizer.ggml.token_type", &nt, &types);
         if (rc) {
             free(scores);
             return steer_err(rc == STEER_ENOMEM ? rc : STEER_EFORMAT, "%s: tokenizer.ggml.token_type: %s", path,
@@ -683,12 +683,12 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
     int ids[3] = {0, 1, 2};
     if (kind == TOK_KIND_BYTE) ids[0] = ids[1] = ids[2] = -1;
     for (int k = 0; k < 3; k++) {
-        if (!gguf_has_key(f, id_keys[k])) {
+        if (!gg_has_key(f, id_keys[k])) {
             if (ids[k] >= nv) ids[k] = -1;
             continue;
         }
         uint32_t v;
-        rc = gguf_get_u32(f, id_keys[k], &v);
+        rc = gg_get_u32(f, id_keys[k], &v);
         if (rc || v >= (uint32_t)nv) {
             free(scores);
             free(types);
@@ -707,7 +707,7 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
         return rc;
     }
     const char *tmpl = NULL;
-    if (gguf_has_key(f, "tokenizer.chat_template") && gguf_get_str(f, "tokenizer.chat_template", &tmpl)) {
+    if (gg_has_key(f, "tokenizer.chat_template") && gg_get_str(f, "tokenizer.chat_template", &tmpl)) {
         free(scores);
         free(types);
         return steer_err(STEER_EFORMAT, "%s: tokenizer.chat_template is not a string", path);
@@ -779,7 +779,7 @@ int tok_load_gguf(const gguf_file *f, tokenizer **out)
     /* Ranked merges: required for gpt2; for llama (an extension this library
      * writes when the vocabulary came from a tokenizer.json) they replace the
      * score-based merging. */
-    if (rc == STEER_OK && gguf_has_key(f, "tokenizer.ggml.merges")) rc = tok_gguf_merges(t, f, path);
+    if (rc == STEER_OK && gg_has_key(f, "tokenizer.ggml.merges")) rc = tok_gguf_merges(t, f, path);
     if (rc) { tok_free(t); return rc; }
     *out = t;
     return STEER_OK;
@@ -1416,7 +1416,7 @@ const char *tok_piece(const tokenizer *t, int prev, int token, size_t *len)
 
 /* Writes the vocabulary as GGUF tokenizer.ggml.* keys. Owner: tokenizer.c;
  * every value is copied by the writer. */
-int tok_write_gguf(const tokenizer *t, gguf_writer *w)
+int tok_write_gguf(const tokenizer *t, gg_writer *w)
 {
     if (!t || !w) return steer_err(STEER_EARG, "tok_write_gguf: NULL argument");
     const char *pre = NULL;
@@ -1450,23 +1450,23 @@ int tok_write_gguf(const tokenizer *t, gguf_writer *w)
         }
     }
     if (rc == STEER_OK) {
-        rc = gguf_writer_set_str(w, "tokenizer.ggml.model", t->kind == TOK_KIND_SPM ? "llama" : "gpt2");
-        if (!rc && pre) rc = gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
-        if (!rc && t->kind == TOK_KIND_SPM && !t->pre_name) rc = gguf_writer_set_str(w, "tokenizer.ggml.pre", "default");
-        if (!rc && t->kind == TOK_KIND_SPM && t->pre_name) rc = gguf_writer_set_str(w, "tokenizer.ggml.pre", t->pre_name);
-        if (!rc) rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, n);
-        if (!rc && t->kind == TOK_KIND_SPM) rc = gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", t->score, n);
-        if (!rc) rc = gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+        rc = gg_writer_set_str(w, "tokenizer.ggml.model", t->kind == TOK_KIND_SPM ? "llama" : "gpt2");
+        if (!rc && pre) rc = gg_writer_set_str(w, "tokenizer.ggml.pre", pre);
+        if (!rc && t->kind == TOK_KIND_SPM && !t->pre_name) rc = gg_writer_set_str(w, "tokenizer.ggml.pre", "default");
+        if (!rc && t->kind == TOK_KIND_SPM && t->pre_name) rc = gg_writer_set_str(w, "tokenizer.ggml.pre", t->pre_name);
+        if (!rc) rc = gg_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, n);
+        if (!rc && t->kind == TOK_KIND_SPM) rc = gg_writer_set_arr_f32(w, "tokenizer.ggml.scores", t->score, n);
+        if (!rc) rc = gg_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, n);
         if (!rc && merges)
-            rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)merges, t->n_merges);
-        if (!rc && t->bos >= 0) rc = gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
-        if (!rc && t->eos >= 0) rc = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
-        if (!rc && t->unk >= 0) rc = gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk);
-        if (!rc) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos);
-        if (!rc) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", t->add_eos);
+            rc = gg_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)merges, t->n_merges);
+        if (!rc && t->bos >= 0) rc = gg_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+        if (!rc && t->eos >= 0) rc = gg_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
+        if (!rc && t->unk >= 0) rc = gg_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk);
+        if (!rc) rc = gg_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos);
+        if (!rc) rc = gg_writer_set_bool(w, "tokenizer.ggml.add_eos_token", t->add_eos);
         if (!rc && t->kind == TOK_KIND_SPM)
-            rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", t->add_space_prefix);
-        if (!rc && t->chat_template) rc = gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
+            rc = gg_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", t->add_space_prefix);
+        if (!rc && t->chat_template) rc = gg_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
     }
     if (merges)
         for (int m = 0; m < t->n_merges; m++) free(merges[m]);

@@ -183,6 +183,25 @@ const char *data_item_where(const steer_dataset *d, const steer_data_item *it, c
     return buf;
 }
 
+int data_tokenize_pair(const steer_model *m, const char *prompt, const int *pt, int np, const char *completion,
+                       int **full, int *n_full, int *n_common)
+{
+    *full = NULL;
+    *n_full = *n_common = 0;
+    size_t lp = strlen(prompt), lc = strlen(completion);
+    char *s = malloc(lp + lc + 1);
+    if (!s) return steer_err(STEER_ENOMEM, "out of memory");
+    memcpy(s, prompt, lp);
+    memcpy(s + lp, completion, lc + 1);
+    int rc = steer_tokenize_alloc(m, s, 1, full, n_full);
+    free(s);
+    if (rc) return rc;
+    int c = 0;
+    while (c < np && c < *n_full && (*full)[c] == pt[c]) c++;
+    *n_common = c;
+    return STEER_OK;
+}
+
 /* Takes ownership of *it (cleared on return either way). */
 static int push_item(steer_dataset *d, steer_data_item *it)
 {

@@ -30,6 +30,7 @@
 #include "steer_train.h"
 #include "steer.h"
 #include "model.h"
+#include "data.h"
 #include "train_internal.h"
 #include "train_model.h"
 #include "train_optim.h"
@@ -185,27 +186,6 @@ static void tok_set_free(tok_set *s)
     s->it = NULL;
 }
 
-/* Tokens of prompt ⊕ cont after the common prefix with the prompt alone. */
-static int tokenize_pair(const steer_model *m, const char *prompt, const int *ptok, int np, const char *cont,
-                         int **full, int *n_full, int *n_common)
-{
-    size_t lp = strlen(prompt), lc = strlen(cont);
-    char *s = malloc(lp + lc + 1);
-    if (!s)
-        return steer_err(STEER_ENOMEM, "out of memory");
-    memcpy(s, prompt, lp);
-    memcpy(s + lp, cont, lc + 1);
-    int rc = steer_tokenize_alloc(m, s, 1, full, n_full);
-    free(s);
-    if (rc)
-        return rc;
-    int c = 0;
-    while (c < np && c < *n_full && (*full)[c] == ptok[c])
-        c++;
-    *n_common = c;
-    return STEER_OK;
-}
-
 static const char *item_where(const steer_dataset *d, const steer_data_item *it, char *buf, size_t n)
 {
     const char *path = steer_data_path(d);
@@ -240,7 +220,7 @@ static int tok_set_build(const steer_model *m, const steer_dataset *d, int n_max
         int rc = steer_tokenize_alloc(m, di->prompt, 1, &ti->prompt, &ti->n_prompt);
         if (rc)
             return rc;
-        rc = tokenize_pair(m, di->prompt, ti->prompt, ti->n_prompt, di->completion, &ti->tok, &ti->n, &ti->n_common);
+        rc = data_tokenize_pair(m, di->prompt, ti->prompt, ti->n_prompt, di->completion, &ti->tok, &ti->n, &ti->n_common);
         if (rc)
             return rc;
         if (ti->n_common >= ti->n)
@@ -249,7 +229,7 @@ static int tok_set_build(const steer_model *m, const steer_dataset *d, int n_max
         int k = ti->n - ti->n_common;
         for (int c = 0; c < di->n_choices; c++) {
             int *ct = NULL, nct = 0, ncom = 0;
-            rc = tokenize_pair(m, di->prompt, ti->prompt, ti->n_prompt, di->choices[c], &ct, &nct, &ncom);
+            rc = data_tokenize_pair(m, di->prompt, ti->prompt, ti->n_prompt, di->choices[c], &ct, &nct, &ncom);
             if (rc)
                 return rc;
             if (nct - ncom > k)
@@ -508,23 +488,6 @@ static int eval_run(trm_f32 *t, const steer_model *m, const steer_dataset *d, co
 
 /* ---------------------------------------------------------------- files */
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return steer_err(STEER_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return steer_err(STEER_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-    return STEER_OK;
-}
-
 void tr_remove_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -756,13 +719,6 @@ int steer_train_describe(const steer_model *m, const steer_train_params *p, char
 
 static const char *eval_cols[] = {"eval_loss", "eval_acc", "eval_exact", "eval_format"};
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int save_state(const tr_adamw *o, const steer_model *m, const steer_train_params *p, const trm_spec *s,
                       const char *path, int64_t total)
 {
@@ -865,7 +821,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         goto done;
     int64_t step0 = 0;
     if (p->out_dir) {
-        if ((rc = mkdir_p(p->out_dir)))
+        if ((rc = io_mkdir_p(p->out_dir)))
             goto done;
         snprintf(path, sizeof path, "%s/state.safetensors", p->out_dir);
         if (p->resume && access(path, F_OK) == 0) {
@@ -921,10 +877,10 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         }
     }
     const int tty = p->progress == 2 ? 0 : isatty(2);
-    const double t_start = now_s();
+    const double t_start = io_now_s();
     double tok_count = 0;
     for (int64_t s = step0; s < total; s++) {
-        double t0 = now_s();
+        double t0 = io_now_s();
         trm_zero_grad_f32(t);
         double loss_sum = 0;
         long ntok = 0;
@@ -960,7 +916,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         trm_constrain_f32(t);
         double loss = loss_sum / p->accum;
         int64_t done_steps = tr_adamw_steps(opt);
-        double dt = now_s() - t0;
+        double dt = io_now_s() - t0;
         tok_count += (double)ntok;
         if (res) {
             res->steps = done_steps;
@@ -984,7 +940,7 @@ int steer_train(const steer_model *m, const steer_dataset *train, const steer_da
         if (log && (rc = tr_log_row(log, done_steps, lr, loss, gnorm, ev.n ? e : NULL, dt > 0 ? ntok / dt : NAN)))
             goto done;
         if (p->progress) {
-            double el = now_s() - t_start;
+            double el = io_now_s() - t_start;
             tr_progress_print(stderr, tty, done_steps, total, loss, lr, el > 0 ? tok_count / el : NAN, el);
         }
         int stop = p->stop_after > 0 && done_steps >= p->stop_after;

@@ -17,7 +17,7 @@
  * (no KV cache): K + 1 passes of the training forward per batch. This path is
  * one prompt pass plus K single-token steps. Numbers differ from the graph's
  * by summation order only (sgemm tiles vs the batch-invariant kernel, ~1e-7
- * relative); tests/unit/test_study_adapt.c checks the greedy picks agree.
+ * relative); tests/unit/test_train_eval.c checks the greedy picks agree.
  */
 #include "steer_train.h"
 #include "steer.h"

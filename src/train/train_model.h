@@ -46,6 +46,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Private ABI (the training graph, used by libsteer-exp): exported from the shared library under
+ * steer_-prefixed names (src/base/base.h, "private ABI"). */
+#define trm_spec_default steer_trm_spec_default
+#define trm_spec_method steer_trm_spec_method
+#define trm_new_f32 steer_trm_new_f32
+#define trm_free_f32 steer_trm_free_f32
+#define trm_init_params_f32 steer_trm_init_params_f32
+#define trm_forward_f32 steer_trm_forward_f32
+#define trm_backward_f32 steer_trm_backward_f32
+#define trm_zero_grad_f32 steer_trm_zero_grad_f32
+#define trm_get_loss_f32 steer_trm_get_loss_f32
+#define trm_logits_f32 steer_trm_logits_f32
+#define trm_site_act_f32 steer_trm_site_act_f32
+#define trm_site_grad_f32 steer_trm_site_grad_f32
+#define trm_params_f32 steer_trm_params_f32
+#define trm_grads_f32 steer_trm_grads_f32
+#define trm_numel_f32 steer_trm_numel_f32
+#define trm_n_tensors_f32 steer_trm_n_tensors_f32
+#define trm_tensor_f32 steer_trm_tensor_f32
+#define trm_find_tensor_f32 steer_trm_find_tensor_f32
+#define trm_model_numel_f32 steer_trm_model_numel_f32
+#define trm_project_joint_f32 steer_trm_project_joint_f32
+#define trm_orthonormalize_reft_f32 steer_trm_orthonormalize_reft_f32
+#define trm_constrain_f32 steer_trm_constrain_f32
+#define trm_joint_overlap_f32 steer_trm_joint_overlap_f32
+#define trm_merge_lora_f32 steer_trm_merge_lora_f32
+
+
 /* ---------------------------------------------------------------- specification */
 
 /* Kind of trainable intervention at the steering site. */
@@ -96,7 +124,7 @@ typedef struct {
 /* Defaults: B = 1, T = 64, nothing trainable, lora_alpha 8, all LoRA targets,
  * steer_site resid_post, rank 8, σ = SiLU, α = 1, grad_site -1, kl_rows 0,
  * seed 1. The layer masks are copied by trm_new_f32. */
-trm_spec trm_spec_default(void);
+STEER_PRIVATE trm_spec trm_spec_default(void);
 
 /* Applies a named method of SPEC E4 to s (keeps B, T, the masks, grad_site,
  * kl_rows and seed; an adapter's or vector's site stays s->steer_site):
@@ -109,7 +137,7 @@ trm_spec trm_spec_default(void);
  *   "joint"           LoRA (as "lora") + adapter rank 8 SiLU at resid_post,
  *                     projected every step
  * STEER_EARG for an unknown name (the message lists them). */
-int trm_spec_method(trm_spec *s, const char *method);
+STEER_PRIVATE int trm_spec_method(trm_spec *s, const char *method);
 
 /* ---------------------------------------------------------------- parameters */
 
@@ -173,51 +201,51 @@ typedef struct trm_f32 trm_f32;
  * W_up = 0; LoReFT R with orthonormal rows, W and b U(±1/√w) as nn.Linear;
  * full: the model's weights), copies the frozen weights to REAL and carves the
  * activations for spec.B × spec.T. *out is owned by the caller. */
-int trm_new_f32(const steer_model *m, const trm_spec *spec, trm_f32 **out);
-void trm_free_f32(trm_f32 *t);
+STEER_PRIVATE int trm_new_f32(const steer_model *m, const trm_spec *spec, trm_f32 **out);
+STEER_PRIVATE void trm_free_f32(trm_f32 *t);
 
 /* (Re-)initialises every trainable tensor as trm_new_f32 does (model weights
  * are copied from the model again). */
-void trm_init_params_f32(trm_f32 *t, uint64_t seed);
+STEER_PRIVATE void trm_init_params_f32(trm_f32 *t, uint64_t seed);
 
 /* Forward over b (positions 0..T−1 of every sequence, causal attention, each
  * sequence padded at its end), the loss, and every activation kept for the
  * backward. STEER_EARG for a malformed batch (sizes over the capacity, token
  * or target ids outside the vocabulary, a KL row that is padding, …). */
-int trm_forward_f32(trm_f32 *t, const trm_batch *b);
+STEER_PRIVATE int trm_forward_f32(trm_f32 *t, const trm_batch *b);
 
 /* Reverse mode of the last forward's loss: ACCUMULATES dL/dθ into the
  * gradient block (call trm_zero_grad_f32 once per step; accumulating several
  * micro-batches sums their per-batch mean losses' gradients) and overwrites
  * the site gradients. STEER_EARG without a preceding forward. */
-int trm_backward_f32(trm_f32 *t);
-void trm_zero_grad_f32(trm_f32 *t);
+STEER_PRIVATE int trm_backward_f32(trm_f32 *t);
+STEER_PRIVATE void trm_zero_grad_f32(trm_f32 *t);
 
-trm_loss trm_get_loss_f32(const trm_f32 *t);
+STEER_PRIVATE trm_loss trm_get_loss_f32(const trm_f32 *t);
 /* Logits [B·T, V] of the last forward (after the final soft-cap). */
-const float *trm_logits_f32(const trm_f32 *t);
+STEER_PRIVATE const float *trm_logits_f32(const trm_f32 *t);
 /* Activations [B·T, width] at (site, layer) of the last forward, as the rest
  * of the network reads them (after the trainable intervention there). */
-const float *trm_site_act_f32(const trm_f32 *t, steer_site site, int layer);
+STEER_PRIVATE const float *trm_site_act_f32(const trm_f32 *t, steer_site site, int layer);
 /* dL/dh [B·T, width] at (spec.grad_site, layer) from the last backward, h as
  * in trm_site_act_f32 (after the intervention: the gradient of an additive
  * perturbation there); NULL when the layer was not asked for. Overwritten, not
  * accumulated, by each backward. */
-const float *trm_site_grad_f32(const trm_f32 *t, int layer);
+STEER_PRIVATE const float *trm_site_grad_f32(const trm_f32 *t, int layer);
 
 /* The parameter and gradient blocks: [trm_numel_f32] each, laid out as the
  * tensors listed by trm_tensor_f32 (model weights of full fine-tuning in the
  * model's order, then LoRA A/B per layer and projection, then the steering
  * tensors per layer). An optimizer updates params in place. */
-float *trm_params_f32(trm_f32 *t);
-float *trm_grads_f32(trm_f32 *t);
-size_t trm_numel_f32(const trm_f32 *t);
-int trm_n_tensors_f32(const trm_f32 *t);
-const trm_param *trm_tensor_f32(const trm_f32 *t, int i); /* NULL out of range */
-int trm_find_tensor_f32(const trm_f32 *t, const char *name); /* index or -1 */
+STEER_PRIVATE float *trm_params_f32(trm_f32 *t);
+STEER_PRIVATE float *trm_grads_f32(trm_f32 *t);
+STEER_PRIVATE size_t trm_numel_f32(const trm_f32 *t);
+STEER_PRIVATE int trm_n_tensors_f32(const trm_f32 *t);
+STEER_PRIVATE const trm_param *trm_tensor_f32(const trm_f32 *t, int i); /* NULL out of range */
+STEER_PRIVATE int trm_find_tensor_f32(const trm_f32 *t, const char *name); /* index or -1 */
 /* Total elements of the model (every weight), for "share of trainable
  * parameters" tables. */
-size_t trm_model_numel_f32(const trm_f32 *t);
+STEER_PRIVATE size_t trm_model_numel_f32(const trm_f32 *t);
 
 /* Constraints, for the optimizer to call after each step:
  * trm_project_joint_f32 — for every layer with both a LoRA down_proj and an
@@ -232,18 +260,18 @@ size_t trm_model_numel_f32(const trm_f32 *t);
  *   of matrices.
  * trm_constrain_f32 — both, as the spec calls for (joint projection only when
  *   spec.joint). */
-int trm_project_joint_f32(trm_f32 *t);
-int trm_orthonormalize_reft_f32(trm_f32 *t);
-void trm_constrain_f32(trm_f32 *t);
+STEER_PRIVATE int trm_project_joint_f32(trm_f32 *t);
+STEER_PRIVATE int trm_orthonormalize_reft_f32(trm_f32 *t);
+STEER_PRIVATE void trm_constrain_f32(trm_f32 *t);
 /* max |W_down·Q| over the rows and layers of the last trm_project_joint_f32
  * before it projected (Q its orthonormal basis of col(B)); 0 before any. */
-double trm_joint_overlap_f32(const trm_f32 *t);
+STEER_PRIVATE double trm_joint_overlap_f32(const trm_f32 *t);
 
 /* Folds every LoRA into its projection, W += (lora_alpha/r)·B·A (sums over r
  * in double), and zeroes B, so the forward computes the same function up to
  * rounding while the model weights (trainable ones under spec.full, else the
  * frozen copies) hold the merged values. Returns the number of projections
  * merged. */
-int trm_merge_lora_f32(trm_f32 *t);
+STEER_PRIVATE int trm_merge_lora_f32(trm_f32 *t);
 
 #endif /* STEER_TRAIN_MODEL_H */

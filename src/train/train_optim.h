@@ -27,6 +27,32 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Private ABI (the optimizer, used by libsteer-exp): exported from the shared library under
+ * steer_-prefixed names (src/base/base.h, "private ABI"). */
+#define tr_group_make steer_tr_group_make
+#define tr_grad_norm steer_tr_grad_norm
+#define tr_grad_zero steer_tr_grad_zero
+#define tr_grad_scale steer_tr_grad_scale
+#define tr_grad_clip steer_tr_grad_clip
+#define tr_schedule_default steer_tr_schedule_default
+#define tr_schedule_check steer_tr_schedule_check
+#define tr_schedule_warmup steer_tr_schedule_warmup
+#define tr_schedule_lr steer_tr_schedule_lr
+#define tr_adamw_default_params steer_tr_adamw_default_params
+#define tr_adamw_new steer_tr_adamw_new
+#define tr_adamw_free steer_tr_adamw_free
+#define tr_adamw_step steer_tr_adamw_step
+#define tr_adamw_steps steer_tr_adamw_steps
+#define tr_adamw_n_groups steer_tr_adamw_n_groups
+#define tr_adamw_group steer_tr_adamw_group
+#define tr_adamw_m steer_tr_adamw_m
+#define tr_adamw_v steer_tr_adamw_v
+#define tr_adamw_write steer_tr_adamw_write
+#define tr_adamw_read steer_tr_adamw_read
+#define tr_adamw_save steer_tr_adamw_save
+#define tr_adamw_load steer_tr_adamw_load
+
+
 /* Elements per block of the parallel loops (fixed: see Determinism). */
 #define TR_BLOCK 16384
 
@@ -46,25 +72,25 @@ typedef struct {
 } tr_group;
 
 /* A group with lr_mult 1 and weight decay on. */
-tr_group tr_group_make(const char *name, float *param, float *grad, size_t n);
+STEER_PRIVATE tr_group tr_group_make(const char *name, float *param, float *grad, size_t n);
 
 /* √(Σ over groups and elements of grad²), accumulated in double in a fixed
  * order (groups in order, blocks in order). NaN/Inf propagate. */
-double tr_grad_norm(const tr_group *g, int n_groups);
+STEER_PRIVATE double tr_grad_norm(const tr_group *g, int n_groups);
 /* grad ← 0. */
-void tr_grad_zero(const tr_group *g, int n_groups);
+STEER_PRIVATE void tr_grad_zero(const tr_group *g, int n_groups);
 /* grad ← s·grad (float product). For gradient accumulation over k
  * micro-batches whose losses are per-micro-batch means, accumulate the k
  * backwards (the op layer's backwards add) and scale by 1/k; for a token mean
  * over the whole accumulated batch of padded sequences instead pass
  * dlosses = 1/N_total (completion tokens of all k micro-batches) to every
  * micro-batch's loss backward and do not scale. */
-void tr_grad_scale(const tr_group *g, int n_groups, float s);
+STEER_PRIVATE void tr_grad_scale(const tr_group *g, int n_groups, float s);
 /* Global-norm clipping: *norm (may be NULL) receives tr_grad_norm; if
  * max_norm > 0 and norm > max_norm, every grad is multiplied by the float
  * c = (float)(max_norm / norm). A non-finite norm is STEER_ENAN and leaves the
  * grads unchanged. */
-int tr_grad_clip(const tr_group *g, int n_groups, double max_norm, double *norm);
+STEER_PRIVATE int tr_grad_clip(const tr_group *g, int n_groups, double max_norm, double *norm);
 
 /* ---------------------------------------------------------------- schedules */
 
@@ -94,14 +120,14 @@ typedef struct {
 
 /* SPEC E4's recipe: linear, lr 9e-4, 3% warm-up, decay to 0. total_steps must
  * still be set. */
-tr_schedule tr_schedule_default(void);
+STEER_PRIVATE tr_schedule tr_schedule_default(void);
 /* STEER_EARG for an invalid schedule (message names the field). */
-int tr_schedule_check(const tr_schedule *s);
+STEER_PRIVATE int tr_schedule_check(const tr_schedule *s);
 /* W (clamped to [0, T]). */
-int64_t tr_schedule_warmup(const tr_schedule *s);
+STEER_PRIVATE int64_t tr_schedule_warmup(const tr_schedule *s);
 /* The learning rate of update t (see above); a pure function of (s, t).
  * t < 0 gives 0. */
-double tr_schedule_lr(const tr_schedule *s, int64_t t);
+STEER_PRIVATE double tr_schedule_lr(const tr_schedule *s, int64_t t);
 
 /* ---------------------------------------------------------------- AdamW */
 
@@ -113,15 +139,15 @@ typedef struct {
                                  0: no clipping                                */
 } tr_adamw_params;
 
-tr_adamw_params tr_adamw_default_params(void);
+STEER_PRIVATE tr_adamw_params tr_adamw_default_params(void);
 
 typedef struct tr_adamw tr_adamw;
 
 /* An optimizer over groups[0..n_groups) (the array is copied, names too;
  * param/grad arrays are borrowed). m and v start at zero, step count 0.
  * On success *out is owned by the caller (tr_adamw_free). */
-int tr_adamw_new(const tr_group *groups, int n_groups, const tr_adamw_params *p, tr_adamw **out);
-void tr_adamw_free(tr_adamw *o);
+STEER_PRIVATE int tr_adamw_new(const tr_group *groups, int n_groups, const tr_adamw_params *p, tr_adamw **out);
+STEER_PRIVATE void tr_adamw_free(tr_adamw *o);
 
 /* One update with learning rate lr (e.g. tr_schedule_lr(s, tr_adamw_steps(o))),
  * as torch.optim.AdamW computes it, per element in double:
@@ -132,13 +158,13 @@ void tr_adamw_free(tr_adamw *o);
  * first (tr_grad_clip). *grad_norm (may be NULL) receives the global gradient
  * norm before clipping. A non-finite gradient norm is STEER_ENAN and changes
  * nothing (no update, step count unchanged). */
-int tr_adamw_step(tr_adamw *o, double lr, double *grad_norm);
+STEER_PRIVATE int tr_adamw_step(tr_adamw *o, double lr, double *grad_norm);
 
-int64_t tr_adamw_steps(const tr_adamw *o); /* updates done                     */
-int tr_adamw_n_groups(const tr_adamw *o);
-const tr_group *tr_adamw_group(const tr_adamw *o, int i); /* NULL out of range */
-const float *tr_adamw_m(const tr_adamw *o, int i);        /* [n] of group i    */
-const float *tr_adamw_v(const tr_adamw *o, int i);
+STEER_PRIVATE int64_t tr_adamw_steps(const tr_adamw *o); /* updates done                     */
+STEER_PRIVATE int tr_adamw_n_groups(const tr_adamw *o);
+STEER_PRIVATE const tr_group *tr_adamw_group(const tr_adamw *o, int i); /* NULL out of range */
+STEER_PRIVATE const float *tr_adamw_m(const tr_adamw *o, int i);        /* [n] of group i    */
+STEER_PRIVATE const float *tr_adamw_v(const tr_adamw *o, int i);
 
 /* ---------------------------------------------------------------- state files */
 
@@ -152,18 +178,18 @@ const float *tr_adamw_v(const tr_adamw *o, int i);
 /* Adds the state to w (tensors borrow the optimizer's and the groups' arrays:
  * write before the next update). The caller may add its own tensors and
  * metadata (model weights, data position, seed, …) to the same file. */
-int tr_adamw_write(const tr_adamw *o, steer_tensors_writer *w, int with_params);
+STEER_PRIVATE int tr_adamw_write(const tr_adamw *o, steer_tensors_writer *w, int with_params);
 /* Restores the state from an open file (path names it in messages): every
  * group must be there with its shape (extra tensors are ignored). Checks
  * everything before changing anything: on failure the optimizer (and the
  * params) are unchanged. β1, β2 and ε must equal the optimizer's (they give
  * m and v their meaning; STEER_EARG otherwise); weight decay and clipping may
  * change on resume. */
-int tr_adamw_read(tr_adamw *o, const steer_tensors *t, const char *path, int with_params);
+STEER_PRIVATE int tr_adamw_read(tr_adamw *o, const steer_tensors *t, const char *path, int with_params);
 /* Convenience: tr_adamw_write to a new file at path (atomic), and
  * steer_tensors_open + tr_adamw_read. */
-int tr_adamw_save(const tr_adamw *o, const char *path, int with_params);
-int tr_adamw_load(tr_adamw *o, const char *path, int with_params);
+STEER_PRIVATE int tr_adamw_save(const tr_adamw *o, const char *path, int with_params);
+STEER_PRIVATE int tr_adamw_load(tr_adamw *o, const char *path, int with_params);
 
 /* ---------------------------------------------------------------- CSV log (train_log.c) */
 

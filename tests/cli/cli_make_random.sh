@@ -44,6 +44,21 @@ for dt in f32 f16 bf16; do
     fi
 done
 
+# The bytes are pinned: these digests were taken from the binary before issue
+# 17 moved make-random onto the public API (steer_gguf_writer_*,
+# steer_f32_to_f16/bf16), so any change in key order, padding, rounding or the
+# random stream shows here. (Integer hashing and exact float products: the same
+# on every x86-64 build.)
+for pin in "f32 733664 ec21b5244018f53c69435a8ed88dd3efc8490fc1a9afdf110d97a3f4afefe710" \
+    "f16 373216 80388de40589d6fa8885737b142aaaf3b86f16470ee469a2f6df2462d60151b0" \
+    "bf16 373216 80c4876045a98c68e9bb8350ab84489027246aec5cc4ed5064f251711cf777d6"; do
+    read -r dt size sum <<<"$pin"
+    got_size=$(stat -c %s "$TMP/rand_$dt.gguf" 2>/dev/null)
+    got_sum=$(sha256sum "$TMP/rand_$dt.gguf" 2>/dev/null | cut -d' ' -f1)
+    [ "$got_size" = "$size" ] && [ "$got_sum" = "$sum" ] && pass "$dt --seed 5: $size bytes, sha256 ${sum:0:16}…" ||
+        fail "$dt --seed 5: $got_size bytes sha256 $got_sum, want $size bytes sha256 $sum"
+done
+
 # Deterministic in --seed; another seed gives other weights.
 # shellcheck disable=SC2086
 "$STEER" make-random -o "$TMP/again.gguf" $SIZES --dtype f32 --seed 5 &&

@@ -1,5 +1,5 @@
 /*
- * fuzz_gguf.c — the GGUF reader (gguf_open, every typed getter on the keys
+ * fuzz_gguf.c — the GGUF reader (gg_open, every typed getter on the keys
  * steer reads, every tensor's data range) and, when the file opens, the model
  * loader on it (steer_model_load: hyper-parameters, tensor binding, the GGUF
  * vocabulary), then tokenizer, chat formatting and a 2-token forward pass.
@@ -22,10 +22,10 @@ static const char *const fuzz_gguf_keys[] = {
     "controlvector.model_hint",
 };
 
-static unsigned fuzz_gguf_getters(const gguf_file *f)
+static unsigned fuzz_gguf_getters(const gg_file *f)
 {
     unsigned sum = 0;
-    const char *path = gguf_path(f);
+    const char *path = gg_path(f);
     for (size_t i = 0; i < sizeof fuzz_gguf_keys / sizeof fuzz_gguf_keys[0]; i++) {
         const char *key = fuzz_gguf_keys[i];
         uint32_t u;
@@ -37,34 +37,34 @@ static unsigned fuzz_gguf_getters(const gguf_file *f)
         const uint32_t *lens;
         float *fa;
         int32_t *ia;
-        int has = gguf_has_key(f, key), rc;
-        if ((rc = gguf_get_u32(f, key, &u)) == STEER_OK) sum += u;
+        int has = gg_has_key(f, key), rc;
+        if ((rc = gg_get_u32(f, key, &u)) == STEER_OK) sum += u;
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_f32(f, key, &x)) == STEER_OK) sum += (unsigned)(x == x);
+        if ((rc = gg_get_f32(f, key, &x)) == STEER_OK) sum += (unsigned)(x == x);
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_bool(f, key, &b)) == STEER_OK) sum += (unsigned)b;
+        if ((rc = gg_get_bool(f, key, &b)) == STEER_OK) sum += (unsigned)b;
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_str(f, key, &s)) == STEER_OK) sum += fuzz_touch(s, strlen(s) + 1);
+        if ((rc = gg_get_str(f, key, &s)) == STEER_OK) sum += fuzz_touch(s, strlen(s) + 1);
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_arr_str(f, key, &n, &strs, &lens)) == STEER_OK)
+        if ((rc = gg_get_arr_str(f, key, &n, &strs, &lens)) == STEER_OK)
             for (uint64_t k = 0; k < n; k++) sum += fuzz_touch(strs[k], (size_t)lens[k] + 1);
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_arr_f32(f, key, &n, &fa)) == STEER_OK) {
+        if ((rc = gg_get_arr_f32(f, key, &n, &fa)) == STEER_OK) {
             sum += fuzz_touch(fa, (size_t)n * sizeof *fa);
             free(fa);
         }
         fuzz_check_error(rc, path);
-        if ((rc = gguf_get_arr_i32(f, key, &n, &ia)) == STEER_OK) {
+        if ((rc = gg_get_arr_i32(f, key, &n, &ia)) == STEER_OK) {
             sum += fuzz_touch(ia, (size_t)n * sizeof *ia);
             free(ia);
         }
         fuzz_check_error(rc, path);
-        if (!has && rc == STEER_OK) fuzz_fail("a getter found a key gguf_has_key denies", key);
+        if (!has && rc == STEER_OK) fuzz_fail("a getter found a key gg_has_key denies", key);
     }
-    for (int i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (int i = 0; i < gg_n_tensors(f); i++) {
+        const gg_tensor *t = gg_tensor_at(f, i);
         if (!t || !t->name) fuzz_fail("missing tensor record", NULL);
-        if (gguf_find_tensor(f, t->name) != t) fuzz_fail("gguf_find_tensor disagrees with gguf_tensor_at", t->name);
+        if (gg_find_tensor(f, t->name) != t) fuzz_fail("gg_find_tensor disagrees with gg_tensor_at", t->name);
         if (t->nbytes && !t->data) fuzz_fail("tensor without data", t->name);
         sum += fuzz_touch(t->data, t->nbytes);
     }
@@ -76,12 +76,12 @@ static int fuzz_gguf_one(const uint8_t *data, size_t size)
     char path[600];
     fuzz_path(path, sizeof path, "in.gguf");
     fuzz_write(path, data, size);
-    gguf_file *f = NULL;
-    int rc = gguf_open(path, &f);
+    gg_file *f = NULL;
+    int rc = gg_open(path, &f);
     fuzz_check_error(rc, path);
     if (rc != STEER_OK) return 0;
     fuzz_gguf_getters(f);
-    gguf_close(f);
+    gg_close(f);
 
     steer_model *m = NULL;
     rc = steer_model_load(path, NULL, &m);

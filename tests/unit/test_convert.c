@@ -18,7 +18,7 @@
 #include "test_util.h"
 
 #include "model.h"
-#include "data.h" /* gguf_open … to compare files tensor by tensor */
+#include "data.h" /* gg_open … to compare files tensor by tensor */
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -153,21 +153,21 @@ static int convert(const char *in, const char *out, int dtype, const char *forma
  * differences (printed). */
 static int cmp_gguf(const char *a, const char *b, const char *what, int subset)
 {
-    gguf_file *fa, *fb;
-    CHECK_OK(gguf_open(a, &fa));
-    CHECK_OK(gguf_open(b, &fb));
-    int bad = 0, n = gguf_n_tensors(fa);
+    gg_file *fa, *fb;
+    CHECK_OK(gg_open(a, &fa));
+    CHECK_OK(gg_open(b, &fb));
+    int bad = 0, n = gg_n_tensors(fa);
     size_t bytes = 0;
     if (subset) {
-        for (int i = 0; i < gguf_n_tensors(fb); i++)
-            if (!gguf_find_tensor(fa, gguf_tensor_at(fb, i)->name))
-                printf("%s: %s is only in the second file\n", what, gguf_tensor_at(fb, i)->name);
-    } else if (n != gguf_n_tensors(fb)) {
-        printf("%s: %d vs %d tensors\n", what, n, gguf_n_tensors(fb));
+        for (int i = 0; i < gg_n_tensors(fb); i++)
+            if (!gg_find_tensor(fa, gg_tensor_at(fb, i)->name))
+                printf("%s: %s is only in the second file\n", what, gg_tensor_at(fb, i)->name);
+    } else if (n != gg_n_tensors(fb)) {
+        printf("%s: %d vs %d tensors\n", what, n, gg_n_tensors(fb));
         bad++;
     }
     for (int i = 0; i < n; i++) {
-        const gguf_tensor *x = gguf_tensor_at(fa, i), *y = gguf_find_tensor(fb, x->name);
+        const gg_tensor *x = gg_tensor_at(fa, i), *y = gg_find_tensor(fb, x->name);
         int same = y && x->type == y->type && x->n_dims == y->n_dims && x->nbytes == y->nbytes &&
                    memcmp(x->ne, y->ne, sizeof x->ne) == 0 && memcmp(x->data, y->data, x->nbytes) == 0;
         if (!same) {
@@ -177,8 +177,8 @@ static int cmp_gguf(const char *a, const char *b, const char *what, int subset)
         bytes += x->nbytes;
     }
     printf("%-60s %d tensors, %zu bytes: %s\n", what, n, bytes, bad ? "DIFFERENT" : "bit-identical");
-    gguf_close(fa);
-    gguf_close(fb);
+    gg_close(fa);
+    gg_close(fb);
     return bad;
 }
 
@@ -557,11 +557,11 @@ static void test_rope_scaling_and_in_place(void)
     copy_file(src, gg);
     CHECK(convert(gg, gg, STEER_DTYPE_BF16, NULL) == STEER_OK, "in-place gguf -> bf16");
     CHECK(convert(gg, gg, STEER_DTYPE_F32, NULL) == STEER_OK, "in-place bf16 gguf -> f32");
-    gguf_file *f;
-    CHECK_OK(gguf_open(gg, &f));
-    const gguf_tensor *t = gguf_find_tensor(f, "blk.0.attn_q.weight");
+    gg_file *f;
+    CHECK_OK(gg_open(gg, &f));
+    const gg_tensor *t = gg_find_tensor(f, "blk.0.attn_q.weight");
     CHECK(t && t->type == GGML_TYPE_F32, "in-place conversion: attn_q is not F32 again");
-    gguf_close(f);
+    gg_close(f);
     CHECK(count_entries(TMP, ".conv.") == 0, "in-place conversion left temporary files");
     /* an HF directory converted onto itself (only files a conversion writes) */
     CHECK(convert(lin, lin, STEER_DTYPE_BF16, NULL) == STEER_OK, "in-place hf -> bf16");

@@ -3,6 +3,7 @@
  * contexts, the ListOps evaluator and generator, JSONL round trips, and bad
  * inputs (each names its file and line). */
 #include "test_util.h"
+#include "data.h"
 
 #include <stdint.h>
 #include <unistd.h>
@@ -616,6 +617,43 @@ static void test_bad_input(void)
           steer_last_error());
 }
 
+/* ---------------------------------------------------------------- prompt ⊕ completion */
+
+/* data_tokenize_pair: the tokens of the joined text, and where they stop
+ * agreeing with the prompt's own tokens (stories260K's tokenizer). */
+static void test_tokenize_pair(void)
+{
+    steer_model *m = NULL;
+    CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.gguf", NULL, &m));
+    static const struct {
+        const char *prompt, *completion;
+    } cases[] = {{"Once upon a", " time there was"}, {"Once upon a ti", "me"}, {"Lily", ""}};
+    for (int c = 0; c < 3; c++) {
+        const char *pr = cases[c].prompt, *co = cases[c].completion;
+        int *pt = NULL, np = 0, *full = NULL, nf = 0, ncom = -1, *ref = NULL, nr = 0;
+        CHECK_OK(steer_tokenize_alloc(m, pr, 1, &pt, &np));
+        CHECK_OK(data_tokenize_pair(m, pr, pt, np, co, &full, &nf, &ncom));
+        char joined[128];
+        snprintf(joined, sizeof joined, "%s%s", pr, co);
+        CHECK_OK(steer_tokenize_alloc(m, joined, 1, &ref, &nr));
+        int same = nf == nr && memcmp(full, ref, (size_t)nr * sizeof(int)) == 0, agree = 0;
+        while (agree < np && agree < nf && full[agree] == pt[agree]) agree++;
+        printf("tokenize_pair '%s' + '%s': prompt %d tokens, joined %d, common %d\n", pr, co, np, nf, ncom);
+        CHECK(same, "'%s': the joined text's tokens", joined);
+        CHECK(ncom == agree && full[0] == steer_token_bos(m), "'%s': common prefix %d, expected %d", joined, ncom,
+              agree);
+        /* Measured: "Once upon a" is BOS + 3 tokens and the completion adds 3; "ti" + "me" merge, so
+         * the joined text shares only BOS + 3 tokens with the prompt's 6; "" adds nothing. */
+        static const int want[3][3] = {{4, 7, 4}, {6, 5, 4}, {2, 2, 2}};
+        CHECK(np == want[c][0] && nf == want[c][1] && ncom == want[c][2], "'%s': %d %d %d, expected %d %d %d", joined,
+              np, nf, ncom, want[c][0], want[c][1], want[c][2]);
+        free(pt);
+        free(full);
+        free(ref);
+    }
+    steer_model_free(m);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_data.XXXXXX");
@@ -632,6 +670,7 @@ int main(void)
     test_listops_files();
     test_jsonl();
     test_bad_input();
+    test_tokenize_pair();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);

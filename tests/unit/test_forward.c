@@ -180,10 +180,186 @@ static void test_f16_gguf(void)
     steer_model_free(m);
 }
 
+
+/* ---------------------------------------------------------------- KV copy and resumed passes */
+
+static const int RIDS[] = {1, 403, 407, 261, 378, 269, 261, 268, 414, 422, 382, 276};
+#define N_RIDS ((int)(sizeof RIDS / sizeof RIDS[0]))
+
+/* Runs tokens[0..n) of sequence seq at positions start.. in c and copies the
+ * logits [n, V] into out. */
+static void run_rows(steer_ctx *c, const int *tokens, int n, int start, int seq, int V, float *out)
+{
+    CHECK_OK(steer_forward_tokens(c, tokens, n, start, seq));
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * V, steer_ctx_logits(c, i), (size_t)V * sizeof(float));
+}
+
+/* steer_ctx_seq_copy: continuing the copy gives bitwise the logits of
+ * continuing the original; a shorter copy does not. */
+static void test_seq_copy(void)
+{
+    steer_model *m;
+    CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.bin", NULL, &m));
+    const int V = steer_vocab_size(m), k = 7, rest = N_RIDS - k;
+    steer_ctx_params cp = steer_ctx_default_params();
+    cp.n_ctx = 32;
+    cp.n_seq = 3;
+    steer_ctx *c;
+    CHECK_OK(steer_ctx_new(m, &cp, &c));
+    float *l0 = malloc((size_t)N_RIDS * V * 4), *l1 = malloc((size_t)N_RIDS * V * 4), *l2 = malloc((size_t)N_RIDS * V * 4);
+    int other[N_RIDS];
+    for (int i = 0; i < N_RIDS; i++) other[i] = RIDS[N_RIDS - 1 - i];
+    run_rows(c, other, k, 0, 1, V, l1); /* sequences 1 and 2 hold other tokens */
+    run_rows(c, other, k, 0, 2, V, l2);
+    run_rows(c, RIDS, k, 0, 0, V, l0);  /* the prefix in sequence 0 */
+    CHECK_OK(steer_ctx_seq_copy(c, 0, 1, 0, k));
+    CHECK_OK(steer_ctx_seq_copy(c, 0, 2, 0, k - 1)); /* one position short */
+    run_rows(c, RIDS + k, rest, k, 0, V, l0);
+    run_rows(c, RIDS + k, rest, k, 1, V, l1);
+    run_rows(c, RIDS + k, rest, k, 2, V, l2);
+    const int same = memcmp(l0, l1, (size_t)rest * V * 4) == 0;
+    printf("seq copy of positions [0, %d): continuing the copy == continuing the original, bitwise: %d\n", k, same);
+    CHECK(same, "continuing a copied sequence differs from continuing the original");
+    const double moved = tu_max_abs_diff(l0, l2, (size_t)rest * V);
+    printf("seq copy of [0, %d) only: logits differ by up to %.3e\n", k - 1, moved);
+    CHECK(moved > 1e-3, "a copy one position short gave the same logits (%.3e)", moved);
+    int rc = steer_ctx_seq_copy(c, 0, 3, 0, k);
+    printf("dst 3 of 3 sequences: %s\n", steer_last_error());
+    CHECK(rc == STEER_EARG && strstr(steer_last_error(), "sequence"), "dst out of range: %d", rc);
+    CHECK(steer_ctx_seq_copy(c, -1, 0, 0, k) == STEER_EARG, "src -1");
+    rc = steer_ctx_seq_copy(c, 0, 1, 0, 33);
+    printf("positions [0, 33) of 32: %s\n", steer_last_error());
+    CHECK(rc == STEER_ECONTEXT, "p1 past n_ctx: %d", rc);
+    CHECK(steer_ctx_seq_copy(c, 0, 1, 5, 4) == STEER_ECONTEXT, "p0 > p1");
+    CHECK(steer_ctx_seq_copy(c, 0, 1, -1, 4) == STEER_ECONTEXT, "p0 < 0");
+    CHECK(steer_ctx_seq_copy(c, 0, 1, 4, 4) == STEER_OK && steer_ctx_seq_copy(c, 1, 1, 0, 32) == STEER_OK,
+          "empty range and src == dst are no-ops");
+    free(l0); free(l1); free(l2);
+    steer_ctx_free(c);
+    steer_model_free(m);
+}
+
+/* steer_forward_resume from captured state == a full steer_forward, bitwise,
+ * at every entry site and layer, with and without a hook at the entry and
+ * with a pruned last layer. */
+static void test_resume(void)
+{
+    steer_model *m;
+    CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.bin", NULL, &m));
+    const steer_model_config *cfg = steer_model_get_config(m);
+    const int V = cfg->n_vocab, d = cfg->d_model, L = cfg->n_layer, n = N_RIDS;
+    static const steer_site entries[] = {STEER_SITE_RESID_PRE, STEER_SITE_ATTN_OUT, STEER_SITE_RESID_MID,
+                                         STEER_SITE_MLP_IN,    STEER_SITE_MLP_OUT,  STEER_SITE_RESID_POST};
+    float *full = malloc((size_t)n * V * 4);
+    float *x = malloc((size_t)n * d * 4), *xb = malloc((size_t)n * d * 4), v[64];
+    for (int j = 0; j < d; j++) v[j] = 0.5f * cosf(0.3f * j);
+    int pos[N_RIDS];
+    int8_t want[N_RIDS];
+    for (int i = 0; i < n; i++) pos[i] = i;
+    int checked = 0, all_same = 1, pruned_same = 1;
+    for (int steer = 0; steer < 2; steer++)
+        for (unsigned ei = 0; ei < sizeof entries / sizeof entries[0]; ei++)
+            for (int l = 0; l < L; l++) {
+                const steer_site e = entries[ei];
+                const steer_site xs = e == STEER_SITE_RESID_PRE || e == STEER_SITE_ATTN_OUT ? STEER_SITE_RESID_PRE
+                                      : e == STEER_SITE_RESID_POST                           ? STEER_SITE_RESID_POST
+                                                                                              : STEER_SITE_RESID_MID;
+                const int has_xb = e == STEER_SITE_ATTN_OUT || e == STEER_SITE_MLP_IN || e == STEER_SITE_MLP_OUT;
+                steer_intervention iv = {.kind = STEER_ADD, .site = e, .layer = l, .alpha = 1.0f, .data = v,
+                                         .positions = {.kind = STEER_POS_FROM, .k = 3}, .seq = -1};
+                /* the full pass, capturing the state at (entry, l) */
+                steer_ctx *c;
+                CHECK_OK(steer_ctx_new(m, NULL, &c));
+                CHECK(steer_ctx_add_capture_into(c, xs, l, 0, x, n, d, NULL, 0) >= 0, "%s", steer_last_error());
+                if (has_xb) CHECK(steer_ctx_add_capture_into(c, e, l, 0, xb, n, d, NULL, 0) >= 0, "%s", steer_last_error());
+                if (steer) CHECK(steer_ctx_add_intervention(c, &iv) >= 0, "%s", steer_last_error());
+                run_rows(c, RIDS, n, 0, 0, V, full);
+                steer_ctx_free(c);
+                /* resumed in a fresh context: nothing below layer l is cached */
+                CHECK_OK(steer_ctx_new(m, NULL, &c));
+                if (steer) CHECK(steer_ctx_add_intervention(c, &iv) >= 0, "%s", steer_last_error());
+                steer_batch b = {.n = n, .tokens = NULL, .pos = pos, .seq = NULL, .logits = NULL};
+                CHECK_OK(steer_forward_resume(c, &b, l, e, x, has_xb ? xb : NULL, 0));
+                for (int i = 0; i < n; i++)
+                    if (memcmp(steer_ctx_logits(c, i), full + (size_t)i * V, (size_t)V * 4) != 0) all_same = 0;
+                /* pruned: logits of the last three rows only */
+                for (int i = 0; i < n; i++) want[i] = i >= n - 3;
+                b.logits = want;
+                CHECK_OK(steer_forward_resume(c, &b, l, e, x, has_xb ? xb : NULL, 1));
+                for (int i = 0; i < n; i++) {
+                    const float *lg = steer_ctx_logits(c, i);
+                    if (want[i] ? !lg || memcmp(lg, full + (size_t)i * V, (size_t)V * 4) != 0 : lg != NULL)
+                        pruned_same = 0;
+                }
+                steer_ctx_free(c);
+                checked++;
+            }
+    printf("resume at %d (entry, layer, hook) cases == full pass, bitwise: %d; pruned last layer: %d\n", checked,
+           all_same, pruned_same);
+    CHECK(all_same, "a resumed pass differs from the full pass");
+    CHECK(pruned_same, "a resumed pass with a pruned last layer differs from the full pass");
+
+    steer_ctx *c;
+    CHECK_OK(steer_ctx_new(m, NULL, &c));
+    steer_batch b = {.n = n, .tokens = NULL, .pos = pos, .seq = NULL, .logits = NULL};
+    int rc = steer_forward_resume(c, &b, 0, STEER_SITE_MLP_GATE, x, xb, 0);
+    printf("entry mlp_gate: %s\n", steer_last_error());
+    CHECK(rc == STEER_EARG && strstr(steer_last_error(), "mlp_gate"), "entry mlp_gate: %d", rc);
+    rc = steer_forward_resume(c, &b, 1, STEER_SITE_ATTN_OUT, x, NULL, 0);
+    printf("attn_out without xb: %s\n", steer_last_error());
+    CHECK(rc == STEER_EARG, "attn_out without xb: %d", rc);
+    CHECK(steer_forward_resume(c, &b, L, STEER_SITE_RESID_PRE, x, NULL, 0) == STEER_EARG, "layer L");
+    CHECK(steer_forward_resume(c, &b, 0, STEER_SITE_RESID_PRE, NULL, NULL, 0) == STEER_EARG, "no x");
+    steer_ctx_free(c);
+    free(full); free(x); free(xb);
+    steer_model_free(m);
+}
+
+/* The read-only views: weights by role, tokenizer size, architecture names. */
+static void test_views(void)
+{
+    steer_model *m;
+    CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.bin", NULL, &m));
+    const steer_model_config *cfg = steer_model_get_config(m);
+    steer_weight_view w;
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_GATE, 2, &w));
+    CHECK(w.data && w.dtype == STEER_DTYPE_F32 && w.rows == cfg->d_ff && w.cols == cfg->d_model, "gate.2 view");
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_DOWN, 4, &w));
+    CHECK(w.data && w.rows == cfg->d_model && w.cols == cfg->d_ff, "down.4 view");
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_FFN_NORM, 0, &w));
+    CHECK(w.data && w.dtype == STEER_DTYPE_F32 && w.rows == 1 && w.cols == cfg->d_model, "ffn_norm.0 view");
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_Q_BIAS, 0, &w));
+    CHECK(!w.data && w.rows == 0 && w.cols == 0, "llama has no q bias");
+    steer_weight_view e, o;
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_TOK_EMBD, -1, &e));
+    CHECK_OK(steer_model_weight(m, STEER_WEIGHT_OUTPUT, -1, &o));
+    CHECK(e.data && e.data == o.data && e.rows == cfg->n_vocab, "tied head == embedding");
+    int rc = steer_model_weight(m, STEER_WEIGHT_UP, cfg->n_layer, &w);
+    printf("up.%d: %s\n", cfg->n_layer, steer_last_error());
+    CHECK(rc == STEER_EARG, "layer out of range: %d", rc);
+    CHECK(steer_model_weight(m, STEER_WEIGHT_COUNT, 0, &w) == STEER_EARG, "unknown weight");
+    CHECK(steer_tokenizer_size(m) == 512, "tokenizer size %d", steer_tokenizer_size(m));
+    CHECK(steer_arch_name(STEER_ARCH_GEMMA2) && strcmp(steer_arch_name(STEER_ARCH_GEMMA2), "gemma2") == 0 &&
+              steer_arch_name(STEER_ARCH_COUNT) == NULL && strcmp(steer_arch_name(cfg->arch), cfg->arch_name) == 0,
+          "arch names");
+    const uint16_t h[3] = {0x3c00, 0xc000, 0x3555}; /* F16 1, -2, 0.333… */
+    const uint16_t bf[2] = {0x3f80, 0xc040};         /* BF16 1, -3 */
+    float f[3];
+    CHECK_OK(steer_dtype_to_f32(f, h, STEER_DTYPE_F16, 3));
+    CHECK(f[0] == 1.0f && f[1] == -2.0f && f[2] == 0.333251953125f, "f16 widening %g %g %.12g", f[0], f[1], f[2]);
+    CHECK_OK(steer_dtype_to_f32(f, bf, STEER_DTYPE_BF16, 2));
+    CHECK(f[0] == 1.0f && f[1] == -3.0f, "bf16 widening %g %g", f[0], f[1]);
+    CHECK(steer_dtype_to_f32(f, bf, STEER_DTYPE_I32, 1) == STEER_EARG, "I32 is not widened");
+    steer_model_free(m);
+}
+
 int main(void)
 {
     test_stories();
     test_llama_fixture();
     test_f16_gguf();
+    test_seq_copy();
+    test_resume();
+    test_views();
     return tu_finish("test_forward");
 }

@@ -254,6 +254,111 @@ static void test_callback_and_errors(void)
     steer_ctx_free(c);
 }
 
+
+/* steer_ctx_add_capture_into == steer_ctx_add_capture (and a hand-written
+ * hook), bitwise: row = position, a row map, a sequence filter, rows past the
+ * buffer, and bad arguments. */
+typedef struct { steer_site site; int layer, seq, width; float *dst; } hand_cap;
+static int hand_wants(void *ud, steer_site s, int l)
+{
+    const hand_cap *h = ud;
+    return s == h->site && l == h->layer;
+}
+static int hand_apply(void *ud, steer_site s, int l, float *x, const steer_hook_batch *b)
+{
+    (void)s; (void)l;
+    const hand_cap *h = ud;
+    for (int i = 0; i < b->n; i++)
+        if (b->seq[i] == h->seq) memcpy(h->dst + (size_t)b->pos[i] * h->width, x + (size_t)i * b->width, h->width * 4);
+    return 0;
+}
+
+static void test_capture_into(void)
+{
+    const steer_model_config *cfg = steer_model_get_config(M);
+    const int f = cfg->d_ff, d = cfg->d_model;
+    float *into = malloc((size_t)N_IDS * f * 4), *hand = calloc((size_t)N_IDS * f, 4);
+    float *mapped = malloc((size_t)N_IDS * f * 4), *short_buf = malloc((size_t)5 * f * 4);
+    int map[N_IDS + 4];
+    const int n_mapped = (N_IDS + 2) / 3;
+    for (int p = 0; p < N_IDS + 4; p++) map[p] = p % 3 == 0 ? n_mapped - 1 - p / 3 : -1; /* every third, reversed */
+    for (size_t i = 0; i < (size_t)N_IDS * f; i++) into[i] = mapped[i] = -7.0f;
+    for (size_t i = 0; i < (size_t)5 * f; i++) short_buf[i] = -7.0f;
+    steer_ctx *c = new_ctx();
+    hand_cap hc = {STEER_SITE_MLP_GATE, 2, 0, f, hand};
+    steer_hook hk = {.wants = hand_wants, .apply = hand_apply, .ud = &hc};
+    CHECK(steer_ctx_add_capture(c, STEER_SITE_MLP_GATE, 2, 0) >= 0, "%s", steer_last_error());
+    CHECK(steer_ctx_add_hook(c, &hk) >= 0, "%s", steer_last_error());
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_MLP_GATE, 2, 0, into, N_IDS, f, NULL, 0) >= 0, "%s",
+          steer_last_error());
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_MLP_GATE, 2, -1, mapped, n_mapped, f, map, N_IDS + 4) >= 0, "%s",
+          steer_last_error());
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_MLP_GATE, 2, 0, short_buf, 4, f, NULL, 0) >= 0, "%s",
+          steer_last_error());
+    run(c, got);
+    CHECK(bitwise_equal(got, base, N_IDS * V), "captures changed the logits");
+    int rows = 0;
+    const float *cap = steer_ctx_captured(c, STEER_SITE_MLP_GATE, 2, &rows);
+    CHECK(cap && rows == N_IDS, "steer_ctx_captured: %d rows", rows);
+    int eq = cap && bitwise_equal(into, cap, (size_t)N_IDS * f) && bitwise_equal(into, hand, (size_t)N_IDS * f);
+    printf("capture into a buffer == steer_ctx_add_capture == a hand-written hook (mlp_gate.2, %d rows): %d\n",
+           N_IDS, eq);
+    CHECK(eq, "capture into differs from the captured rows");
+    int ok = 1;
+    for (int p = 0; p < N_IDS; p++)
+        if (map[p] >= 0) ok &= bitwise_equal(mapped + (size_t)map[p] * f, into + (size_t)p * f, f);
+    for (size_t i = (size_t)n_mapped * f; i < (size_t)N_IDS * f; i++) ok &= mapped[i] == -7.0f;
+    printf("row map (every third position, reversed, into %d rows): rows equal, the rest untouched: %d\n", n_mapped,
+           ok);
+    CHECK(ok, "row-mapped capture");
+    ok = bitwise_equal(short_buf, into, (size_t)4 * f);
+    for (int j = 0; j < f; j++) ok &= short_buf[(size_t)4 * f + j] == -7.0f;
+    printf("a 4-row buffer gets positions 0..3 and nothing past it: %d\n", ok);
+    CHECK(ok, "short buffer");
+    steer_ctx_free(c);
+
+    /* two sequences in one batch: seq 1 only, and a map read at each pass */
+    steer_ctx_params cp = steer_ctx_default_params();
+    cp.n_seq = 2;
+    CHECK_OK(steer_ctx_new(M, &cp, &c));
+    float *s1 = malloc((size_t)N_IDS * d * 4), *s0 = malloc((size_t)N_IDS * d * 4);
+    int ident[N_IDS];
+    for (int p = 0; p < N_IDS; p++) ident[p] = p;
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_RESID_POST, 4, 1, s1, N_IDS, d, ident, N_IDS) >= 0, "%s",
+          steer_last_error());
+    CHECK(steer_ctx_add_capture(c, STEER_SITE_RESID_POST, 4, 1) >= 0, "%s", steer_last_error());
+    int tok[2 * N_IDS], pos[2 * N_IDS], seq[2 * N_IDS];
+    for (int i = 0; i < N_IDS; i++) {
+        tok[2 * i] = IDS[i]; pos[2 * i] = i; seq[2 * i] = 0;
+        tok[2 * i + 1] = IDS[N_IDS - 1 - i]; pos[2 * i + 1] = i; seq[2 * i + 1] = 1;
+    }
+    steer_batch b = {.n = 2 * N_IDS, .tokens = tok, .pos = pos, .seq = seq, .logits = NULL};
+    CHECK_OK(steer_forward(c, &b));
+    cap = steer_ctx_captured(c, STEER_SITE_RESID_POST, 4, &rows);
+    eq = cap && rows == N_IDS && bitwise_equal(s1, cap, (size_t)N_IDS * d);
+    printf("sequence 1 of a 2-sequence batch (resid_post.4): capture into == steer_ctx_add_capture: %d\n", eq);
+    CHECK(eq, "sequence filter");
+    memcpy(s0, s1, (size_t)N_IDS * d * 4);
+    for (int p = 0; p < N_IDS; p++) ident[p] = -1; /* the map is borrowed: a changed map applies at the next pass */
+    ident[0] = 1;
+    steer_ctx_clear(c, -1);
+    CHECK_OK(steer_forward(c, &b));
+    eq = bitwise_equal(s1, s0, d) && bitwise_equal(s1 + d, s0, d) && bitwise_equal(s1 + 2 * d, s0 + 2 * d, (size_t)(N_IDS - 2) * d);
+    printf("a map changed between passes: only row 1 rewritten (with position 0): %d\n", eq);
+    CHECK(eq, "changed map");
+
+    int rc = steer_ctx_add_capture_into(c, STEER_SITE_MLP_GATE, 0, 0, s0, N_IDS, d, NULL, 0);
+    printf("width %d at mlp_gate: %s\n", d, steer_last_error());
+    CHECK(rc == STEER_EARG && strstr(steer_last_error(), "wide"), "width mismatch: %d", rc);
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_RESID_POST, 0, 2, s0, N_IDS, d, NULL, 0) == STEER_EARG, "seq 2");
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_RESID_POST, 5, 0, s0, N_IDS, d, NULL, 0) == STEER_EARG, "layer 5");
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_RESID_POST, 0, 0, NULL, N_IDS, d, NULL, 0) == STEER_EARG, "no dst");
+    CHECK(steer_ctx_add_capture_into(c, STEER_SITE_RESID_POST, 0, 0, s0, N_IDS, d, NULL, 3) == STEER_EARG,
+          "n_map without a map");
+    steer_ctx_free(c);
+    free(into); free(hand); free(mapped); free(short_buf); free(s0); free(s1);
+}
+
 int main(void)
 {
     CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.bin", NULL, &M));
@@ -266,6 +371,7 @@ int main(void)
     test_ablate_and_order();
     test_positions();
     test_callback_and_errors();
+    test_capture_into();
     steer_model_free(M);
     return tu_finish("test_hooks");
 }

@@ -81,11 +81,11 @@ static void check_fail(const char *what, int rc, int want, const char *path, con
 
 static int gguf_open_fails(const char *path, int want, const char *substr, const char *what)
 {
-    gguf_file *f = (gguf_file *)&f; /* must be reset to NULL on failure */
-    int rc = gguf_open(path, &f);
+    gg_file *f = (gg_file *)&f; /* must be reset to NULL on failure */
+    int rc = gg_open(path, &f);
     check_fail(what, rc, want, path, substr);
     CHECK(f == NULL, "%s: *out not NULL after failure", what);
-    if (rc == STEER_OK) gguf_close(f);
+    if (rc == STEER_OK) gg_close(f);
     return rc;
 }
 
@@ -104,9 +104,9 @@ static int st_open_fails(const char *path, int want, const char *substr, const c
 static void test_stories_gguf(void)
 {
     printf("stories260K.gguf:\n");
-    gguf_file *f;
-    CHECK_OK(gguf_open(STORIES_GGUF, &f));
-    CHECK(strcmp(gguf_path(f), STORIES_GGUF) == 0, "gguf_path %s", gguf_path(f));
+    gg_file *f;
+    CHECK_OK(gg_open(STORIES_GGUF, &f));
+    CHECK(strcmp(gg_path(f), STORIES_GGUF) == 0, "gg_path %s", gg_path(f));
 
     struct {
         const char *key;
@@ -118,23 +118,23 @@ static void test_stories_gguf(void)
     };
     for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++) {
         uint32_t v = 0;
-        CHECK_OK(gguf_get_u32(f, u32s[i].key, &v));
+        CHECK_OK(gg_get_u32(f, u32s[i].key, &v));
         printf("  %-44s = %u (want %u)\n", u32s[i].key, v, u32s[i].want);
         CHECK(v == u32s[i].want, "%s = %u, want %u", u32s[i].key, v, u32s[i].want);
     }
     float eps = 0;
-    CHECK_OK(gguf_get_f32(f, "llama.attention.layer_norm_rms_epsilon", &eps));
+    CHECK_OK(gg_get_f32(f, "llama.attention.layer_norm_rms_epsilon", &eps));
     printf("  %-44s = %g (want 1e-5)\n", "llama.attention.layer_norm_rms_epsilon", eps);
     CHECK(eps == 1e-5f, "rms eps %g", eps);
     const char *arch = NULL;
-    CHECK_OK(gguf_get_str(f, "general.architecture", &arch));
+    CHECK_OK(gg_get_str(f, "general.architecture", &arch));
     printf("  %-44s = \"%s\"\n", "general.architecture", arch);
     CHECK(strcmp(arch, "llama") == 0, "architecture %s", arch);
 
     uint64_t n = 0;
     const char *const *toks = NULL;
     const uint32_t *lens = NULL;
-    CHECK_OK(gguf_get_arr_str(f, "tokenizer.ggml.tokens", &n, &toks, &lens));
+    CHECK_OK(gg_get_arr_str(f, "tokenizer.ggml.tokens", &n, &toks, &lens));
     printf("  tokenizer.ggml.tokens: %llu entries, [0] \"%s\" [1] \"%s\" [2] \"%s\"\n", (unsigned long long)n, toks[0],
            toks[1], toks[2]);
     CHECK(n == 512, "n tokens %llu", (unsigned long long)n);
@@ -143,18 +143,18 @@ static void test_stories_gguf(void)
     CHECK(lens[1] == 3 && lens[0] == 5, "lens %u %u", lens[0], lens[1]);
 
     float *scores = NULL;
-    CHECK_OK(gguf_get_arr_f32(f, "tokenizer.ggml.scores", &n, &scores));
+    CHECK_OK(gg_get_arr_f32(f, "tokenizer.ggml.scores", &n, &scores));
     CHECK(n == 512, "n scores %llu", (unsigned long long)n);
     int32_t *tt = NULL;
-    CHECK_OK(gguf_get_arr_i32(f, "tokenizer.ggml.token_type", &n, &tt));
+    CHECK_OK(gg_get_arr_i32(f, "tokenizer.ggml.token_type", &n, &tt));
     printf("  token_type: %llu entries, [0] %d [1] %d (want 2, 3)\n", (unsigned long long)n, tt[0], tt[1]);
     CHECK(n == 512 && tt[0] == TOK_UNKNOWN && tt[1] == TOK_CONTROL, "token types");
     free(scores);
     free(tt);
 
-    printf("  n_tensors = %d (want 48)\n", gguf_n_tensors(f));
-    CHECK(gguf_n_tensors(f) == 48, "n_tensors %d", gguf_n_tensors(f));
-    const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
+    printf("  n_tensors = %d (want 48)\n", gg_n_tensors(f));
+    CHECK(gg_n_tensors(f) == 48, "n_tensors %d", gg_n_tensors(f));
+    const gg_tensor *te = gg_find_tensor(f, "token_embd.weight");
     CHECK(te != NULL, "token_embd.weight missing");
     if (te) {
         printf("  token_embd.weight: type %d n_dims %d ne [%llu, %llu] nbytes %zu\n", te->type, te->n_dims,
@@ -171,27 +171,27 @@ static void test_stories_gguf(void)
         CHECK(same, "token_embd.weight differs from the .bin checkpoint");
         free(bin);
     }
-    const gguf_tensor *on = gguf_find_tensor(f, "output_norm.weight");
+    const gg_tensor *on = gg_find_tensor(f, "output_norm.weight");
     CHECK(on && on->n_dims == 1 && on->ne[0] == 64 && on->nbytes == 256, "output_norm.weight");
-    const gguf_tensor *fd = gguf_find_tensor(f, "blk.4.ffn_down.weight");
+    const gg_tensor *fd = gg_find_tensor(f, "blk.4.ffn_down.weight");
     CHECK(fd && fd->ne[0] == 172 && fd->ne[1] == 64, "blk.4.ffn_down.weight ne");
-    CHECK(gguf_tensor_at(f, 0) == te, "tensor 0 is token_embd.weight");
-    CHECK(gguf_tensor_at(f, -1) == NULL && gguf_tensor_at(f, 48) == NULL, "tensor_at out of range");
-    CHECK(gguf_find_tensor(f, "no.such.tensor") == NULL, "find missing tensor");
-    CHECK(gguf_has_key(f, "llama.block_count") && !gguf_has_key(f, "llama.no_such_key"), "has_key");
+    CHECK(gg_tensor_at(f, 0) == te, "tensor 0 is token_embd.weight");
+    CHECK(gg_tensor_at(f, -1) == NULL && gg_tensor_at(f, 48) == NULL, "tensor_at out of range");
+    CHECK(gg_find_tensor(f, "no.such.tensor") == NULL, "find missing tensor");
+    CHECK(gg_has_key(f, "llama.block_count") && !gg_has_key(f, "llama.no_such_key"), "has_key");
 
     uint32_t v;
     const char *s;
-    check_fail("get_u32 of a missing key", gguf_get_u32(f, "llama.no_such_key", &v), STEER_EARG, STORIES_GGUF,
+    check_fail("get_u32 of a missing key", gg_get_u32(f, "llama.no_such_key", &v), STEER_EARG, STORIES_GGUF,
                "missing key llama.no_such_key");
-    check_fail("get_u32 of a string key", gguf_get_u32(f, "general.architecture", &v), STEER_EARG, STORIES_GGUF,
+    check_fail("get_u32 of a string key", gg_get_u32(f, "general.architecture", &v), STEER_EARG, STORIES_GGUF,
                "general.architecture");
-    check_fail("get_str of a u32 key", gguf_get_str(f, "llama.block_count", &s), STEER_EARG, STORIES_GGUF, "u32");
-    check_fail("get_arr_i32 of a string array", gguf_get_arr_i32(f, "tokenizer.ggml.tokens", &n, &tt), STEER_EARG,
+    check_fail("get_str of a u32 key", gg_get_str(f, "llama.block_count", &s), STEER_EARG, STORIES_GGUF, "u32");
+    check_fail("get_arr_i32 of a string array", gg_get_arr_i32(f, "tokenizer.ggml.tokens", &n, &tt), STEER_EARG,
                STORIES_GGUF, "tokenizer.ggml.tokens");
-    check_fail("get_arr_i32 of a float array", gguf_get_arr_i32(f, "tokenizer.ggml.scores", &n, &tt), STEER_EARG,
+    check_fail("get_arr_i32 of a float array", gg_get_arr_i32(f, "tokenizer.ggml.scores", &n, &tt), STEER_EARG,
                STORIES_GGUF, NULL);
-    gguf_close(f);
+    gg_close(f);
 }
 
 /* 1 if the IEEE half h is finite. */
@@ -200,10 +200,10 @@ static int f16_finite(uint16_t h) { return ((h >> 10) & 0x1f) != 0x1f; }
 static void test_tiny_random_gguf(void)
 {
     printf("llama-2-tiny-random.gguf:\n");
-    gguf_file *f;
-    CHECK_OK(gguf_open(TINY_GGUF, &f));
+    gg_file *f;
+    CHECK_OK(gg_open(TINY_GGUF, &f));
     uint32_t ft = 0;
-    CHECK_OK(gguf_get_u32(f, "general.file_type", &ft));
+    CHECK_OK(gg_get_u32(f, "general.file_type", &ft));
     CHECK(ft == 1, "general.file_type %u (want 1 = mostly F16)", ft);
     struct {
         const char *name;
@@ -218,7 +218,7 @@ static void test_tiny_random_gguf(void)
         {"blk.0.attn_norm.weight", GGML_TYPE_F32, 8, 1, 32},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        const gguf_tensor *t = gguf_find_tensor(f, want[i].name);
+        const gg_tensor *t = gg_find_tensor(f, want[i].name);
         CHECK(t != NULL, "%s missing", want[i].name);
         if (!t) continue;
         printf("  %-24s type %d (want %d) ne [%llu, %llu] (want [%llu, %llu]) nbytes %zu (want %zu)\n", want[i].name,
@@ -239,10 +239,10 @@ static void test_tiny_random_gguf(void)
         }
     }
     uint64_t n = 0;
-    CHECK_OK(gguf_get_arr_str(f, "tokenizer.ggml.tokens", &n, NULL, NULL));
+    CHECK_OK(gg_get_arr_str(f, "tokenizer.ggml.tokens", &n, NULL, NULL));
     printf("  tokenizer.ggml.tokens: %llu entries (want 32000)\n", (unsigned long long)n);
     CHECK(n == 32000, "n tokens");
-    gguf_close(f);
+    gg_close(f);
 }
 
 /* ---------------------------------------------------------------- safetensors round trip */
@@ -389,71 +389,71 @@ static void test_gguf_roundtrip(void)
     const float arr_f[3] = {0.5f, -1e30f, 1e-30f};
     const int32_t arr_i[4] = {INT32_MIN, 0, 7, INT32_MAX};
 
-    gguf_writer *w;
-    CHECK_OK(gguf_writer_new(&w));
-    CHECK_OK(gguf_writer_set_u32(w, "test.u32", 1));
-    CHECK_OK(gguf_writer_set_u32(w, "test.u32", 123456789)); /* replaces */
-    CHECK_OK(gguf_writer_set_f32(w, "test.f32", -1.5e-3f));
-    CHECK_OK(gguf_writer_set_bool(w, "test.bool", 1));
-    CHECK_OK(gguf_writer_set_str(w, "general.name", "round trip \xe2\x9c\x93"));
-    CHECK_OK(gguf_writer_set_arr_str(w, "test.strs", strs, 4));
-    CHECK_OK(gguf_writer_set_arr_f32(w, "test.floats", arr_f, 3));
-    CHECK_OK(gguf_writer_set_arr_i32(w, "test.ints", arr_i, 4));
-    CHECK_OK(gguf_writer_set_arr_i32(w, "test.empty", NULL, 0));
-    CHECK_OK(gguf_writer_add_tensor(w, "t.f32", GGML_TYPE_F32, 2, ne_f32, t_f32));
-    CHECK_OK(gguf_writer_add_tensor(w, "t.f16", GGML_TYPE_F16, 1, ne_f16, t_f16));
-    CHECK_OK(gguf_writer_add_tensor(w, "t.bf16", GGML_TYPE_BF16, 3, ne_bf16, t_bf16));
-    CHECK_OK(gguf_writer_add_tensor(w, "t.q8", GGML_TYPE_Q8_0, 2, ne_q8, t_q8));
+    gg_writer *w;
+    CHECK_OK(gg_writer_new(&w));
+    CHECK_OK(gg_writer_set_u32(w, "test.u32", 1));
+    CHECK_OK(gg_writer_set_u32(w, "test.u32", 123456789)); /* replaces */
+    CHECK_OK(gg_writer_set_f32(w, "test.f32", -1.5e-3f));
+    CHECK_OK(gg_writer_set_bool(w, "test.bool", 1));
+    CHECK_OK(gg_writer_set_str(w, "general.name", "round trip \xe2\x9c\x93"));
+    CHECK_OK(gg_writer_set_arr_str(w, "test.strs", strs, 4));
+    CHECK_OK(gg_writer_set_arr_f32(w, "test.floats", arr_f, 3));
+    CHECK_OK(gg_writer_set_arr_i32(w, "test.ints", arr_i, 4));
+    CHECK_OK(gg_writer_set_arr_i32(w, "test.empty", NULL, 0));
+    CHECK_OK(gg_writer_add_tensor(w, "t.f32", GGML_TYPE_F32, 2, ne_f32, t_f32));
+    CHECK_OK(gg_writer_add_tensor(w, "t.f16", GGML_TYPE_F16, 1, ne_f16, t_f16));
+    CHECK_OK(gg_writer_add_tensor(w, "t.bf16", GGML_TYPE_BF16, 3, ne_bf16, t_bf16));
+    CHECK_OK(gg_writer_add_tensor(w, "t.q8", GGML_TYPE_Q8_0, 2, ne_q8, t_q8));
 
     const uint64_t ne_bad[1] = {33};
-    check_fail("writer: unsupported type Q4_0", gguf_writer_add_tensor(w, "x", 2, 1, ne_f16, t_f16),
+    check_fail("writer: unsupported type Q4_0", gg_writer_add_tensor(w, "x", 2, 1, ne_f16, t_f16),
                STEER_EUNSUPPORTED, NULL, "Q4_0");
-    check_fail("writer: Q8_0 with ne[0] = 33", gguf_writer_add_tensor(w, "x", GGML_TYPE_Q8_0, 1, ne_bad, t_q8),
+    check_fail("writer: Q8_0 with ne[0] = 33", gg_writer_add_tensor(w, "x", GGML_TYPE_Q8_0, 1, ne_bad, t_q8),
                STEER_EARG, NULL, NULL);
-    check_fail("writer: duplicate tensor", gguf_writer_add_tensor(w, "t.f16", GGML_TYPE_F16, 1, ne_f16, t_f16),
+    check_fail("writer: duplicate tensor", gg_writer_add_tensor(w, "t.f16", GGML_TYPE_F16, 1, ne_f16, t_f16),
                STEER_EARG, NULL, "duplicate");
-    check_fail("writer: 5 dimensions", gguf_writer_add_tensor(w, "x", GGML_TYPE_F32, 5, ne_bf16, t_f32), STEER_EARG,
+    check_fail("writer: 5 dimensions", gg_writer_add_tensor(w, "x", GGML_TYPE_F32, 5, ne_bf16, t_f32), STEER_EARG,
                NULL, NULL);
-    CHECK_OK(gguf_writer_write(w, path));
-    gguf_writer_free(w);
+    CHECK_OK(gg_writer_write(w, path));
+    gg_writer_free(w);
 
     size_t fsize;
     free(tu_read_file(path, &fsize));
     printf("  file %zu bytes (multiple of 32: %s)\n", fsize, fsize % 32 == 0 ? "yes" : "NO");
     CHECK(fsize % 32 == 0, "file size %zu", fsize);
 
-    gguf_file *f;
-    CHECK_OK(gguf_open(path, &f));
+    gg_file *f;
+    CHECK_OK(gg_open(path, &f));
     uint32_t u = 0;
     float fl = 0;
     int b = 0;
     const char *s = NULL;
-    CHECK_OK(gguf_get_u32(f, "test.u32", &u));
-    CHECK_OK(gguf_get_f32(f, "test.f32", &fl));
-    CHECK_OK(gguf_get_bool(f, "test.bool", &b));
-    CHECK_OK(gguf_get_str(f, "general.name", &s));
+    CHECK_OK(gg_get_u32(f, "test.u32", &u));
+    CHECK_OK(gg_get_f32(f, "test.f32", &fl));
+    CHECK_OK(gg_get_bool(f, "test.bool", &b));
+    CHECK_OK(gg_get_str(f, "general.name", &s));
     printf("  u32 %u, f32 %g, bool %d, str \"%s\"\n", u, fl, b, s);
     CHECK(u == 123456789 && fl == -1.5e-3f && b == 1 && strcmp(s, "round trip \xe2\x9c\x93") == 0, "scalars");
     uint64_t n = 0;
     const char *const *rs = NULL;
     const uint32_t *lens = NULL;
-    CHECK_OK(gguf_get_arr_str(f, "test.strs", &n, &rs, &lens));
+    CHECK_OK(gg_get_arr_str(f, "test.strs", &n, &rs, &lens));
     int strs_ok = n == 4;
     for (uint64_t i = 0; strs_ok && i < n; i++) strs_ok = strcmp(rs[i], strs[i]) == 0 && lens[i] == strlen(strs[i]);
     printf("  string array: %llu entries, equal: %s\n", (unsigned long long)n, strs_ok ? "yes" : "NO");
     CHECK(strs_ok, "string array");
     float *rf = NULL;
-    CHECK_OK(gguf_get_arr_f32(f, "test.floats", &n, &rf));
+    CHECK_OK(gg_get_arr_f32(f, "test.floats", &n, &rf));
     CHECK(n == 3 && memcmp(rf, arr_f, sizeof arr_f) == 0, "float array");
     free(rf);
     int32_t *ri = NULL;
-    CHECK_OK(gguf_get_arr_i32(f, "test.ints", &n, &ri));
+    CHECK_OK(gg_get_arr_i32(f, "test.ints", &n, &ri));
     CHECK(n == 4 && memcmp(ri, arr_i, sizeof arr_i) == 0, "int array");
     free(ri);
-    CHECK_OK(gguf_get_arr_i32(f, "test.empty", &n, &ri));
+    CHECK_OK(gg_get_arr_i32(f, "test.empty", &n, &ri));
     CHECK(n == 0, "empty array n %llu", (unsigned long long)n);
     free(ri);
-    check_fail("get_u32 of a f32 key", gguf_get_u32(f, "test.f32", &u), STEER_EARG, path, "test.f32");
+    check_fail("get_u32 of a f32 key", gg_get_u32(f, "test.f32", &u), STEER_EARG, path, "test.f32");
 
     struct {
         const char *name;
@@ -467,9 +467,9 @@ static void test_gguf_roundtrip(void)
         {"t.bf16", GGML_TYPE_BF16, 3, ne_bf16, t_bf16, sizeof t_bf16},
         {"t.q8", GGML_TYPE_Q8_0, 2, ne_q8, t_q8, sizeof t_q8},
     };
-    CHECK(gguf_n_tensors(f) == 4, "n_tensors %d", gguf_n_tensors(f));
-    for (int i = 0; i < 4 && i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    CHECK(gg_n_tensors(f) == 4, "n_tensors %d", gg_n_tensors(f));
+    for (int i = 0; i < 4 && i < gg_n_tensors(f); i++) {
+        const gg_tensor *t = gg_tensor_at(f, i);
         int ne_ok = t->n_dims == want[i].n_dims;
         for (int d = 0; ne_ok && d < t->n_dims; d++) ne_ok = t->ne[d] == want[i].ne[d];
         int bytes_ok = t->nbytes == want[i].nbytes && memcmp(t->data, want[i].data, t->nbytes) == 0;
@@ -479,40 +479,40 @@ static void test_gguf_roundtrip(void)
         CHECK(strcmp(t->name, want[i].name) == 0 && t->type == want[i].type, "tensor %d name/type", i);
         CHECK(ne_ok && bytes_ok && (uintptr_t)t->data % 32 == 0, "tensor %s", want[i].name);
     }
-    gguf_close(f);
+    gg_close(f);
 
     /* Copy stories260K (all tensors, some keys) and compare every tensor. */
     char copy[1024];
     tmp_file(copy, sizeof copy, "stories_copy.gguf");
-    gguf_file *src;
-    CHECK_OK(gguf_open(STORIES_GGUF, &src));
-    CHECK_OK(gguf_writer_new(&w));
+    gg_file *src;
+    CHECK_OK(gg_open(STORIES_GGUF, &src));
+    CHECK_OK(gg_writer_new(&w));
     const char *const *toks;
-    CHECK_OK(gguf_get_arr_str(src, "tokenizer.ggml.tokens", &n, &toks, NULL));
-    CHECK_OK(gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, (int)n));
-    CHECK_OK(gguf_get_u32(src, "llama.block_count", &u));
-    CHECK_OK(gguf_writer_set_u32(w, "llama.block_count", u));
-    for (int i = 0; i < gguf_n_tensors(src); i++) {
-        const gguf_tensor *t = gguf_tensor_at(src, i);
-        CHECK_OK(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data));
+    CHECK_OK(gg_get_arr_str(src, "tokenizer.ggml.tokens", &n, &toks, NULL));
+    CHECK_OK(gg_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, (int)n));
+    CHECK_OK(gg_get_u32(src, "llama.block_count", &u));
+    CHECK_OK(gg_writer_set_u32(w, "llama.block_count", u));
+    for (int i = 0; i < gg_n_tensors(src); i++) {
+        const gg_tensor *t = gg_tensor_at(src, i);
+        CHECK_OK(gg_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data));
     }
-    CHECK_OK(gguf_writer_write(w, copy));
-    gguf_writer_free(w);
-    CHECK_OK(gguf_open(copy, &f));
-    int same = gguf_n_tensors(f) == gguf_n_tensors(src);
-    for (int i = 0; same && i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *a = gguf_tensor_at(src, i), *c = gguf_tensor_at(f, i);
+    CHECK_OK(gg_writer_write(w, copy));
+    gg_writer_free(w);
+    CHECK_OK(gg_open(copy, &f));
+    int same = gg_n_tensors(f) == gg_n_tensors(src);
+    for (int i = 0; same && i < gg_n_tensors(f); i++) {
+        const gg_tensor *a = gg_tensor_at(src, i), *c = gg_tensor_at(f, i);
         same = strcmp(a->name, c->name) == 0 && a->type == c->type && a->n_dims == c->n_dims &&
                memcmp(a->ne, c->ne, sizeof a->ne) == 0 && a->nbytes == c->nbytes &&
                memcmp(a->data, c->data, a->nbytes) == 0;
     }
-    CHECK_OK(gguf_get_arr_str(f, "tokenizer.ggml.tokens", &n, &rs, NULL));
-    printf("  stories260K copy: %d tensors identical: %s; %llu tokens, [1] = \"%s\"\n", gguf_n_tensors(f),
+    CHECK_OK(gg_get_arr_str(f, "tokenizer.ggml.tokens", &n, &rs, NULL));
+    printf("  stories260K copy: %d tensors identical: %s; %llu tokens, [1] = \"%s\"\n", gg_n_tensors(f),
            same ? "yes" : "NO", (unsigned long long)n, rs[1]);
     CHECK(same, "stories260K copy differs");
     CHECK(n == 512 && strcmp(rs[1], "<s>") == 0, "copied tokens");
-    gguf_close(f);
-    gguf_close(src);
+    gg_close(f);
+    gg_close(src);
     CHECK(count_tmp_leftovers(g_tmp) == 0, "temporary files left in %s", g_tmp);
 }
 
@@ -625,27 +625,27 @@ static void test_bad_gguf(void)
     tmp_file(path, sizeof path, "bad.gguf");
 
     /* Positive controls: the hand-made file is valid as built. */
-    gguf_file *f;
+    gg_file *f;
     gg_build(path, gg_default());
-    CHECK_OK(gguf_open(path, &f));
-    const gguf_tensor *t = gguf_find_tensor(f, "w");
+    CHECK_OK(gg_open(path, &f));
+    const gg_tensor *t = gg_find_tensor(f, "w");
     CHECK(t && t->nbytes == 64 && ((const float *)t->data)[15] == 15.0f, "hand-made tensor");
-    gguf_close(f);
+    gg_close(f);
     gg_spec s = gg_default();
     s.align = 64;
     gg_build(path, s);
-    CHECK_OK(gguf_open(path, &f));
-    t = gguf_find_tensor(f, "w");
+    CHECK_OK(gg_open(path, &f));
+    t = gg_find_tensor(f, "w");
     printf("  control files open; alignment 64: data aligned %s\n",
            t && (uintptr_t)t->data % 64 == 0 && ((const float *)t->data)[1] == 1.0f ? "yes" : "NO");
     CHECK(t && (uintptr_t)t->data % 64 == 0 && ((const float *)t->data)[1] == 1.0f, "alignment 64 control");
-    gguf_close(f);
+    gg_close(f);
     s = gg_default();
     s.str_array_n = 3;
     s.str_array_claim = 3;
     gg_build(path, s);
-    CHECK_OK(gguf_open(path, &f));
-    gguf_close(f);
+    CHECK_OK(gg_open(path, &f));
+    gg_close(f);
 
     char missing[1024];
     tmp_file(missing, sizeof missing, "no_such_file.gguf");
@@ -882,8 +882,8 @@ static void test_random_corruption(void)
         int use_big = it % 48 == 0; /* 25 of 1200: the big file costs 1.2 MB of writes each */
         if (use_big) write_mutated(path, big, n_big, 14176, &rng);
         else write_mutated(path, small, n_small, n_small, &rng);
-        gguf_file *f = NULL;
-        int rc = gguf_open(path, &f);
+        gg_file *f = NULL;
+        int rc = gg_open(path, &f);
         int known = rc == STEER_OK || rc == STEER_EFORMAT || rc == STEER_EUNSUPPORTED;
         CHECK(known, "mutation %d: rc %d (%s)", it, rc, steer_last_error());
         CHECK(rc == STEER_OK || strncmp(steer_last_error(), path, strlen(path)) == 0, "mutation %d: message %s", it,
@@ -891,8 +891,8 @@ static void test_random_corruption(void)
         counts[rc == STEER_OK ? 0 : rc == STEER_EFORMAT ? 1 : 2]++;
         if (rc == STEER_OK) {
             size_t fsize = use_big ? n_big : n_small;
-            for (int i = 0; i < gguf_n_tensors(f); i++) {
-                const gguf_tensor *t = gguf_tensor_at(f, i);
+            for (int i = 0; i < gg_n_tensors(f); i++) {
+                const gg_tensor *t = gg_tensor_at(f, i);
                 CHECK(t->nbytes <= fsize, "mutation %d: tensor %s nbytes %zu > file", it, t->name, t->nbytes);
                 /* Touch the first and last byte: ASan/segfault if outside. */
                 if (t->nbytes) {
@@ -901,7 +901,7 @@ static void test_random_corruption(void)
                     (void)x;
                 }
             }
-            gguf_close(f);
+            gg_close(f);
         }
     }
     printf("  GGUF: 1200 mutated files: %d opened, %d EFORMAT, %d EUNSUPPORTED\n", counts[0], counts[1], counts[2]);
@@ -978,11 +978,11 @@ static void test_atomic_writes(void)
                "No such file");
     CHECK(!file_exists(bad) && !file_exists(no_dir), "something was created for %s", bad);
 
-    gguf_writer *gw;
-    CHECK_OK(gguf_writer_new(&gw));
-    CHECK_OK(gguf_writer_set_u32(gw, "k", 1));
-    check_fail("gguf_writer_write into a missing directory", gguf_writer_write(gw, bad), STEER_EIO, bad, NULL);
-    gguf_writer_free(gw);
+    gg_writer *gw;
+    CHECK_OK(gg_writer_new(&gw));
+    CHECK_OK(gg_writer_set_u32(gw, "k", 1));
+    check_fail("gg_writer_write into a missing directory", gg_writer_write(gw, bad), STEER_EIO, bad, NULL);
+    gg_writer_free(gw);
     steer_tensors_writer *sw;
     CHECK_OK(steer_tensors_writer_new(&sw));
     check_fail("safetensors write into a missing directory", steer_tensors_writer_write(sw, bad), STEER_EIO, bad,

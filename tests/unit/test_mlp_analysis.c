@@ -13,7 +13,6 @@
  */
 #include "model.h"
 #include "plot.h"
-#include "report.h"
 #include "test_util.h"
 
 #include <unistd.h>
@@ -524,8 +523,8 @@ static void test_run(steer_model *B, steer_model *F)
     snprintf(html, sizeof html, "%s/report.html", tmpdir);
     snprintf(md, sizeof md, "%s/report.md", tmpdir);
     const char *dirs[1] = {dir};
-    report_params rp = {html, md, "test"};
-    CHECK_OK(report_write(dirs, 1, &rp));
+    steer_report_params rp = {html, md, "test"};
+    CHECK_OK(steer_report_write(dirs, 1, &rp));
     text = tu_read_file(md, NULL);
     int lines = 0;
     for (char *q = text; (q = strstr(q, "\n- layer ")); q++) lines++;

@@ -1,20 +1,23 @@
 /*
- * test_report.c — sweep figures (report_sweep_figures), heat maps
- * (plot_heatmap_write) and the HTML/Markdown report (report_write).
+ * test_report.c — sweep figures (steer_sweep_figures), heat maps
+ * (plot_heatmap_write), the HTML/Markdown report (steer_report_write) and the
+ * study adapt summary (steer_adapt_summary_write/read).
  *
- * Fixture: a sweep directory with dkl.csv (2 sites × 3 layers × 3 α × K = 2
- * tokens, ΔKL = α·c[site][layer][token] with known c) and summary.json.
+ * Fixture: a sweep directory written with the table API (12 items, 2 sites ×
+ * 3 layers × 3 α × K = 2 tokens, mean ΔKL = α·c[site][layer][token] with
+ * known c, standard error 0.1·α): items.csv, dkl.csv, summary.json.
  * Checks: every figure exists, PNGs have the expected pixel size, the heat
  * map's extreme cells have the map's end colours (dark blue for the most
  * negative, dark red for the most positive) in the right place (token 1 row
  * above token 2), SVGs carry their titles; the report embeds the PNG bytes
  * exactly (base64 decoded back), has the tables' numbers and the best cells,
- * links the figures relatively from the Markdown; bad input (malformed line,
- * duplicate row, bad header, missing or empty directory) fails with an error
- * naming the file (and line) and writes nothing.
+ * links the figures relatively from the Markdown; bad input (malformed
+ * items.csv line, missing or truncated summary.json, no items, missing or
+ * empty directory) fails with an error naming the file (and line) and writes
+ * nothing.
  */
 #include "plot.h"
-#include "report.h"
+#include "steer_exp.h"
 #include "test_util.h"
 
 #include <cairo.h>
@@ -44,30 +47,54 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-static void make_fixture(const char *dir, int with_summary)
+/* The sweep through the table API: item i has ΔKL = α·(c + e_i), e_i = ±x
+ * alternating (x = 0.1·√11, so the standard error over 12 items is 0.1·α),
+ * KL(B ‖ F) = 0.5 and 0.75 at tokens 1 and 2. */
+static void make_fixture(const char *dir)
 {
-    mkdir(dir, 0755);
-    char path[512];
-    snprintf(path, sizeof path, "%s/dkl.csv", dir);
-    FILE *f = fopen(path, "wb");
-    fprintf(f, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\n");
-    for (int s = 0; s < 2; s++)
-        for (int l = 0; l < 3; l++)
-            for (int a = 0; a < 3; a++)
-                for (int k = 0; k < 2; k++)
-                    fprintf(f, "base260,ft260,%s,%d,%g,%d,%.17g,%.17g,12\n", sites[s], l, alphas[a], k + 1,
-                            alphas[a] * cval[s][l][k], 0.1 * alphas[a]);
-    fclose(f);
-    if (with_summary) {
-        snprintf(path, sizeof path, "%s/summary.json", dir);
-        write_text(path, "{\"format\":\"steer-sweep/1\",\"base\":\"base260\",\"ft\":\"ft260\",\"base_path\":\"b.bin\","
-                         "\"ft_path\":\"f.bin\",\"arch\":\"llama\",\"n_layers\":3,\"d_model\":64,"
-                         "\"data\":\"winogrande:dev.jsonl\",\"n_items\":12,\"tokens\":2,"
-                         "\"sites\":[\"mlp_in\",\"resid_post\"],\"layers\":[0,1,2],\"alphas\":[0,0.5,1],"
-                         "\"continuation\":\"ft\",\"positions\":\"all\",\"shard\":null,"
-                         "\"command\":\"steer sweep --fixture <x>\",\"kl_base_mean\":[0.5,0.75],"
-                         "\"best\":{},\"wall_s\":1.5}");
+    steer_sweep_params p = steer_sweep_default_params();
+    p.n_sites = 2;
+    p.sites[0] = STEER_SITE_MLP_IN;
+    p.sites[1] = STEER_SITE_RESID_POST;
+    p.n_layers = 3;
+    for (int l = 0; l < 3; l++) p.layers[l] = l;
+    p.n_alphas = 3;
+    for (int a = 0; a < 3; a++) p.alphas[a] = (float)alphas[a];
+    p.tokens = 2;
+    steer_sweep_info info = {.base_path = "models/base260.bin", .ft_path = "models/ft260.bin",
+                             .data = "winogrande:dev.jsonl", .command = "steer sweep --fixture <x>", .arch = "llama",
+                             .n_layers = 3, .d_model = 64, .n_data = 12};
+    steer_sweep_table *t = NULL;
+    CHECK_OK(steer_sweep_table_new(&p, &info, &t));
+    const double x = 0.1 * sqrt(11.0), kb[2] = {0.5, 0.75};
+    for (int i = 0; i < 12; i++) {
+        double kl[2 * 3 * 3 * 2];
+        for (int s = 0; s < 2; s++)
+            for (int l = 0; l < 3; l++)
+                for (int a = 0; a < 3; a++)
+                    for (int k = 0; k < 2; k++)
+                        kl[((s * 3 + l) * 3 + a) * 2 + k] = kb[k] + alphas[a] * (cval[s][l][k] + (i % 2 ? -x : x));
+        char id[16];
+        snprintf(id, sizeof id, "item%d", i);
+        steer_sweep_item it = {.item = i, .id = id, .n_tokens = 2, .kl_base = kb, .kl_steered = kl};
+        CHECK_OK(steer_sweep_table_add(t, &it));
     }
+    CHECK_OK(steer_sweep_table_write(t, dir, 1.5));
+    steer_sweep_table_free(t);
+}
+
+/* Copies file name from dir src to dir dst. */
+static void copy_file(const char *src, const char *dst, const char *name)
+{
+    char p[1024];
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/%s", src, name);
+    unsigned char *d = tu_read_file(p, &n);
+    snprintf(p, sizeof p, "%s/%s", dst, name);
+    FILE *f = fopen(p, "wb");
+    CHECK(f && fwrite(d, 1, n, f) == n, "cannot copy %s", p);
+    if (f) fclose(f);
+    free(d);
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -133,7 +160,7 @@ static int exists(const char *p)
 
 static void test_figures(const char *dir)
 {
-    CHECK_OK(report_sweep_figures(dir));
+    CHECK_OK(steer_sweep_figures(dir));
     char p[1024];
     static const char *const kinds[4] = {"dkl_%s.png", "dkl_%s.svg", "heatmap_%s.png", "heatmap_%s.svg"};
     for (int s = 0; s < 2; s++)
@@ -237,8 +264,8 @@ static void test_report(const char *dir, const char *dir2)
     snprintf(html, sizeof html, "%s/report.html", dir);
     snprintf(md, sizeof md, "%s/report.md", dir);
     const char *dirs[2] = {dir, dir2};
-    report_params rp = {html, md, "steer report a b"};
-    CHECK_OK(report_write(dirs, 2, &rp));
+    steer_report_params rp = {html, md, "steer report a b"};
+    CHECK_OK(steer_report_write(dirs, 2, &rp));
     char *h = tu_read_file(html, NULL);
     /* The first figure is dkl_mlp_in.png, embedded byte for byte. */
     const char *u = strstr(h, "data:image/png;base64,");
@@ -264,7 +291,9 @@ static void test_report(const char *dir, const char *dir2)
     CHECK(strstr(h, "winogrande:dev.jsonl") && strstr(h, "steer sweep --fixture &lt;x&gt;"), "settings / command");
     CHECK(strstr(h, "token 1: 0.5000, token 2: 0.7500"), "KL(B||F) per token");
     CHECK(strstr(h, "steer report a b"), "report command line");
-    CHECK(strstr(h, "12 (largest n in dkl.csv)"), "second dir (no summary) items from n");
+    CHECK(strstr(h, "<tr><th>items</th><td>12</td></tr>") && strstr(h, "<tr><th>wall time (s)</th><td>1.5</td></tr>"),
+          "items and wall time from the table");
+    CHECK(strstr(h, "<tr><th>base model B</th><td>base260 (models/base260.bin)</td></tr>"), "base model row");
     free(h);
     char *m = tu_read_file(md, NULL);
     CHECK(strstr(m, "![ΔKL vs layer at mlp_in, a panel per generated token, a line per α](dkl_mlp_in.png)") != NULL,
@@ -293,37 +322,34 @@ static void test_errors(const char *good)
     mkdir(bad, 0755);
     snprintf(html, sizeof html, "%s/out.html", tmpdir);
     snprintf(md, sizeof md, "%s/out.md", tmpdir);
-    report_params rp = {html, md, NULL};
+    steer_report_params rp = {html, md, NULL};
     const char *dirs[2] = {good, bad};
 
     /* Empty directory. */
-    expect_error(report_write(dirs, 2, &rp), "bad: no results found (none of dkl.csv", html, "empty dir");
-    expect_error(report_sweep_figures(bad), "bad/dkl.csv", NULL, "figures without dkl.csv");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad: no results found (none of dkl.csv", html, "empty dir");
+    expect_error(steer_sweep_figures(bad), "bad/summary.json", NULL, "figures without summary.json");
     /* Missing directory. */
     const char *missing[1] = {"/nonexistent/steer_dir"};
-    expect_error(report_write(missing, 1, &rp), "/nonexistent/steer_dir: no such directory", html, "missing dir");
+    expect_error(steer_report_write(missing, 1, &rp), "/nonexistent/steer_dir: no such directory", html, "missing dir");
 
-    snprintf(p, sizeof p, "%s/dkl.csv", bad);
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\nb,f,mlp_in,0,1,1,-0.5,0.1,3\n"
-                  "b,f,mlp_in,1,1,1,-0.5,0.1\n");
-    expect_error(report_write(dirs, 2, &rp), "bad/dkl.csv:3: expected 9 fields", html, "short line");
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\nb,f,mlp_in,0,1,1,-0.5,0.1,3\n"
-                  "b,f,mlp_in,x,1,1,-0.5,0.1,3\n");
-    expect_error(report_sweep_figures(bad), "bad/dkl.csv:3: layer \"x\"", NULL, "non-integer layer");
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\nb,f,mlp_in,0,1,1,-0.5,0.1,3\n"
-                  "b,f,mlp_in,0,1,1,-0.7,0.1,3\n");
-    expect_error(report_sweep_figures(bad), "bad/dkl.csv:3: duplicate row", NULL, "duplicate row");
-    write_text(p, "base,ft,site,layer,alpha,token\n");
-    expect_error(report_sweep_figures(bad), "bad/dkl.csv:1: header", NULL, "bad header");
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\n");
-    expect_error(report_sweep_figures(bad), "no data rows", NULL, "header only");
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\nb,f,mlp_in,0,inf,1,-0.5,0.1,3\n");
-    expect_error(report_sweep_figures(bad), "bad/dkl.csv:2: alpha", NULL, "infinite alpha");
-    write_text(p, "base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n\n\"b,x\",f,mlp_in,0,1,1,-0.5,nan,1\n");
-    CHECK_OK(report_sweep_figures(bad)); /* quoted name with a comma, se nan (one item) */
+    /* dkl.csv alone (the results are read from summary.json and items.csv). */
+    copy_file(good, bad, "dkl.csv");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad/summary.json", html, "dkl.csv without summary.json");
+    copy_file(good, bad, "summary.json");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad/items.csv", html, "no items.csv");
+    snprintf(p, sizeof p, "%s/items.csv", bad);
+    write_text(p, "item,id,site,layer,alpha,token,kl_steered,kl_base,dkl\n0,a,mlp_in,0,0,1,1,0.5,0.5\n"
+                  "0,a,mlp_in,0,0,2,1,0.5\n");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad/items.csv:3: expected 9 fields", html, "short line");
+    write_text(p, "item,id,site,layer,alpha,token,kl_steered,kl_base,dkl\n0,a,mlp_in,1,0,1,1,0.5,0.5\n");
+    expect_error(steer_sweep_figures(bad), "bad/items.csv:2: expected site mlp_in layer 0", NULL, "row out of order");
+    write_text(p, "item,id,site,layer,alpha,token\n");
+    expect_error(steer_sweep_figures(bad), "bad/items.csv:1: not the items.csv header", NULL, "bad header");
+    write_text(p, "item,id,site,layer,alpha,token,kl_steered,kl_base,dkl\n");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad/items.csv: no items with results", html, "header only");
     snprintf(p, sizeof p, "%s/summary.json", bad);
     write_text(p, "{\"format\": ");
-    expect_error(report_write(dirs, 2, &rp), "bad/summary.json: not a JSON object", html, "truncated summary.json");
+    expect_error(steer_report_write(dirs, 2, &rp), "bad/summary.json: not valid JSON", html, "truncated summary.json");
     CHECK(!exists(md), "markdown written on error");
 
     /* The figure writer's own errors: a missing directory, bad arguments. */
@@ -336,6 +362,84 @@ static void test_errors(const char *good)
     hm.nx = 0;
     snprintf(p, sizeof p, "%s/h.png", tmpdir);
     CHECK(plot_heatmap_write(p, &hm) == STEER_EARG && !exists(p), "heat map with 0 columns");
+}
+
+/* steer_adapt_summary_write → the file's exact text, read back, and the
+ * report's adapt section (with a figure drawn by steer_plot_write). */
+static void test_adapt(void)
+{
+    char dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/adapt", tmpdir);
+    mkdir(dir, 0755);
+    const steer_adapt_row rows[2] = {
+        {.method = "lora", .site = "", .rank = 8, .lr = 0.0015, .trainable = 1000, .n_model = 300000,
+         .val_acc = 0.5, .test_acc = 0.25, .test_loss = 1.5, .test_format = 1},
+        {.method = "vector", .site = "resid_post", .rank = 0, .lr = 0.005, .trainable = 64, .n_model = 300000,
+         .val_acc = 0.125, .test_acc = 0.0001234, .test_loss = 2, .test_format = 0.75},
+    };
+    steer_adapt_summary s = {.task = "winogrande", .model = "m.bin", .seed = 7, .steps = 30, .batch = 4,
+                             .n_train = 100, .n_val = 10, .n_test = 20, .lr_sweep = 1, .rows = rows, .n_rows = 2};
+    s.untrained = (steer_adapt_row){.val_acc = 0.1, .test_acc = 0.2, .test_loss = 3, .test_format = 0.5};
+    CHECK_OK(steer_adapt_summary_write(dir, &s));
+    snprintf(p, sizeof p, "%s/summary.json", dir);
+    char *text = tu_read_file(p, NULL);
+    const char *want =
+        "{\"study\": \"adapt\", \"task\": \"winogrande\", \"model\": \"m.bin\", \"seed\": 7, \"steps\": 30, \"batch\": 4,\n"
+        " \"n_train\": 100, \"n_val\": 10, \"n_test\": 20, \"lr_sweep\": true,\n"
+        " \"untrained\": {\"val_acc\": 0.100000, \"test_acc\": 0.200000, \"test_loss\": 3.000000, \"test_format\": 0.500000},\n"
+        " \"rows\": [\n"
+        "  {\"method\": \"lora\", \"site\": \"\", \"rank\": 8, \"lr\": 0.0015, \"trainable\": 1000, \"n_model\": 300000, "
+        "\"share\": 0.00333333, \"val_acc\": 0.500000, \"test_acc\": 0.250000, \"test_loss\": 1.500000, \"test_format\": 1.000000},\n"
+        "  {\"method\": \"vector\", \"site\": \"resid_post\", \"rank\": 0, \"lr\": 0.005, \"trainable\": 64, \"n_model\": 300000, "
+        "\"share\": 0.000213333, \"val_acc\": 0.125000, \"test_acc\": 0.000123, \"test_loss\": 2.000000, \"test_format\": 0.750000}\n"
+        " ]}\n";
+    CHECK(strcmp(text, want) == 0, "summary.json text:\n%s", text);
+    free(text);
+    steer_adapt_summary *r = NULL;
+    CHECK_OK(steer_adapt_summary_read(dir, &r));
+    if (r) {
+        printf("%-50s %d rows, task %s, seed %llu\n", "adapt summary read back", r->n_rows, r->task,
+               (unsigned long long)r->seed);
+        CHECK(r->n_rows == 2 && strcmp(r->task, "winogrande") == 0 && strcmp(r->model, "m.bin") == 0 && r->seed == 7 &&
+                  r->steps == 30 && r->batch == 4 && r->n_train == 100 && r->n_val == 10 && r->n_test == 20 &&
+                  r->lr_sweep == 1,
+              "settings read back");
+        CHECK(strcmp(r->rows[1].method, "vector") == 0 && strcmp(r->rows[1].site, "resid_post") == 0 &&
+                  r->rows[1].trainable == 64 && r->rows[1].test_acc == 0.000123 && r->rows[1].share == 0.000213333 &&
+                  r->rows[0].lr == 0.0015 && r->rows[0].rank == 8 && r->untrained.test_loss == 3,
+              "rows read back (as written: %%.6f, %%.6g)");
+        free(r);
+    }
+    /* The report needs the figure: a line plot through the public API. */
+    double xs[2] = {1000, 64}, ys[2] = {0.25, 0.0001234};
+    steer_plot_series ser = {.label = "methods", .x = xs, .y = ys, .n = 2, .markers = 1};
+    steer_plot_panel pan = {.xlabel = "trainable", .ylabel = "acc", .series = &ser, .n_series = 1};
+    steer_plot_figure fig = {.title = "adapt", .log_x = 1, .legend = STEER_PLOT_LEGEND_FIGURE};
+    snprintf(p, sizeof p, "%s/acc_vs_params.png", dir);
+    CHECK_OK(steer_plot_write(p, &fig, &pan, 1));
+    char html[1024], md[1024];
+    snprintf(html, sizeof html, "%s/report.html", dir);
+    snprintf(md, sizeof md, "%s/report.md", dir);
+    const char *dirs[1] = {dir};
+    steer_report_params rp = {html, md, NULL};
+    CHECK_OK(steer_report_write(dirs, 1, &rp));
+    char *h = tu_read_file(html, NULL), *m = tu_read_file(md, NULL);
+    CHECK(strstr(h, "<h2>Learned steering against weight updates (E4): winogrande</h2>") != NULL, "adapt heading");
+    CHECK(strstr(h, "<tr><td style=\"text-align:left\">vector</td><td>resid_post</td><td>0</td><td>0.005</td>"
+                    "<td>64</td><td>0.0213%</td><td>0.1250</td><td>1.23e-04</td><td>2.0000</td><td>0.7500</td></tr>") != NULL,
+          "adapt row in the HTML");
+    CHECK(strstr(m, "| untrained | - | - | - | 0 | 0 | 0.1000 | 0.2000 | 3.0000 | 0.5000 |\n") != NULL &&
+              strstr(m, "| learning-rate sweep | true |\n") != NULL && strstr(m, "](acc_vs_params.png)") != NULL,
+          "adapt section in the Markdown");
+    printf("%-50s table and figure present\n", "adapt report");
+    free(h);
+    free(m);
+    snprintf(p, sizeof p, "%s/nodir", dir);
+    CHECK(steer_adapt_summary_read(p, &r) == STEER_EIO && r == NULL, "missing summary is STEER_EIO");
+    snprintf(p, sizeof p, "%s/summary.json", dir);
+    write_text(p, "{\"study\": \"twins\", \"rows\": []}");
+    CHECK(steer_adapt_summary_read(dir, &r) == STEER_EFORMAT && strstr(steer_last_error(), "not a study adapt summary"),
+          "another study's summary");
 }
 
 /* Removes the files of dir (one level) and dir. */
@@ -365,15 +469,18 @@ int main(void)
     char dir[512], dir2[512];
     snprintf(dir, sizeof dir, "%s/sweep", tmpdir);
     snprintf(dir2, sizeof dir2, "%s/sweep2", tmpdir);
-    make_fixture(dir, 1);
-    make_fixture(dir2, 0);
+    make_fixture(dir);
+    make_fixture(dir2);
     test_figures(dir);
     test_report(dir, dir2);
     test_errors(dir);
+    test_adapt();
     char bad[512];
     snprintf(bad, sizeof bad, "%s/bad", tmpdir);
     rm_dir(dir);
     rm_dir(dir2);
+    rm_dir(bad);
+    snprintf(bad, sizeof bad, "%s/adapt", tmpdir);
     rm_dir(bad);
     rmdir(tmpdir);
     plot_release_caches();

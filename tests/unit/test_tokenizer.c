@@ -231,17 +231,17 @@ static void test_tok512(const tokenizer *t)
     for (int i = 0; i < nt; i++) CHECK(ids2[i] != 1, "\"<s>\" encoded to BOS");
 }
 
-static void test_gguf_vocab(const char *what, const char *gguf_path, const char *inp, const char *outp,
+static void test_gguf_vocab(const char *what, const char *gg_path, const char *inp, const char *outp,
                             int want_nvocab, int round)
 {
-    gguf_file *f = NULL;
-    int rc = gguf_open(gguf_path, &f);
-    CHECK(rc == STEER_OK, "gguf_open %s: %s", gguf_path, steer_last_error());
+    gg_file *f = NULL;
+    int rc = gg_open(gg_path, &f);
+    CHECK(rc == STEER_OK, "gg_open %s: %s", gg_path, steer_last_error());
     if (rc) return;
     tokenizer *t = NULL;
     rc = tok_load_gguf(f, &t);
-    gguf_close(f); /* the tokenizer copies what it needs */
-    CHECK(rc == STEER_OK, "tok_load_gguf %s: %s", gguf_path, steer_last_error());
+    gg_close(f); /* the tokenizer copies what it needs */
+    CHECK(rc == STEER_OK, "tok_load_gguf %s: %s", gg_path, steer_last_error());
     if (rc) return;
     CHECK(tok_n_vocab(t) == want_nvocab, "%s: n_vocab %d", what, tok_n_vocab(t));
     CHECK(tok_bos(t) == 1 && tok_eos(t) == 2, "%s: bos %d eos %d", what, tok_bos(t), tok_eos(t));
@@ -380,29 +380,29 @@ static void test_bad_llama2c(void)
 static int write_vocab_gguf(const char *path, const char *model, int ntok, const char *const *toks,
                             const float *scores, int nscores, const int32_t *types, int bos, int add_space)
 {
-    gguf_writer *w = NULL;
-    if (gguf_writer_new(&w) != STEER_OK) return -1;
-    int rc = gguf_writer_set_str(w, "general.architecture", "llama");
-    if (model) rc |= gguf_writer_set_str(w, "tokenizer.ggml.model", model);
-    rc |= gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, ntok);
-    if (scores) rc |= gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", scores, nscores);
-    if (types) rc |= gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, ntok);
-    if (bos >= 0) rc |= gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
-    if (add_space >= 0) rc |= gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", add_space);
-    rc |= gguf_writer_write(w, path);
-    gguf_writer_free(w);
+    gg_writer *w = NULL;
+    if (gg_writer_new(&w) != STEER_OK) return -1;
+    int rc = gg_writer_set_str(w, "general.architecture", "llama");
+    if (model) rc |= gg_writer_set_str(w, "tokenizer.ggml.model", model);
+    rc |= gg_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, ntok);
+    if (scores) rc |= gg_writer_set_arr_f32(w, "tokenizer.ggml.scores", scores, nscores);
+    if (types) rc |= gg_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, ntok);
+    if (bos >= 0) rc |= gg_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+    if (add_space >= 0) rc |= gg_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", add_space);
+    rc |= gg_writer_write(w, path);
+    gg_writer_free(w);
     return rc ? -1 : 0;
 }
 
 static int load_gguf_vocab(const char *path, tokenizer **t)
 {
-    gguf_file *f = NULL;
+    gg_file *f = NULL;
     *t = NULL;
-    int rc = gguf_open(path, &f);
-    CHECK(rc == STEER_OK, "gguf_open %s: %s", path, steer_last_error());
+    int rc = gg_open(path, &f);
+    CHECK(rc == STEER_OK, "gg_open %s: %s", path, steer_last_error());
     if (rc) return -100;
     rc = tok_load_gguf(f, t);
-    gguf_close(f);
+    gg_close(f);
     return rc;
 }
 

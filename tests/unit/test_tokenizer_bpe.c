@@ -198,11 +198,11 @@ static void expect_ids(const char *what, const tokenizer *t, const char *text, i
 
 static tokenizer *load_gguf_tok(const char *path)
 {
-    gguf_file *f = NULL;
+    gg_file *f = NULL;
     tokenizer *t = NULL;
-    CHECK_OK(gguf_open(path, &f));
+    CHECK_OK(gg_open(path, &f));
     int rc = tok_load_gguf(f, &t);
-    gguf_close(f);
+    gg_close(f);
     CHECK(rc == STEER_OK, "tok_load_gguf %s: %s", path, steer_last_error());
     if (rc) exit(1);
     return t;
@@ -295,12 +295,12 @@ static void test_gpt2(const text_set *ts)
     /* Writers: GGUF and tokenizer.json read back to the same ids. */
     char path[256], dir[256];
     snprintf(path, sizeof path, "%s/gpt2.gguf", tmpdir);
-    gguf_writer *w = NULL;
-    CHECK_OK(gguf_writer_new(&w));
-    CHECK_OK(gguf_writer_set_str(w, "general.architecture", "gpt2"));
+    gg_writer *w = NULL;
+    CHECK_OK(gg_writer_new(&w));
+    CHECK_OK(gg_writer_set_str(w, "general.architecture", "gpt2"));
     CHECK_OK(tok_write_gguf(h, w));
-    CHECK_OK(gguf_writer_write(w, path));
-    gguf_writer_free(w);
+    CHECK_OK(gg_writer_write(w, path));
+    gg_writer_free(w);
     tokenizer *g2 = load_gguf_tok(path);
     compare_tokenizers("gpt-2 json -> tok_write_gguf -> load vs GGUF", g, g2, ts, STEER_TOK_PARSE_SPECIAL);
     tok_free(g2);
@@ -483,12 +483,12 @@ static void test_phi3(const text_set *ts)
     /* Ranked SentencePiece-style vocab through the writers. */
     char path[256], dir[256];
     snprintf(path, sizeof path, "%s/phi3.gguf", tmpdir);
-    gguf_writer *w = NULL;
-    CHECK_OK(gguf_writer_new(&w));
-    CHECK_OK(gguf_writer_set_str(w, "general.architecture", "llama"));
+    gg_writer *w = NULL;
+    CHECK_OK(gg_writer_new(&w));
+    CHECK_OK(gg_writer_set_str(w, "general.architecture", "llama"));
     CHECK_OK(tok_write_gguf(h, w));
-    CHECK_OK(gguf_writer_write(w, path));
-    gguf_writer_free(w);
+    CHECK_OK(gg_writer_write(w, path));
+    gg_writer_free(w);
     tokenizer *g2 = load_gguf_tok(path);
     compare_tokenizers("phi-3 json -> tok_write_gguf -> load vs json", h, g2, ts, 0);
     tok_free(g2);
@@ -565,12 +565,12 @@ static void test_tok512_hf(const text_set *ts)
     tok_free(j);
     rm_dir(hdir);
     snprintf(path, sizeof path, "%s/tok512.gguf", tmpdir);
-    gguf_writer *w = NULL;
-    CHECK_OK(gguf_writer_new(&w));
-    CHECK_OK(gguf_writer_set_str(w, "general.architecture", "llama"));
+    gg_writer *w = NULL;
+    CHECK_OK(gg_writer_new(&w));
+    CHECK_OK(gg_writer_set_str(w, "general.architecture", "llama"));
     CHECK_OK(tok_write_gguf(m, w));
-    CHECK_OK(gguf_writer_write(w, path));
-    gguf_writer_free(w);
+    CHECK_OK(gg_writer_write(w, path));
+    gg_writer_free(w);
     tokenizer *g = load_gguf_tok(path);
     compare_tokenizers("tok512 model -> tok_write_gguf -> load vs tok512.bin", bin, g, ts, STEER_TOK_ADD_BOS);
     tok_free(g);

@@ -496,10 +496,10 @@ static void test_llamacpp(void)
     CHECK_OK(steer_vecset_save_llamacpp(vs, tmp("cv.gguf"), NULL));
     CHECK(strict_check_controlvector(tmp("cv.gguf"), d, L, "llama", L - 1, vs) == 0, "exported GGUF fails the "
                                                                                      "strict check");
-    /* gguf_open's validation too. */
-    gguf_file *gf;
-    CHECK_OK(gguf_open(tmp("cv.gguf"), &gf));
-    gguf_close(gf);
+    /* gg_open's validation too. */
+    gg_file *gf;
+    CHECK_OK(gg_open(tmp("cv.gguf"), &gf));
+    gg_close(gf);
 
     steer_vecset *back;
     CHECK_OK(steer_vecset_load_llamacpp(tmp("cv.gguf"), L, d, &back));
@@ -595,17 +595,17 @@ static void write_cv(const char *path, const char *arch, const char *name, int t
                      const char *name2, uint64_t ne0_2)
 {
     static float data[2][256];
-    gguf_writer *w;
-    CHECK_OK(gguf_writer_new(&w));
-    if (arch) CHECK_OK(gguf_writer_set_str(w, "general.architecture", arch));
-    CHECK_OK(gguf_writer_set_str(w, "controlvector.model_hint", "llama"));
-    CHECK_OK(gguf_writer_set_u32(w, "controlvector.layer_count", 1));
+    gg_writer *w;
+    CHECK_OK(gg_writer_new(&w));
+    if (arch) CHECK_OK(gg_writer_set_str(w, "general.architecture", arch));
+    CHECK_OK(gg_writer_set_str(w, "controlvector.model_hint", "llama"));
+    CHECK_OK(gg_writer_set_u32(w, "controlvector.layer_count", 1));
     uint64_t ne[2] = {ne0, 2};
-    if (name) CHECK_OK(gguf_writer_add_tensor(w, name, type, n_dims, ne, data[0]));
+    if (name) CHECK_OK(gg_writer_add_tensor(w, name, type, n_dims, ne, data[0]));
     uint64_t ne2[1] = {ne0_2};
-    if (name2) CHECK_OK(gguf_writer_add_tensor(w, name2, 0, 1, ne2, data[1]));
-    CHECK_OK(gguf_writer_write(w, path));
-    gguf_writer_free(w);
+    if (name2) CHECK_OK(gg_writer_add_tensor(w, name2, 0, 1, ne2, data[1]));
+    CHECK_OK(gg_writer_write(w, path));
+    gg_writer_free(w);
 }
 
 static void put_str(FILE *f, const char *s)

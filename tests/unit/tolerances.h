@@ -274,7 +274,7 @@
 #define TOL_ATTENTION_REF(hd, len, smax) \
     (1.5 * (((double)(hd) / 8.0 + 3.0) * (smax) + 2.0 * (double)(len) + 4.0) * 0x1p-24)
 
-/* ---------------------------------------------------------------- fast evaluation (tests/unit/test_study_adapt.c, E4)
+/* ---------------------------------------------------------------- fast evaluation (tests/unit/test_train_eval.c, E4)
  * TOL_EVAL_FAST_LOSS — steer_eval_dataset's completion loss with generation
  *   through the inference engine vs through the training graph: the loss is
  *   the training graph's teacher-forced pass in both, so it is the same

@@ -12,8 +12,6 @@
  * byte.
  */
 #include "cli.h"
-#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
-#include "plot.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -85,11 +83,32 @@ static int mkdir_one(const char *d)
     return 0;
 }
 
-static double now_s(void)
+/* A file written to memory first, then atomically (steer_write_file_atomic),
+ * so an interrupted study never leaves a half-written file. */
+typedef struct {
+    char *p;
+    size_t n;
+} membuf;
+
+/* NULL (the error printed) when the memory stream cannot be opened. */
+static FILE *mem_open(membuf *m)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    m->p = NULL;
+    m->n = 0;
+    FILE *f = open_memstream(&m->p, &m->n);
+    if (!f)
+        cli_error("out of memory");
+    return f;
+}
+
+/* Closes f and writes its text to path; 0, or 1 with the error printed. */
+static int mem_commit(FILE *f, membuf *m, const char *path)
+{
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    int rc = bad ? cli_error("%s: out of memory", path) : steer_write_file_atomic(path, m->p, m->n) ? cli_lib_error() : 0;
+    free(m->p);
+    return rc;
 }
 
 static void run_dir(const char *out, const run_row *r, int sweep, char *buf, size_t n)
@@ -104,19 +123,20 @@ static void run_dir(const char *out, const run_row *r, int sweep, char *buf, siz
 /* result.json: what a finished run measured (read back on a rerun). */
 static int write_result(const char *dir, const run_row *r)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
+    membuf tmp;
     snprintf(path, sizeof path, "%s/result.json", dir);
-    FILE *f = io_tmp_open(path, tmp);
+    FILE *f = mem_open(&tmp);
     if (!f)
-        return cli_lib_error();
+        return 1;
     fprintf(f,
             "{\"method\": \"%s\", \"site\": \"%s\", \"lr\": %.17g, \"rank\": %d, \"trainable\": %zu, \"n_model\": %zu,\n"
             " \"val_acc\": %.17g, \"val_loss\": %.17g, \"test_acc\": %.17g, \"test_loss\": %.17g, \"test_format\": %.17g,\n"
             " \"train_s\": %.3f, \"eval_s\": %.3f}\n",
             r->sm->name, r->has_site ? steer_site_name(r->site) : "", r->lr, r->rank, r->trainable, r->n_model,
             r->val_acc, r->val_loss, r->test_acc, r->test_loss, r->test_format, r->train_s, r->eval_s);
-    if (io_tmp_commit(f, tmp, path, 1))
-        return cli_lib_error();
+    if (mem_commit(f, &tmp, path))
+        return 1;
     return 0;
 }
 
@@ -199,17 +219,17 @@ static int do_run(const study_ctx *sc, const steer_model *m, run_row *r, int swe
     if (!sc->quiet && sc->progress)
         fprintf(stderr, "study adapt: training %s (%s, lr %g, %d steps)\n", dir, r->sm->method, r->lr, sc->steps);
     steer_train_result res;
-    double t0 = now_s();
+    double t0 = cli_now();
     if (steer_train(m, sc->train, NULL, &p, &res) != STEER_OK)
         return cli_lib_error_at(dir);
-    r->train_s = now_s() - t0;
+    r->train_s = cli_now() - t0;
     r->trainable = res.n_trainable;
     r->n_model = res.n_model;
     r->rank = strcmp(r->sm->method, "vector") == 0 || r->sm->family == 2 ? 0
               : strcmp(r->sm->method, "rank1") == 0                        ? 1
                                                                            : 8;
     /* evaluate: full fine-tuning is a model directory; the rest a checkpoint */
-    t0 = now_s();
+    t0 = cli_now();
     steer_model *mf = NULL;
     char ck[4200];
     const steer_model *me = m;
@@ -231,7 +251,7 @@ static int do_run(const study_ctx *sc, const steer_model *m, run_row *r, int swe
     steer_model_free(mf);
     if (rc)
         return cli_lib_error_at(dir);
-    r->eval_s = now_s() - t0;
+    r->eval_s = cli_now() - t0;
     r->val_acc = ev.acc;
     r->val_loss = ev.loss;
     r->test_acc = et.acc;
@@ -247,11 +267,12 @@ static const char *row_site(const run_row *r) { return r->has_site ? steer_site_
 
 static int write_tables(const char *out, const run_row *rows, int n, const run_row *base, int has_format)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
+    membuf tmp;
     snprintf(path, sizeof path, "%s/table.csv", out);
-    FILE *f = io_tmp_open(path, tmp);
+    FILE *f = mem_open(&tmp);
     if (!f)
-        return cli_lib_error();
+        return 1;
     fprintf(f, "method,site,rank,lr,trainable,share,val_acc,test_acc,test_loss%s\n", has_format ? ",format" : "");
     fprintf(f, "untrained,-,0,0,0,0,%.6f,%.6f,%.6f", base->val_acc, base->test_acc, base->test_loss);
     if (has_format)
@@ -265,22 +286,22 @@ static int write_tables(const char *out, const run_row *rows, int n, const run_r
             fprintf(f, ",%.6f", r->test_format);
         fputc('\n', f);
     }
-    if (io_tmp_commit(f, tmp, path, 1))
-        return cli_lib_error();
+    if (mem_commit(f, &tmp, path))
+        return 1;
 
     snprintf(path, sizeof path, "%s/timing.csv", out);
-    if (!(f = io_tmp_open(path, tmp)))
-        return cli_lib_error();
+    if (!(f = mem_open(&tmp)))
+        return 1;
     fprintf(f, "method,site,lr,train_s,eval_s\n");
     for (int i = 0; i < n; i++)
         fprintf(f, "%s,%s,%g,%.3f,%.3f\n", rows[i].sm->name, row_site(&rows[i]), rows[i].lr, rows[i].train_s,
                 rows[i].eval_s);
-    if (io_tmp_commit(f, tmp, path, 1))
-        return cli_lib_error();
+    if (mem_commit(f, &tmp, path))
+        return 1;
 
     snprintf(path, sizeof path, "%s/table.md", out);
-    if (!(f = io_tmp_open(path, tmp)))
-        return cli_lib_error();
+    if (!(f = mem_open(&tmp)))
+        return 1;
     fprintf(f, "| method | site | rank | lr | trainable | share | val acc | test acc | test loss |%s train s |\n",
             has_format ? " format |" : "");
     fprintf(f, "|---|---|---|---|---|---|---|---|---|%s---|\n", has_format ? "---|" : "");
@@ -296,44 +317,40 @@ static int write_tables(const char *out, const run_row *rows, int n, const run_r
             fprintf(f, " %.3f |", r->test_format);
         fprintf(f, " %.0f |\n", r->train_s);
     }
-    if (io_tmp_commit(f, tmp, path, 1))
-        return cli_lib_error();
+    if (mem_commit(f, &tmp, path))
+        return 1;
     return 0;
 }
 
+/* summary.json: written by the library (steer_adapt_summary_write), which
+ * also reads it back for steer report's adapt section. */
 static int write_summary(const char *out, const char *task, const char *model, const study_ctx *sc, int n_train,
                          const run_row *rows, int n, const run_row *base, int sweep)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/summary.json", out);
-    FILE *f = io_tmp_open(path, tmp);
-    if (!f)
-        return cli_lib_error();
-    fprintf(f, "{\"study\": \"adapt\", \"task\": \"%s\", \"model\": \"%s\", \"seed\": %llu, \"steps\": %d, \"batch\": %d,\n",
-            task, model, (unsigned long long)sc->seed, sc->steps, sc->batch);
-    fprintf(f, " \"n_train\": %d, \"n_val\": %d, \"n_test\": %d, \"lr_sweep\": %s,\n", n_train,
-            steer_data_count(sc->val), steer_data_count(sc->test), sweep ? "true" : "false");
-    fprintf(f, " \"untrained\": {\"val_acc\": %.6f, \"test_acc\": %.6f, \"test_loss\": %.6f, \"test_format\": %.6f},\n",
-            base->val_acc, base->test_acc, base->test_loss, base->test_format);
-    fprintf(f, " \"rows\": [\n");
+    steer_adapt_row *ar = calloc((size_t)n + 1, sizeof *ar);
+    if (!ar)
+        return cli_error("out of memory");
     for (int i = 0; i < n; i++) {
         const run_row *r = &rows[i];
-        fprintf(f,
-                "  {\"method\": \"%s\", \"site\": \"%s\", \"rank\": %d, \"lr\": %g, \"trainable\": %zu, \"n_model\": %zu, "
-                "\"share\": %.6g, \"val_acc\": %.6f, \"test_acc\": %.6f, \"test_loss\": %.6f, \"test_format\": %.6f}%s\n",
-                r->sm->name, r->has_site ? steer_site_name(r->site) : "", r->rank, r->lr, r->trainable, r->n_model,
-                (double)r->trainable / (double)r->n_model, r->val_acc, r->test_acc, r->test_loss, r->test_format,
-                i + 1 < n ? "," : "");
+        ar[i] = (steer_adapt_row){.method = r->sm->name, .site = r->has_site ? steer_site_name(r->site) : "",
+                                  .rank = r->rank, .lr = r->lr, .trainable = r->trainable, .n_model = r->n_model,
+                                  .val_acc = r->val_acc, .test_acc = r->test_acc, .test_loss = r->test_loss,
+                                  .test_format = r->test_format};
     }
-    fprintf(f, " ]}\n");
-    if (io_tmp_commit(f, tmp, path, 1))
-        return cli_lib_error();
-    return 0;
+    steer_adapt_summary s = {.task = task, .model = model, .seed = sc->seed, .steps = sc->steps, .batch = sc->batch,
+                             .n_train = n_train, .n_val = steer_data_count(sc->val),
+                             .n_test = steer_data_count(sc->test), .lr_sweep = sweep, .rows = ar, .n_rows = n};
+    s.untrained = (steer_adapt_row){.method = "untrained", .site = "", .val_acc = base->val_acc,
+                                    .test_acc = base->test_acc, .test_loss = base->test_loss,
+                                    .test_format = base->test_format};
+    int rc = steer_adapt_summary_write(out, &s) != STEER_OK ? cli_lib_error() : 0;
+    free(ar);
+    return rc;
 }
 
 static int write_figure(const char *out, const char *task, const run_row *rows, int n, const run_row *base)
 {
-    plot_series *ser = calloc((size_t)n + 1, sizeof *ser);
+    steer_plot_series *ser = calloc((size_t)n + 1, sizeof *ser);
     double *xs = calloc((size_t)n + 2, sizeof *xs), *ys = calloc((size_t)n + 2, sizeof *ys);
     char (*lab)[96] = calloc((size_t)n, sizeof *lab);
     if (!ser || !xs || !ys || !lab) {
@@ -351,26 +368,26 @@ static int write_figure(const char *out, const char *task, const run_row *rows, 
         snprintf(lab[i], sizeof lab[i], "%s%s%s", rows[i].sm->name, rows[i].has_site ? " @ " : "", row_site(&rows[i]));
         if (!rows[i].has_site)
             snprintf(lab[i], sizeof lab[i], "%s", rows[i].sm->name);
-        ser[i] = (plot_series){lab[i], &xs[i], &ys[i], 1, 0, 1, 0};
+        ser[i] = (steer_plot_series){lab[i], &xs[i], &ys[i], 1, 0, 1, 0};
     }
     double bx[2] = {xmin / 2, xmax * 2}, by[2] = {base->test_acc, base->test_acc};
-    ser[n] = (plot_series){"untrained model", bx, by, 2, 0, 0, 1};
+    ser[n] = (steer_plot_series){"untrained model", bx, by, 2, 0, 0, 1};
     char title[256];
     snprintf(title, sizeof title, "%s: test accuracy vs trainable parameters", task);
-    plot_panel pn = {NULL, "trainable parameters (log scale)", "greedy exact-answer accuracy", ser, n + 1};
-    plot_figure fig = {0};
+    steer_plot_panel pn = {NULL, "trainable parameters (log scale)", "greedy exact-answer accuracy", ser, n + 1};
+    steer_plot_figure fig = {0};
     fig.title = title;
     fig.log_x = 1;
-    fig.legend = PLOT_LEGEND_FIGURE;
+    fig.legend = STEER_PLOT_LEGEND_FIGURE;
     fig.width = 720;
     fig.height = 520;
     char path[4200];
     int rc = 0;
     snprintf(path, sizeof path, "%s/acc_vs_params.png", out);
-    if (plot_write(path, &fig, &pn, 1) != STEER_OK)
+    if (steer_plot_write(path, &fig, &pn, 1) != STEER_OK)
         rc = cli_lib_error();
     snprintf(path, sizeof path, "%s/acc_vs_params.svg", out);
-    if (!rc && plot_write(path, &fig, &pn, 1) != STEER_OK)
+    if (!rc && steer_plot_write(path, &fig, &pn, 1) != STEER_OK)
         rc = cli_lib_error();
     free(ser), free(xs), free(ys), free(lab);
     return rc;

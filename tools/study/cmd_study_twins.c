@@ -25,8 +25,6 @@
  * OpenMP threads; the sub-steps call the same functions as the CLI commands.
  */
 #include "cli.h"
-#include "model.h" /* TEMPORARY (issue 17): internal header, to be replaced by public API */
-#include "plot.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -254,7 +252,7 @@ static int stage_corpus(const study_cfg *c)
                 goto done;
             }
         const char *path = part == 0 ? ptrain : pheld;
-        if (io_write_atomic(path, rows.buf, rows.n)) {
+        if (steer_write_file_atomic(path, rows.buf, rows.n)) {
             cli_lib_error();
             goto done;
         }
@@ -302,7 +300,7 @@ static int eval_to_json(const char *model, const char *data, int n, const char *
                        "{\"model\": \"%s\", \"data\": \"%s\", \"n\": %d, \"loss\": %.6f, \"n_tokens\": %ld, "
                        "\"acc\": %.6f, \"format\": %.6f}\n",
                        model, data, r.n, r.loss, r.n_tokens, r.acc, r.format);
-    if (len <= 0 || len >= (int)sizeof buf || io_write_atomic(out_json, buf, (size_t)len))
+    if (len <= 0 || len >= (int)sizeof buf || steer_write_file_atomic(out_json, buf, (size_t)len))
         return cli_error("%s: cannot write", out_json);
     return 0;
 }
@@ -845,53 +843,53 @@ static int write_summary(const study_cfg *c)
         /* figures: ΔKL (α = 1, mean over tokens) per layer, a line per twin,
          * a panel per site; total pre-MLP gain ‖ΔMLP‖/‖δ‖ per layer */
         static double xs[64], gain[N_TWINS][2][64];
-        plot_series ser[4][N_TWINS], gser[2][N_TWINS];
-        plot_panel pan[4], gpan[2];
+        steer_plot_series ser[4][N_TWINS], gser[2][N_TWINS];
+        steer_plot_panel pan[4], gpan[2];
         for (int l = 0; l < 64; l++)
             xs[l] = l;
         for (int s = 0; s < 4; s++) {
             for (int i = 0; i < N_TWINS; i++)
-                ser[s][i] = (plot_series){twins[i].name, xs, tokmean[i][s], c->layers, 0, 1, i >= 2};
-            pan[s] = (plot_panel){sum_sites[s], "layer", "ΔKL (α = 1, mean over tokens)", ser[s], N_TWINS};
+                ser[s][i] = (steer_plot_series){twins[i].name, xs, tokmean[i][s], c->layers, 0, 1, i >= 2};
+            pan[s] = (steer_plot_panel){sum_sites[s], "layer", "ΔKL (α = 1, mean over tokens)", ser[s], N_TWINS};
         }
         for (int s = 0; s < 2; s++) {
             for (int i = 0; i < N_TWINS; i++) {
                 for (int l = 0; l < c->layers; l++)
                     gain[i][s][l] = att[i][s][l].have ? att[i][s][l].norm_ratio * att[i][s][l].mlp_gain : NAN;
-                gser[s][i] = (plot_series){twins[i].name, xs, gain[i][s], c->layers, 0, 1, i >= 2};
+                gser[s][i] = (steer_plot_series){twins[i].name, xs, gain[i][s], c->layers, 0, 1, i >= 2};
             }
-            gpan[s] = (plot_panel){sum_sites[s], "layer", "‖ΔMLP‖ / ‖δ‖ (base twin)", gser[s], N_TWINS};
+            gpan[s] = (steer_plot_panel){sum_sites[s], "layer", "‖ΔMLP‖ / ‖δ‖ (base twin)", gser[s], N_TWINS};
         }
-        plot_figure fig = {.title = "Twin models: oracle ΔKL per site", .cols = 2, .share_y = 1,
-                           .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1};
-        plot_figure gfig = {.title = "Twin models: MLP response to the oracle pre-MLP vector", .cols = 2,
-                            .log_y = 1, .legend = PLOT_LEGEND_FIGURE, .x_int_ticks = 1};
+        steer_plot_figure fig = {.title = "Twin models: oracle ΔKL per site", .cols = 2, .share_y = 1,
+                           .legend = STEER_PLOT_LEGEND_FIGURE, .x_int_ticks = 1};
+        steer_plot_figure gfig = {.title = "Twin models: MLP response to the oracle pre-MLP vector", .cols = 2,
+                            .log_y = 1, .legend = STEER_PLOT_LEGEND_FIGURE, .x_int_ticks = 1};
         static const char *ext[2] = {"png", "svg"};
         for (int e = 0; e < 2; e++) {
             snprintf(p, sizeof p, "%s/twins_dkl.%s", c->out, ext[e]);
-            if (plot_write(p, &fig, pan, 4)) {
+            if (steer_plot_write(p, &fig, pan, 4)) {
                 cli_lib_error();
                 goto done;
             }
             snprintf(p, sizeof p, "%s/twins_attenuation.%s", c->out, ext[e]);
-            if (plot_write(p, &gfig, gpan, 2)) {
+            if (steer_plot_write(p, &gfig, gpan, 2)) {
                 cli_lib_error();
                 goto done;
             }
         }
     }
     snprintf(p, sizeof p, "%s/twins.csv", c->out);
-    if (io_write_atomic(p, csv.buf, csv.n)) {
+    if (steer_write_file_atomic(p, csv.buf, csv.n)) {
         cli_lib_error();
         goto done;
     }
     snprintf(p, sizeof p, "%s/contrasts.csv", c->out);
-    if (io_write_atomic(p, ccsv.buf, ccsv.n)) {
+    if (steer_write_file_atomic(p, ccsv.buf, ccsv.n)) {
         cli_lib_error();
         goto done;
     }
     snprintf(p, sizeof p, "%s/twins.md", c->out);
-    if (io_write_atomic(p, md.buf, md.n)) {
+    if (steer_write_file_atomic(p, md.buf, md.n)) {
         cli_lib_error();
         goto done;
     }
@@ -1064,12 +1062,12 @@ static int write_seeds(const study_cfg *c, const uint64_t *sv, int n_seeds)
             ADD(md, " %+.3f | %s |\n", sum / n_seeds, pos == n_seeds ? "yes (+)" : neg == n_seeds ? "yes (−)" : "no");
         }
     snprintf(p, sizeof p, "%s/twins_seeds.csv", c->out);
-    if (io_write_atomic(p, csv.buf, csv.n)) {
+    if (steer_write_file_atomic(p, csv.buf, csv.n)) {
         cli_lib_error();
         goto done;
     }
     snprintf(p, sizeof p, "%s/twins_seeds.md", c->out);
-    if (io_write_atomic(p, md.buf, md.n)) {
+    if (steer_write_file_atomic(p, md.buf, md.n)) {
         cli_lib_error();
         goto done;
     }

@@ -1,4 +1,4 @@
-/* test_study_adapt.c — the fast evaluation path (src/train_eval.c: the
+/* test_train_eval.c — the fast evaluation path (src/train_eval.c: the
  * inference engine with a KV cache, steering as a hook, LoRA merged in
  * memory) against the reference path (the training graph re-run per token):
  * for checkpoints of every kind of trainable set, the same generated text,
@@ -105,5 +105,5 @@ int main(void)
     steer_data_free(dtrain);
     steer_data_free(dev);
     steer_model_free(m);
-    return tu_finish("test_study_adapt");
+    return tu_finish("test_train_eval");
 }

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c — log-softmax and KL in double against closed forms, and the
+ * test_sample.c — log-softmax and KL in double against closed forms, and the
  * sampler's contracts (greedy = argmax with first-index ties, top-k 1 = greedy,
  * seeded runs repeat, temperature sampling follows the distribution).
  */
@@ -97,5 +97,5 @@ int main(void)
 {
     test_log_softmax_kl();
     test_sampler();
-    return tu_finish("test_metrics");
+    return tu_finish("test_sample");
 }
