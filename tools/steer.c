@@ -1,4 +1,8 @@
-/* steer.c — the `steer` command-line tool: dispatches to one function per
+/* tools/ — the `steer` CLI, tier 6: one file per command (cmd_<name>.c with
+ * its option table and --help), shared option parsing in cli_common.c, the
+ * study commands in tools/study/. Public headers (steer*.h) only.
+ *
+ * steer.c — the `steer` command-line tool: dispatches to one function per
  * command (see the table below). */
 #include "cli.h"
 

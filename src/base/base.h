@@ -82,6 +82,11 @@ double io_now_s(void);
  * (f[0..count) point into line), max + 1 when there are more than max
  * fields, or -1 for an unterminated or misplaced quote. */
 int csv_split(char *line, char **f, int max);
+/* Cuts the next line out of a NUL-terminated text in place (the '\n' and a
+ * '\r' before it become NUL) and advances *cursor past it (NULL after the
+ * last line). Returns the line, or NULL when *cursor is NULL; *len (may be
+ * NULL) its length. */
+char *text_next_line(char **cursor, size_t *len);
 
 /* ---------------------------------------------------------------- strbuf.c */
 

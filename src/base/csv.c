@@ -41,3 +41,16 @@ int csv_split(char *line, char **f, int max)
         s = c + 1;
     }
 }
+
+char *text_next_line(char **cursor, size_t *len)
+{
+    char *ln = *cursor;
+    if (!ln) return NULL;
+    char *nl = strchr(ln, '\n');
+    *cursor = nl ? nl + 1 : NULL;
+    if (nl) *nl = 0;
+    size_t n = strlen(ln);
+    if (n && ln[n - 1] == '\r') ln[--n] = 0;
+    if (len) *len = n;
+    return ln;
+}

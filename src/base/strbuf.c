@@ -1,4 +1,4 @@
-/* strbuf.c — the growable string buffer (sbuf, internal.h) that the writers
+/* strbuf.c — the growable string buffer (sbuf, base.h) that the writers
  * of JSON headers, CSV, HTML/Markdown and chat prompts build text in. */
 #include "base.h"
 

@@ -1478,14 +1478,10 @@ int steer_mlp_read_attenuation(const char *path, steer_mlp_att **rows, int *n)
     io_map_close(&mp);
     steer_mlp_att *out = NULL;
     int cnt = 0, cap = 0, line = 0;
-    char *save = NULL;
-    for (char *ln = text; ln && !rc; ln = save) {
-        char *nl = strchr(ln, '\n');
-        save = nl ? nl + 1 : NULL;
-        if (nl) *nl = 0;
+    char *cur = text, *ln;
+    size_t len;
+    while (!rc && (ln = text_next_line(&cur, &len))) {
         line++;
-        size_t len = strlen(ln);
-        if (len && ln[len - 1] == '\r') ln[--len] = 0;
         if (line == 1) {
             if (strcmp(ln, att_header) != 0)
                 rc = steer_err(STEER_EFORMAT, "%s:1: not an attenuation table (header differs)", path);

@@ -603,14 +603,10 @@ static int mlp_stats_table(doc *d, const char *path)
     static const char *const head[] = {"model", "layer", "term", "n", "mean", "median", "p90", "p99", "share < 1e-3"};
     doc_table(d, NULL, 9, "lrlrrrrrr", head, 0);
     int line = 0, rows = 0;
-    char *save = NULL;
-    for (char *ln = text; ln && !rc; ln = save) {
-        char *nl = strchr(ln, '\n');
-        save = nl ? nl + 1 : NULL;
-        if (nl) *nl = 0;
+    char *cur = text, *ln;
+    size_t len;
+    while (!rc && (ln = text_next_line(&cur, &len))) {
         line++;
-        size_t len = strlen(ln);
-        if (len && ln[len - 1] == '\r') ln[--len] = 0;
         if (line == 1) {
             if (strcmp(ln, header) != 0) rc = steer_err(STEER_EFORMAT, "%s:1: header is not '%s'", path, header);
             continue;

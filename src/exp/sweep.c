@@ -1,4 +1,9 @@
 /*
+ * src/exp/ — tier 5, libsteer-exp: the experiments (sweep.c E1,
+ * mlp_analysis.c E2, icl.c E3, adapt.c the E4 summary) and the report
+ * (report.c over the document model in report_doc.c). They use the core
+ * through its public API (steer.h) and the training tier's private ABI.
+ *
  * sweep.c — the oracle ΔKL sweep (SPEC §4 E1): the engine, its per-item
  * results as a table (items.csv, dkl.csv, summary.json), shards and merging,
  * and the resume journal (progress.jsonl). docs/SWEEP.md describes the files.

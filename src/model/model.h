@@ -1,4 +1,10 @@
 /*
+ * src/model/ — tier 3, the top of the core library (libsteer): loaders, the
+ * kernels (ops.c), the forward pass, hooks, sampling, steering vectors, chat
+ * formats and conversion. Builds on base, formats and tok; nothing here knows
+ * about training or experiments. A new kernel goes in ops.c (double reference
+ * beside it), a new site in forward.c's HOOK lines (docs/ARCHITECTURE.md).
+ *
  * model.h — the loaded model (weights + hyper-parameters + tokenizer) and the
  * inference context (KV cache, scratch, hooks), shared by model.c, forward.c
  * and hooks.c.

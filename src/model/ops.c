@@ -627,7 +627,7 @@ void ops_softmax(float *x, int n)
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-/* Attention (see internal.h). Per (row i, KV head g), the nh / nkv query
+/* Attention (see ops.h). Per (row i, KV head g), the nh / nkv query
  * heads that share g are done together so each cached key and value row is
  * loaded once for all of them: scores by 8-lane dot products, softmax per
  * head, then the weighted sum of values with the output row in registers

@@ -1,4 +1,7 @@
 /*
+ * src/plot/ — line plots and heat maps with cairo, used by the training tier
+ * (loss curves) and the experiments; the only code that links cairo.
+ *
  * plot.h — small line plots with cairo (plot.c): arrays in, a PNG or SVG
  * file out. One figure is a grid of panels; a panel holds several series
  * (lines, optionally with markers), axes with "nice" ticks and labels, a

@@ -3,7 +3,7 @@
  * files only (tokenizer.c: core, GGUF and llama2.c formats, encoding and
  * decoding; tok_hf.c: Hugging Face tokenizer.json / tokenizer.model /
  * tokenizer_config.json; tok_pretok.c: byte-level alphabet and PCRE2
- * pre-tokenizer regexes). Everything else uses internal.h.
+ * pre-tokenizer regexes). Everything else uses tok.h.
  */
 #ifndef STEER_TOK_IMPL_H
 #define STEER_TOK_IMPL_H

@@ -868,7 +868,7 @@ const char *tok_chat_template(const tokenizer *t) { return t ? t->chat_template 
 
 /* Whether the vocabulary's configuration adds BOS / EOS (tokenizer_config.json
  * add_bos_token / add_eos_token, GGUF tokenizer.ggml.add_bos_token / ...).
- * Not declared in internal.h yet. Owner: tokenizer.c. */
+ * Not declared in tok.h yet. Owner: tokenizer.c. */
 int tok_add_bos(const tokenizer *t) { return t ? t->add_bos : 0; }
 int tok_add_eos(const tokenizer *t) { return t ? t->add_eos : 0; }
 

@@ -1,4 +1,10 @@
 /*
+ * src/train/ — tier 4, libsteer-train: datasets and templates (data.c), the
+ * training graph written once over REAL (train_ops*, train_model*), the
+ * optimizer (train_optim.c), the loop and evaluation (train.c, train_eval.c),
+ * logs (train_log.c) and LoRA merging (train_merge.c). Uses the core through
+ * model.h and the plots in src/plot/; never the experiments.
+ *
  * train.c — the training loop (SPEC §4 E4) and the evaluation of a trained
  * model on a prompt/completion dataset, as library functions over the
  * model-level graph (train_model.h) and the optimiser (train_optim.h).
