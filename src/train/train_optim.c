@@ -146,7 +146,7 @@ double tr_schedule_lr(const tr_schedule *s, int64_t t)
     if (t < 0) return 0.0;
     int64_t T = s->total_steps;
     int64_t W = tr_schedule_warmup(s);
-    if (t < W) return s->lr * (double)t / (double)W;
+    if (t < W) return s->lr * (double)(t + 1) / (double)W;
     if (s->kind == TR_SCHED_CONSTANT) return s->lr;
     int64_t span = T - W > 1 ? T - W : 1;
     double p = (double)(t - W) / (double)span;

@@ -102,8 +102,10 @@ typedef enum {
 
 /* The learning rate of update t (t = 0, 1, …: the number of updates done
  * before it; tr_adamw_steps), as transformers' get_{constant,linear,cosine}_
- * schedule_with_warmup compute it, with W warm-up and T total steps:
- *   t < W:  lr·t/W  (so update 0 has lr 0, as in the Hugging Face Trainer)
+ * schedule_with_warmup compute it, with W warm-up and T total steps, except
+ * that warm-up counts the update being made:
+ *   t < W:  lr·(t + 1)/W  (update 0 already moves the weights; the Hugging
+ *           Face Trainer's lr·t/W spends update 0 at lr 0 — issue 22)
  *   else    lr·(r + (1 − r)·f),  r = final_ratio, p = (t − W)/max(1, T − W),
  *           f = 1 (constant), max(0, 1 − p) (linear),
  *           max(0, ½(1 + cos(π·p))) (cosine); t ≥ T gives r·lr for both decays.

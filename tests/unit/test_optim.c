@@ -222,9 +222,9 @@ static void test_schedules(void)
         double want;
     } cases[] = {
         /* Linear: W = 30, T = 1000, decay over 970 steps. */
-        {TR_SCHED_LINEAR, 0, 0, 0},                   /* update 0: lr 0 (HF)           */
-        {TR_SCHED_LINEAR, 0, 15, lr / 2},             /* warm-up halfway               */
-        {TR_SCHED_LINEAR, 0, 29, lr * 29 / 30},       /* last warm-up step             */
+        {TR_SCHED_LINEAR, 0, 0, lr / 30},             /* update 0: lr/W, not 0         */
+        {TR_SCHED_LINEAR, 0, 14, lr / 2},             /* warm-up halfway               */
+        {TR_SCHED_LINEAR, 0, 29, lr},                 /* last warm-up step: the peak   */
         {TR_SCHED_LINEAR, 0, 30, lr},                 /* warm-up end: peak             */
         {TR_SCHED_LINEAR, 0, 515, lr / 2},            /* halfway through the decay     */
         {TR_SCHED_LINEAR, 0, 999, lr / 970},          /* last update                   */
@@ -233,14 +233,14 @@ static void test_schedules(void)
         {TR_SCHED_LINEAR, 0.1, 515, lr * 0.55},       /* final_ratio 0.1: 0.1 + 0.9/2  */
         {TR_SCHED_LINEAR, 0.1, 1000, lr * 0.1},
         /* Cosine. */
-        {TR_SCHED_COSINE, 0, 15, lr / 2},
+        {TR_SCHED_COSINE, 0, 14, lr / 2},
         {TR_SCHED_COSINE, 0, 30, lr},
         {TR_SCHED_COSINE, 0, 515, lr / 2},                                /* cos(π/2) = 0 */
         {TR_SCHED_COSINE, 0, 272, lr * 0.5 * (1 + cos(M_PI * 242.0 / 970.0))}, /* p = 242/970 */
         {TR_SCHED_COSINE, 0, 1000, 0},
         {TR_SCHED_COSINE, 0.1, 1000, lr * 0.1},
         /* Constant. */
-        {TR_SCHED_CONSTANT, 0, 10, lr / 3},
+        {TR_SCHED_CONSTANT, 0, 9, lr / 3},
         {TR_SCHED_CONSTANT, 0, 30, lr},
         {TR_SCHED_CONSTANT, 0, 999, lr},
     };
@@ -261,7 +261,8 @@ static void test_schedules(void)
     int mono = 1;
     for (int t = 1; t <= 1000; t++) {
         double prev = tr_schedule_lr(&s, t - 1), cur = tr_schedule_lr(&s, t);
-        mono &= t <= 30 ? cur > prev : cur < prev || (cur == 0 && prev == 0) || t == 1000;
+        /* the peak is reached at update W − 1 = 29 and held at 30 (p = 0) */
+        mono &= t < 30 ? cur > prev : t == 30 ? cur == prev : cur < prev || (cur == 0 && prev == 0) || t == 1000;
     }
     CHECK(mono, "linear schedule not monotone in warm-up / decay");
     /* Warm-up as a fraction: ceil, with 0.03·100 = 3 (not 4 from rounding). */
@@ -270,7 +271,7 @@ static void test_schedules(void)
     s.warmup_frac = 0.031;
     CHECK(tr_schedule_warmup(&s) == 4, "3.1%% of 100 = %lld", (long long)tr_schedule_warmup(&s));
     s.warmup_steps = 10;
-    CHECK(tr_schedule_warmup(&s) == 10 && tr_schedule_lr(&s, 5) == s.lr / 2, "explicit warmup_steps");
+    CHECK(tr_schedule_warmup(&s) == 10 && tr_schedule_lr(&s, 4) == s.lr / 2, "explicit warmup_steps");
     s.warmup_steps = 0;
     CHECK(tr_schedule_lr(&s, 0) == s.lr, "no warm-up: update 0 at the peak");
     s.warmup_steps = 200;
