@@ -279,6 +279,17 @@ static void models_text(const sweep_view *t, char *buf, size_t n)
 }
 
 /* The most negative ΔKL of site s (over layers, alphas, tokens); -1 if none. */
+/* Means over fewer than SMALL_N items are marked with a dagger and a note
+ * under their table says so (issue 22: accuracies at n = 8 read like results). */
+#define SMALL_N 30
+#define SMALL_N_MARK " †"
+static void small_n_note(doc *d, int any_small)
+{
+    if (any_small)
+        doc_paraf(d, "†: fewer than %d items — a mean of so few items is a rough estimate (see its standard error).",
+                  SMALL_N);
+}
+
 static long best_cell(const sweep_view *t, int s)
 {
     long best = -1;
@@ -300,6 +311,7 @@ static int site_figures(const char *dir, const sweep_view *t, int s)
     models_text(t, models, sizeof models);
     double *xs = malloc((size_t)L * sizeof *xs), *ys = malloc((size_t)K * A * L * sizeof *ys);
     double *zero = calloc((size_t)L, sizeof *zero), *z = malloc((size_t)K * L * sizeof *z);
+    double *es = malloc((size_t)K * A * L * sizeof *es); /* standard errors: error bars */
     plot_series *ser = calloc((size_t)K * (A + 1), sizeof *ser);
     plot_panel *pan = calloc((size_t)K, sizeof *pan);
     char(*alabel)[32] = calloc((size_t)A, sizeof *alabel);
@@ -308,7 +320,7 @@ static int site_figures(const char *dir, const sweep_view *t, int s)
     char(*yt)[16] = calloc((size_t)K, sizeof *yt);
     const char **xtp = calloc((size_t)L, sizeof *xtp), **ytp = calloc((size_t)K, sizeof *ytp);
     int rc = STEER_OK;
-    if (!xs || !ys || !zero || !z || !ser || !pan || !alabel || !ptitle || !xt || !yt || !xtp || !ytp) {
+    if (!xs || !ys || !es || !zero || !z || !ser || !pan || !alabel || !ptitle || !xt || !yt || !xtp || !ytp) {
         rc = steer_err(STEER_ENOMEM, "%s: out of memory drawing figures", dir);
         goto end;
     }
@@ -322,9 +334,13 @@ static int site_figures(const char *dir, const sweep_view *t, int s)
     /* ΔKL vs layer: a panel per token, a line per α, a dashed zero line. */
     for (int k = 0; k < K; k++) {
         for (int a = 0; a < A; a++) {
-            double *y = ys + ((size_t)k * A + a) * L;
-            for (int l = 0; l < L; l++) y[l] = t->mean[sv_idx(t, s, l, a, k)];
-            ser[k * (A + 1) + a] = (plot_series){.label = alabel[a], .x = xs, .y = y, .n = L, .markers = 1};
+            double *y = ys + ((size_t)k * A + a) * L, *e = es + ((size_t)k * A + a) * L;
+            for (int l = 0; l < L; l++) {
+                y[l] = t->mean[sv_idx(t, s, l, a, k)];
+                e[l] = t->se[sv_idx(t, s, l, a, k)];
+            }
+            ser[k * (A + 1) + a] =
+                (plot_series){.label = alabel[a], .x = xs, .y = y, .n = L, .markers = 1, .yerr = e};
         }
         ser[k * (A + 1) + A] = (plot_series){.x = xs, .y = zero, .n = L, .color = 8, .dashed = 1};
         snprintf(ptitle[k], sizeof ptitle[k], "token %d", k + 1);
@@ -369,6 +385,7 @@ end:
     free(xs);
     free(ys);
     free(zero);
+    free(es);
     free(z);
     free(ser);
     free(pan);
@@ -502,6 +519,7 @@ static int section_sweep(doc *d, const char *dir)
                 "to F).");
     static const char *const best_head[] = {"site", "layer", "α", "token", "ΔKL mean", "se", "n"};
     doc_table(d, NULL, 7, "lrrrrrr", best_head, 0);
+    int small = 0;
     for (int s = 0; s < t.n_sites; s++) {
         long j = best_cell(&t, s);
         doc_row(d);
@@ -519,10 +537,12 @@ static int section_sweep(doc *d, const char *dir)
         doc_cellf(d, 0, "%d", t.layers[l]);
         doc_cell(d, 0, av);
         doc_cellf(d, 0, "%d", k + 1);
-        doc_cell(d, 0, m);
+        doc_cellf(d, 0, "%s%s", m, t.n[j] < SMALL_N ? SMALL_N_MARK : "");
         doc_cell(d, 0, se);
         doc_cellf(d, 0, "%d", t.n[j]);
+        small |= t.n[j] < SMALL_N;
     }
+    small_n_note(d, small);
 
     /* Per site: figures and the table at the largest α. */
     char av[24];
@@ -532,7 +552,8 @@ static int section_sweep(doc *d, const char *dir)
         snprintf(id, sizeof id, "s%d-%s", doc_section_index(d), site);
         doc_heading(d, 3, site, id);
         snprintf(name, sizeof name, "dkl_%s.png", site);
-        snprintf(buf, sizeof buf, "ΔKL vs layer at %s, a panel per generated token, a line per α", site);
+        snprintf(buf, sizeof buf, "ΔKL vs layer at %s, a panel per generated token, a line per α (bars: ±1 s.e.)",
+                 site);
         if ((rc = doc_figure(d, dir, name, buf))) break;
         snprintf(name, sizeof name, "heatmap_%s.png", site);
         snprintf(buf, sizeof buf, "ΔKL at α = %s by layer and token at %s (blue: closer to F)", av, site);
@@ -569,13 +590,18 @@ static int section_sweep(doc *d, const char *dir)
         free(head);
         free(hp);
         free(align);
+        int small_cells = 0;
         for (int l = 0; l < L; l++) {
             doc_row(d);
             doc_cellf(d, DOC_TH, "%d", t.layers[l]);
             for (int k = 0; k < K; k++) {
                 size_t j = sv_idx(&t, s, l, A - 1, k);
-                char m[32], se[32], title[80];
+                char m[40], se[32], title[80];
                 fmt_fixed(m, sizeof m, t.mean[j], dec);
+                if (isfinite(t.mean[j]) && t.n[j] < SMALL_N) {
+                    strcat(m, SMALL_N_MARK);
+                    small_cells = 1;
+                }
                 fmt_num(se, sizeof se, t.se[j]);
                 snprintf(title, sizeof title, "se %s, n %d", se, t.n[j] < 0 ? 0 : t.n[j]);
                 doc_cell_opt o = {.flags = (long)j == best ? DOC_BOLD : 0, .bg = cell_bg(t.mean[j], zmax),
@@ -583,6 +609,7 @@ static int section_sweep(doc *d, const char *dir)
                 doc_cell_ex(d, &o, m);
             }
         }
+        small_n_note(d, small_cells);
     }
     if (!rc) doc_section_end(d);
 end:
@@ -835,6 +862,8 @@ static int section_icl(doc *d, const char *dir)
     static const char *const mk[][2] = {{"zero_shot", "zero-shot (q alone)"}, {"icl", "ICL (C ⊕ q)"},
                                         {"patched_all", "(a) attn_out patched at every layer"},
                                         {"mean_delta", "(c) q + α·mean Δ_A"}, {"learned", "(d) q + learned vectors"}};
+    const double n_eval = json_num(js, "n_eval");
+    const int small = isfinite(n_eval) && n_eval < SMALL_N;
     for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(ms, mk[i][0]);
         if (!cJSON_IsObject(o)) continue;
@@ -844,9 +873,10 @@ static int section_icl(doc *d, const char *dir)
         for (int k = 0; k < 4; k++) {
             char c[32];
             fmt_num(c, sizeof c, json_num(o, f[k]));
-            doc_cell(d, 0, c);
+            doc_cellf(d, 0, "%s%s", c, small && k != 1 ? SMALL_N_MARK : "");
         }
     }
+    small_n_note(d, small);
     if ((rc = doc_figure(d, dir, "kl_to_icl.png", "KL(method ‖ ICL) by scored position, held-out queries"))) goto end;
 
     /* Layers. */

@@ -355,8 +355,18 @@ static void html_cell(sbuf *o, const block *c)
 {
     const char *tag = c->n & DOC_TH ? "th" : "td";
     sb_printf(o, "<%s", tag);
-    if (c->n & DOC_LEFT) sb_puts(o, " style=\"text-align:left\"");
-    if (c->bg >= 0) sb_printf(o, " style=\"background:#%06x\"", (unsigned)c->bg & 0xffffffu);
+    if (c->n & DOC_LEFT || c->bg >= 0) {
+        /* One style attribute; on a dark background the text is white (relative
+         * luminance of the sRGB colour below 0.45), so bold cells stay readable. */
+        sb_puts(o, " style=\"");
+        if (c->n & DOC_LEFT) sb_puts(o, "text-align:left;");
+        if (c->bg >= 0) {
+            unsigned rgb = (unsigned)c->bg & 0xffffffu;
+            double lum = (0.2126 * (rgb >> 16 & 255) + 0.7152 * (rgb >> 8 & 255) + 0.0722 * (rgb & 255)) / 255.0;
+            sb_printf(o, "background:#%06x%s", rgb, lum < 0.45 ? ";color:#fff" : "");
+        }
+        sb_puts(o, "\"");
+    }
     if (c->b) {
         sb_puts(o, " title=\"");
         sb_html(o, c->b);

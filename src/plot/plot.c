@@ -178,6 +178,11 @@ static void panel_range(const plot_panel *p, int want_y, int log_y, int log_x, d
             if (!*any || v < *lo) *lo = v;
             if (!*any || v > *hi) *hi = v;
             *any = 1;
+            double e = se->yerr ? se->yerr[i] : 0.0;
+            if (want_y && isfinite(e) && e > 0) {
+                if (point_ok(y - e, log_y) && y - e < *lo) *lo = y - e;
+                if (point_ok(y + e, log_y) && y + e > *hi) *hi = y + e;
+            }
         }
     }
 }
@@ -508,6 +513,27 @@ static void draw_series(cairo_t *cr, const plot_series *se, int index, const axi
         pen = 1;
     }
     cairo_stroke(cr);
+    if (se->yerr) {
+        /* Error bars: a thin vertical line with short caps, solid. */
+        cairo_set_dash(cr, NULL, 0, 0);
+        cairo_set_line_width(cr, 1.0);
+        for (int i = 0; i < se->n; i++) {
+            double x = se->x ? se->x[i] : (double)i, y = se->y[i], e = se->yerr[i];
+            if (!isfinite(e) || e <= 0 || !point_ok(x, ax->log) || !point_ok(y, ay->log)) continue;
+            double lo = y - e, hi = y + e;
+            if (ay->log && lo <= 0) lo = y; /* the lower half does not exist on a log axis */
+            double X = px + axis_frac(ax, x) * pw;
+            double Y0 = py + (1 - axis_frac(ay, lo)) * ph, Y1 = py + (1 - axis_frac(ay, hi)) * ph;
+            cairo_move_to(cr, X, Y0);
+            cairo_line_to(cr, X, Y1);
+            cairo_move_to(cr, X - 2.5, Y0);
+            cairo_line_to(cr, X + 2.5, Y0);
+            cairo_move_to(cr, X - 2.5, Y1);
+            cairo_line_to(cr, X + 2.5, Y1);
+        }
+        cairo_stroke(cr);
+        cairo_set_line_width(cr, 1.8);
+    }
     if (se->markers) {
         cairo_set_dash(cr, NULL, 0, 0);
         for (int i = 0; i < se->n; i++) {

@@ -34,6 +34,9 @@ typedef struct {
                     palette colour k − 1 (modulo the palette)               */
     int markers; /* 1: a dot at every point                                 */
     int dashed;  /* 1: dashed line                                          */
+    const double *yerr; /* [n] or NULL: a vertical bar y ± yerr[i] at every
+                           point whose yerr is finite and > 0 (e.g. standard
+                           errors); the y range includes the bars            */
 } plot_series;
 
 typedef struct {

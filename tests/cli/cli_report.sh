@@ -56,13 +56,13 @@ n_img=$(grep -o 'data:image/png;base64,' "$H" | wc -l)
 [ "$n_img" -eq 4 ] && pass "4 images (2 sites × 2)" || fail "$n_img images, want 4"
 has "$H" '<h3 id="s0-mlp_in">mlp_in</h3>' "section for mlp_in"
 has "$H" '<h3 id="s0-resid_post">resid_post</h3>' "section for resid_post"
-has "$H" '<b>-3.0000</b>' "best cell of mlp_in (layer 1, token 2, α = 1) bold in its table"
-has "$H" '<td>resid_post</td><td>2</td><td>1</td><td>2</td><td>-1.0000</td>' "best-cell row of resid_post"
-has "$H" '>2.0000<' "table holds +2 (resid_post, layer 2, token 1)"
+has "$H" '<b>-3.0000 †</b>' "best cell of mlp_in (layer 1, token 2, α = 1) bold in its table"
+has "$H" '<td>resid_post</td><td>2</td><td>1</td><td>2</td><td>-1.0000 †</td>' "best-cell row of resid_post"
+has "$H" '>2.0000 †<' "table holds +2 (resid_post, layer 2, token 1)"
 has "$H" 'winogrande:dev.jsonl' "settings from summary.json"
 has "$H" 'steer report ' "the report's command line"
 has "$S/report.md" '\(dkl_mlp_in\.png\)' "markdown links the figure beside it"
-has "$S/report.md" '^\| 1 \| -1\.5000 \| \*\*-3\.0000\*\* \|' "markdown table row of layer 1"
+has "$S/report.md" '^\| 1 \| -1\.5000 † \| \*\*-3\.0000 †\*\* \|' "markdown table row of layer 1"
 
 # -o FILE.html, several DIRs.
 S2=$TMP/sweep2

@@ -270,6 +270,35 @@ static void test_log_plot(void)
     remove(svg);
 }
 
+/* Error bars: a flat line at 0 with ±1 bars, fixed y range [-2, 2] on a
+ * 400-pixel plot. The bars add blue pixels away from the line (a bar spans
+ * ~a quarter of the plot height); NaN or zero errors draw nothing. */
+static void test_error_bars(void)
+{
+    double x[5] = {0, 1, 2, 3, 4}, y[5] = {0, 0, 0, 0, 0}, e[5] = {1, 1, 1, 1, 1};
+    double none[5] = {NAN, 0, -1, NAN, 0};
+    plot_series s = {.x = x, .y = y, .n = 5};
+    plot_panel p = {.series = &s, .n_series = 1};
+    plot_figure fig = {.width = 400, .height = 400, .y_min = -2, .y_max = 2};
+    char png[512];
+    path_in(png, sizeof png, "bars.png");
+    int plain = 0, bars = 0, nobars = 0, nc = 0; /* non-white pixels (the bars are thin and antialiased) */
+    CHECK_OK(plot_write(png, &fig, &p, 1));
+    png_pixels(png, 0.122, 0.467, 0.706, 3, &nc, &plain);
+    s.yerr = e;
+    CHECK_OK(plot_write(png, &fig, &p, 1));
+    png_pixels(png, 0.122, 0.467, 0.706, 3, &nc, &bars);
+    s.yerr = none;
+    CHECK_OK(plot_write(png, &fig, &p, 1));
+    png_pixels(png, 0.122, 0.467, 0.706, 3, &nc, &nobars);
+    unlink(png);
+    printf("%-60s %d / %d / %d non-white pixels (line, +bars, +NaN/0 bars)\n", "bars.png: error bars", plain, bars,
+           nobars);
+    /* 5 bars × ~150 px tall (±1 of a 4-unit range in ~300 px of plot) */
+    CHECK(bars >= plain + 5 * 100, "error bars barely drawn: %d non-white pixels with bars, %d without", bars, plain);
+    CHECK(nobars == plain, "NaN/zero/negative errors drew something: %d vs %d", nobars, plain);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -282,6 +311,7 @@ int main(void)
     test_grid();
     test_errors();
     test_log_plot();
+    test_error_bars();
     int left = dir_count();
     CHECK(left == 0, "%d files left in %s (temporary files?)", left, tmpdir);
     rmdir(tmpdir);

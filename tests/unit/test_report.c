@@ -284,10 +284,14 @@ static void test_report(const char *dir, const char *dir2)
     for (const char *q = h; (q = strstr(q, "data:image/png;base64,")); q++) n_img++;
     printf("%-50s %d images\n", "report.html", n_img);
     CHECK(n_img == 8, "%d images, want 2 dirs × 2 sites × 2", n_img);
-    CHECK(strstr(h, "<b>-3.0000</b>") && strstr(h, "<b>-1.0000</b>"), "best cells not bold in the tables");
-    CHECK(strstr(h, "<td>mlp_in</td><td>1</td><td>1</td><td>2</td><td>-3.0000</td><td>0.1000</td><td>12</td>"),
+    /* n = 12 < 30: every mean carries the small-n dagger and a note says why. */
+    CHECK(strstr(h, "<b>-3.0000 †</b>") && strstr(h, "<b>-1.0000 †</b>"), "best cells not bold in the tables");
+    CHECK(strstr(h, "<td>mlp_in</td><td>1</td><td>1</td><td>2</td><td>-3.0000 †</td><td>0.1000</td><td>12</td>"),
           "best cell row of mlp_in");
-    CHECK(strstr(h, ">2.0000<") && strstr(h, ">-1.5000<"), "table numbers");
+    CHECK(strstr(h, ">2.0000 †<") && strstr(h, ">-1.5000 †<"), "table numbers");
+    CHECK(strstr(h, "†: fewer than 30 items"), "small-n note");
+    /* The best cell (-3, the most saturated blue) gets white text. */
+    CHECK(strstr(h, ";color:#fff\" title=\"se 0.1000, n 12\"><b>-3.0000 †</b>") != NULL, "dark cell, white text");
     CHECK(strstr(h, "winogrande:dev.jsonl") && strstr(h, "steer sweep --fixture &lt;x&gt;"), "settings / command");
     CHECK(strstr(h, "token 1: 0.5000, token 2: 0.7500"), "KL(B||F) per token");
     CHECK(strstr(h, "steer report a b"), "report command line");
@@ -296,10 +300,11 @@ static void test_report(const char *dir, const char *dir2)
     CHECK(strstr(h, "<tr><th>base model B</th><td>base260 (models/base260.bin)</td></tr>"), "base model row");
     free(h);
     char *m = tu_read_file(md, NULL);
-    CHECK(strstr(m, "![ΔKL vs layer at mlp_in, a panel per generated token, a line per α](dkl_mlp_in.png)") != NULL,
+    CHECK(strstr(m, "![ΔKL vs layer at mlp_in, a panel per generated token, a line per α (bars: ±1 s.e.)](dkl_mlp_in.png)") !=
+              NULL,
           "md links the figure next to it");
     CHECK(strstr(m, "(../sweep2/heatmap_resid_post.png)") != NULL, "md links the second dir's figure relatively");
-    CHECK(strstr(m, "| 1 | -1.5000 | **-3.0000** |") != NULL, "md table row of layer 1");
+    CHECK(strstr(m, "| 1 | -1.5000 † | **-3.0000 †** |") != NULL, "md table row of layer 1");
     printf("%-50s links and tables present\n", "report.md");
     free(m);
     remove(html);
@@ -425,7 +430,7 @@ static void test_adapt(void)
     CHECK_OK(steer_report_write(dirs, 1, &rp));
     char *h = tu_read_file(html, NULL), *m = tu_read_file(md, NULL);
     CHECK(strstr(h, "<h2>Learned steering against weight updates (E4): winogrande</h2>") != NULL, "adapt heading");
-    CHECK(strstr(h, "<tr><td style=\"text-align:left\">vector</td><td>resid_post</td><td>0</td><td>0.005</td>"
+    CHECK(strstr(h, "<tr><td style=\"text-align:left;\">vector</td><td>resid_post</td><td>0</td><td>0.005</td>"
                     "<td>64</td><td>0.0213%</td><td>0.1250</td><td>1.23e-04</td><td>2.0000</td><td>0.7500</td></tr>") != NULL,
           "adapt row in the HTML");
     CHECK(strstr(m, "| untrained | - | - | - | 0 | 0 | 0.1000 | 0.2000 | 3.0000 | 0.5000 |\n") != NULL &&
