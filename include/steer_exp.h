@@ -85,6 +85,14 @@ typedef struct {
      * and steer_sweep_run returns it; < 0 is an error (its message kept). */
     int (*on_item)(void *ud, const steer_sweep_item *it);
     void *ud;
+    /* Optional item source for dynamic work sharing (e.g. over MPI: `steer
+     * sweep --mpi`). NULL (default): every item of the shard minus skip, in
+     * any order. Set: each worker thread asks it for its next item, in turn
+     * (calls are serialised, never concurrent with each other), and runs the
+     * dataset index it returns — one of the shard's items not in skip, each
+     * at most once (STEER_EARG otherwise) — until it returns -1. It may block
+     * (waiting for a coordinator); on_item calls go on meanwhile. */
+    int (*next_item)(void *ud);
 } steer_sweep_params;
 
 STEER_API steer_sweep_params steer_sweep_default_params(void);
@@ -650,6 +658,37 @@ typedef struct {
 STEER_API int steer_plot_write(const char *path, const steer_plot_figure *fig, const steer_plot_panel *panels,
                                int n_panels);
 
+/* ---- heat maps (the sweep's and steer patch's figures are drawn with it)
+ *
+ * A grid of cells coloured by value with a colour bar. A zero-initialised
+ * struct plus nx, ny and z is valid. */
+typedef enum {
+    STEER_CMAP_DIVERGING = 0, /* blue (negative) – white (0) – red (positive),
+                                 range symmetric about 0                      */
+    STEER_CMAP_SEQUENTIAL,    /* white (low) – dark blue (high)               */
+} steer_cmap;
+
+typedef struct {
+    const char *title, *xlabel, *ylabel, *zlabel; /* each may be NULL         */
+    int nx, ny;                /* columns, rows: 1 … 4096 each                 */
+    const double *z;           /* [ny][nx] row-major, row 0 at the top; a
+                                  non-finite value is a grey cell            */
+    const char *const *xticks; /* [nx] column labels; NULL: 0 … nx − 1        */
+    const char *const *yticks; /* [ny] row labels; NULL: 0 … ny − 1           */
+    steer_cmap cmap;
+    double z_min, z_max;       /* z_min < z_max (finite): fixed colour range;
+                                  else from the finite values               */
+    int values;                /* 1: each cell's value printed where it fits  */
+    const char *value_fmt;     /* printf format of one double; NULL: "%.2f"   */
+    int width, height;         /* whole figure; 0: from the cell counts       */
+    double scale;              /* PNG only: pixels per unit (0: 1)            */
+} steer_heatmap;
+
+/* Renders the heat map and writes path atomically (PNG or SVG by the name,
+ * as steer_plot_write). STEER_EARG for bad arguments, STEER_EIO when the file
+ * cannot be written (nothing is left). Borrows everything. */
+STEER_API int steer_heatmap_write(const char *path, const steer_heatmap *h);
+
 /* ---- files */
 
 /* Writes size bytes to path atomically (a temporary file beside it, then
@@ -657,6 +696,162 @@ STEER_API int steer_plot_write(const char *path, const steer_plot_figure *fig, c
 STEER_API int steer_write_file_atomic(const char *path, const void *data, size_t size);
 
 /* END report section */
+
+/* ---------------------------------------------------------------- activation patching */
+/* BEGIN patch section (src/exp/patch.c; tools/cmd_patch.c; docs/PATCHING.md)
+ *
+ * Activation patching (causal tracing): a clean and a corrupted prompt of
+ * the same token length T. The clean run's activations at a (site, layer)
+ * are written into the corrupted run at chosen positions (STEER_PATCH,
+ * α = 1: the rows are replaced bit for bit) and the corrupted run's
+ * last-position logits are scored. Prompts of different lengths are an
+ * error (there is no alignment of positions). */
+typedef struct steer_patcher steer_patcher;
+
+typedef enum {
+    STEER_PATCH_LOGIT_DIFF = 0, /* logit[answer] − logit[wrong] at the last position */
+    STEER_PATCH_KL,             /* KL(P_clean ‖ P_run) at the last position (nats)  */
+} steer_patch_metric_kind;
+
+typedef struct {
+    steer_patch_metric_kind kind;
+    int answer, wrong; /* token ids (STEER_PATCH_LOGIT_DIFF)                   */
+} steer_patch_metric;
+
+STEER_API const char *steer_patch_metric_name(steer_patch_metric_kind k); /* "logit_diff", "kl" */
+
+/* Runs the clean and the corrupted prompt once (a context of T positions and
+ * up to `batch` sequences, 0: 16; n_threads 0: OpenMP default). Errors:
+ * STEER_EARG "clean prompt is 7 tokens and the corrupted one 8: patching
+ * needs prompts of the same token length", an empty prompt, a token id out
+ * of the vocabulary, or the forward pass's. The model must outlive *out.
+ * Borrows clean and corrupt (copied). */
+STEER_API int steer_patcher_new(steer_model *m, const int *clean, int n_clean, const int *corrupt, int n_corrupt,
+                                int batch, int n_threads, steer_patcher **out);
+STEER_API void steer_patcher_free(steer_patcher *p); /* NULL is a no-op */
+STEER_API int steer_patcher_n_tokens(const steer_patcher *p);
+/* Last-position logits [n_vocab] of the clean and of the corrupted run. */
+STEER_API const float *steer_patcher_clean_logits(const steer_patcher *p);
+STEER_API const float *steer_patcher_corrupt_logits(const steer_patcher *p);
+/* The metric of last-position logits [n_vocab] (KL from the clean run's).
+ * NaN for a bad metric (token ids out of range). */
+STEER_API double steer_patcher_metric(const steer_patcher *p, const steer_patch_metric *mt, const float *logits);
+/* Runs the corrupted prompt with the clean activations at (site, layer)
+ * written in at the positions pos[0..n_pos) together (n_pos = 0: nothing is
+ * patched, the corrupted run) and copies its last-position logits to
+ * out[n_vocab]. The clean run's activations at a site are captured (every
+ * layer) the first time the site is asked for. STEER_EARG for a site, layer
+ * or position out of range. */
+STEER_API int steer_patcher_run(steer_patcher *p, steer_site site, int layer, const int *pos, int n_pos, float *out);
+/* values[t] = the metric with position t alone patched at (site, layer),
+ * for every t in 0..T-1: up to `batch` positions per forward pass, one
+ * sequence each (bit for bit steer_patcher_run with that one position: the
+ * forward pass is batch-invariant). */
+STEER_API int steer_patcher_sweep(steer_patcher *p, steer_site site, int layer, const steer_patch_metric *mt,
+                                  double *values);
+
+/* END patch section */
+
+/* ---------------------------------------------------------------- steering tune (issue 22) */
+/* BEGIN tune section (steer tune; src/exp/tune.c, docs/TUNE.md) */
+
+/* A user's own steering vectors × sites × layers × scales on contrastive A/B
+ * data, with judge-free metrics per cell (α·v added at one (site, layer)):
+ *   logit difference LD = Σ log p(positive) − Σ log p(negative) over the
+ *     completion tokens, teacher-forced after the prompt; mean, standard
+ *     error, share of items with LD > 0, share moved there from LD ≤ 0;
+ *   KL(P_steered ‖ P_unsteered) of the next-token distribution averaged over
+ *     every position of the neutral texts (the side-effect budget);
+ *   perplexity of the reference text (else of the neutral texts).
+ * Neutral and reference texts are steered at every position; the A/B
+ * sequences at p->positions (all, or the completion: STEER_POS_GENERATED). */
+
+typedef struct {
+    char *prompt, *positive, *negative; /* owned by the data                   */
+    int line;                           /* 1-based line in the file            */
+} steer_tune_pair;
+
+typedef struct {
+    steer_tune_pair *pairs;
+    int n_pairs;
+    char **neutral; /* non-empty lines of the neutral file (may be NULL)       */
+    int n_neutral;
+    char *reference; /* the reference text (may be NULL)                       */
+} steer_tune_data;
+
+/* Loads A/B items from JSON Lines — {"prompt", "positive", "negative"}, or
+ * CAA's {"question", "answer_matching_behavior", "answer_not_matching_behavior"}
+ * (first n_max items; 0: all) — and optionally neutral texts (one per line)
+ * and a reference text. Errors name file and line. *out: the caller's
+ * (steer_tune_data_free). */
+STEER_API int steer_tune_data_load(const char *pairs_path, int n_max, const char *neutral_path,
+                                   const char *reference_path, steer_tune_data **out);
+STEER_API void steer_tune_data_free(steer_tune_data *d);
+
+typedef struct {
+    const steer_vecset *const *vectors; /* [n_vectors] (borrowed)              */
+    const char *const *vector_names;    /* [n_vectors] labels for messages     */
+    int n_vectors;
+    const unsigned char *site_mask;  /* [STEER_SITE_COUNT] or NULL: every site a
+                                        vector has                             */
+    const unsigned char *layer_mask; /* [n_layer] or NULL: every layer          */
+    const float *scales;             /* [n_scales] α values (0 allowed)         */
+    int n_scales;
+    steer_pos_kind positions; /* A/B items: STEER_POS_ALL (default) or
+                                 STEER_POS_GENERATED (completion only)          */
+    double kl_budget;         /* for steer_tune_recommend (default 0.1 nats)   */
+    int n_threads;            /* items in parallel (0: OpenMP default)         */
+    void (*on_progress)(void *ud, int done, int total); /* serialised; may be NULL */
+    void *ud;
+} steer_tune_params;
+
+STEER_API steer_tune_params steer_tune_default_params(void);
+
+typedef struct {
+    int vector;       /* index into steer_tune_params.vectors                  */
+    steer_site site;
+    int layer;
+    float scale;
+    int n_items;
+    double ld_mean, ld_se;            /* logit difference (nats)               */
+    double share_positive, share_moved;
+    double kl_mean;                   /* NaN without neutral texts             */
+    long kl_positions;
+    double ppl;                       /* NaN without texts                     */
+    long ppl_tokens;
+} steer_tune_cell;
+
+typedef struct {
+    steer_tune_cell *cells; /* [n_cells]: vectors × their (site, layer) × scales */
+    int n_cells;
+    int n_items, n_neutral, ppl_on_reference;
+    double base_ld_mean, base_ld_se, base_share_positive, base_ppl; /* unsteered */
+} steer_tune_result;
+
+/* Runs every cell. Vectors must fit the model (steer_vecset_check_model) and
+ * hold one row per (site, layer). *out: the caller's (steer_tune_result_free). */
+STEER_API int steer_tune_run(steer_model *m, const steer_tune_data *d, const steer_tune_params *p,
+                             steer_tune_result **out);
+STEER_API void steer_tune_result_free(steer_tune_result *r);
+
+/* The recommended cell: the largest mean logit difference among cells whose
+ * KL is within kl_budget (all cells when there were no neutral texts); ties
+ * to the smaller |scale|. -1 if no cell qualifies. */
+STEER_API int steer_tune_recommend(const steer_tune_result *r, double kl_budget);
+
+typedef struct {
+    const char *model, *data, *neutral, *reference, *command, *positions; /* recorded */
+    const char *const *vector_names; /* labels in tune.csv                    */
+} steer_tune_info;
+
+/* Writes DIR/tune.csv (a row per cell), DIR/tune_summary.json (settings, the
+ * unsteered numbers, the recommended cell) and the figures tune_logit_diff,
+ * tune_kl, tune_ppl (.png/.svg: metric vs scale, a panel per (vector, site),
+ * a line per layer), each atomically. */
+STEER_API int steer_tune_write(const steer_tune_result *r, const steer_tune_info *info, double kl_budget,
+                               const char *dir);
+
+/* END tune section */
 
 #ifdef __cplusplus
 }

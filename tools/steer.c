@@ -19,6 +19,9 @@ int cmd_analyze_mlp(int argc, char **argv); /* cmd_analyze_mlp.c */
 int cmd_icl(int argc, char **argv);      /* cmd_icl.c */
 int cmd_study(int argc, char **argv);    /* cmd_study.c */
 int cmd_compress(int argc, char **argv); /* cmd_compress.c */
+int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
+int cmd_patch(int argc, char **argv);    /* cmd_patch.c */
+int cmd_tune(int argc, char **argv);     /* cmd_tune.c */
 
 
 static const cli_command commands[] = {
@@ -42,7 +45,10 @@ static const cli_command commands[] = {
     {"data", cmd_data, "datasets and templates: generate ListOps, show, stats, export (Winogrande, JSONL)"},
     {"icl", cmd_icl, "in-context learning as attn_out steering: exact patching, mean delta, compression (SPEC E3)"},
     {"compress", cmd_compress, "turn a context (prompt, few-shot examples, document) into attn_out vectors"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with per-request steering and continuous batching"},
     {"study", cmd_study, "multi-run studies: adapt (E4 table), twins (E5 twin models)"},
+    {"tune", cmd_tune, "tune your own vectors: sites x layers x scales on A/B data, KL budget, recommendation"},
+    {"patch", cmd_patch, "activation patching clean -> corrupted over sites x layers x positions (heat maps)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -971,6 +971,154 @@ static int section_adapt(doc *d, const char *dir)
  * its section function (which builds its part of the document and returns a
  * status; it may read anything in dir). A directory holding several kinds
  * gets a section for each, in table order. A new kind is one more row. */
+/* ---------------------------------------------------------------- steering tune section (issue 22) */
+
+/* One row of tune.csv as the report needs it. */
+typedef struct {
+    char vector[128], site[32];
+    int layer, n;
+    double scale, ld, se, share, kl, ppl;
+} tune_row;
+
+static double csv_double(const char *f) { return *f ? strtod(f, NULL) : NAN; }
+
+static int section_tune(doc *d, const char *dir)
+{
+    char path[PATH_MAX], buf[4096];
+    int rc = join_path(path, sizeof path, dir, "tune_summary.json");
+    if (rc) return rc;
+    char *text = NULL;
+    if ((rc = io_read_text(path, &text, NULL))) return rc;
+    cJSON *js = cJSON_Parse(text);
+    free(text);
+    const cJSON *fmt = js ? cJSON_GetObjectItemCaseSensitive(js, "format") : NULL;
+    if (!cJSON_IsObject(js) || !cJSON_IsString(fmt) || strncmp(fmt->valuestring, "steer-tune/", 11) != 0) {
+        cJSON_Delete(js);
+        return steer_err(STEER_EFORMAT, "%s: not a tune summary (format steer-tune/1)", path);
+    }
+    /* tune.csv: every cell */
+    tune_row *rows = NULL;
+    int n = 0, cap = 0, line = 0;
+    if (!(rc = join_path(path, sizeof path, dir, "tune.csv"))) rc = io_read_text(path, &text, NULL);
+    char *cur = rc ? NULL : text, *ln;
+    while (!rc && (ln = text_next_line(&cur, NULL))) {
+        if (++line == 1 || !*ln) continue;
+        char *f[16];
+        if (csv_split(ln, f, 16) != 13) {
+            rc = steer_err(STEER_EFORMAT, "%s:%d: not 13 fields", path, line);
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            tune_row *nr = realloc(rows, (size_t)cap * sizeof *nr);
+            if (!nr) {
+                rc = steer_err(STEER_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            rows = nr;
+        }
+        tune_row *r = &rows[n++];
+        snprintf(r->vector, sizeof r->vector, "%s", f[0]);
+        snprintf(r->site, sizeof r->site, "%s", f[1]);
+        r->layer = atoi(f[2]);
+        r->scale = csv_double(f[3]);
+        r->n = atoi(f[4]);
+        r->ld = csv_double(f[5]);
+        r->se = csv_double(f[6]);
+        r->share = csv_double(f[7]);
+        r->kl = csv_double(f[9]);
+        r->ppl = csv_double(f[11]);
+    }
+    if (!rc) free(text);
+    if (rc) goto end;
+
+    const double budget = json_num(js, "kl_budget");
+    const char *model = json_text(cJSON_GetObjectItemCaseSensitive(js, "model"), buf, sizeof buf);
+    char title[700];
+    snprintf(title, sizeof title, "Steering tune: %s", model ? model : "?");
+    doc_section_begin(d, title, dir);
+    doc_heading(d, 3, "Settings", NULL);
+    static const char *const kv[] = {"setting", "value"};
+    doc_table(d, "settings", 2, "ll", kv, 1);
+    static const char *const keys[][2] = {{"model", "model"},       {"data", "A/B items"},
+                                          {"n_items", "items"},     {"neutral", "neutral texts (KL)"},
+                                          {"n_neutral", "neutral texts"}, {"ppl_on", "perplexity on"},
+                                          {"positions", "A/B positions steered"}, {"kl_budget", "KL budget (nats/position)"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        doc_setting(d, keys[i][1], json_text(cJSON_GetObjectItemCaseSensitive(js, keys[i][0]), buf, sizeof buf));
+    const char *cmd = json_text(cJSON_GetObjectItemCaseSensitive(js, "command"), buf, sizeof buf);
+    if (cmd) doc_code(d, cmd);
+
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(js, "unsteered"), *rec = cJSON_GetObjectItemCaseSensitive(js, "recommended");
+    doc_paraf(d, "Unsteered: mean logit difference (positive − negative) %.4f, share of items preferring the positive "
+                 "completion %.3f%s.", json_num(un, "logit_diff_mean"), json_num(un, "share_positive"),
+              n > 0 && rows[0].n < SMALL_N ? SMALL_N_MARK : "");
+    if (cJSON_IsObject(rec)) {
+        char v[256];
+        snprintf(v, sizeof v, "%s", json_text(cJSON_GetObjectItemCaseSensitive(rec, "vector"), buf, sizeof buf));
+        doc_paraf(d, "Recommended (the largest mean logit difference with KL within %g): %s at %s, layer %g, scale "
+                     "%g — logit difference %.4f, share > 0 %.3f, KL %.4f.", budget, v,
+                  json_text(cJSON_GetObjectItemCaseSensitive(rec, "site"), buf, sizeof buf), json_num(rec, "layer"),
+                  json_num(rec, "scale"), json_num(rec, "logit_diff_mean"), json_num(rec, "share_positive"),
+                  json_num(rec, "kl_mean"));
+    } else
+        doc_paraf(d, "No cell has a KL within the budget %g: smaller scales or a larger budget.", budget);
+
+    /* Per (vector, site, layer): the best scale within the budget. */
+    doc_heading(d, 3, "Best scale per layer within the KL budget", NULL);
+    static const char *const head[] = {"vector", "site", "layer", "scale", "logit diff", "se", "share > 0", "KL", "ppl"};
+    doc_table(d, NULL, 9, "llrrrrrrr", head, 0);
+    int small = 0;
+    for (int i = 0; i < n; i++) {
+        int first = 1, best = -1;
+        for (int k = 0; k < i; k++)
+            if (!strcmp(rows[k].vector, rows[i].vector) && !strcmp(rows[k].site, rows[i].site) && rows[k].layer == rows[i].layer)
+                first = 0;
+        if (!first) continue;
+        for (int k = i; k < n; k++) {
+            const tune_row *r = &rows[k];
+            if (strcmp(r->vector, rows[i].vector) || strcmp(r->site, rows[i].site) || r->layer != rows[i].layer) continue;
+            if (isfinite(r->kl) && isfinite(budget) && r->kl > budget) continue;
+            if (best < 0 || r->ld > rows[best].ld) best = k;
+        }
+        doc_row(d);
+        doc_cell(d, DOC_LEFT, rows[i].vector);
+        doc_cell(d, DOC_LEFT, rows[i].site);
+        doc_cellf(d, 0, "%d", rows[i].layer);
+        if (best < 0) {
+            doc_cell_opt o = {.bg = -1, .colspan = 6, .md_span = "–"};
+            doc_cell_ex(d, &o, "none within the budget");
+            continue;
+        }
+        const tune_row *r = &rows[best];
+        char c[64];
+        doc_cellf(d, 0, "%g", r->scale);
+        fmt_num(c, sizeof c, r->ld);
+        doc_cellf(d, 0, "%s%s", c, r->n < SMALL_N ? SMALL_N_MARK : "");
+        small |= r->n < SMALL_N;
+        fmt_num(c, sizeof c, r->se);
+        doc_cell(d, 0, c);
+        doc_cellf(d, 0, "%.3f", r->share);
+        fmt_num(c, sizeof c, r->kl);
+        doc_cell(d, 0, c);
+        fmt_num(c, sizeof c, r->ppl);
+        doc_cell(d, 0, c);
+    }
+    small_n_note(d, small);
+    static const char *const figs[][2] = {{"tune_logit_diff.png", "mean logit difference vs scale, a line per layer"},
+                                          {"tune_kl.png", "KL(steered ‖ unsteered) on the neutral texts vs scale"},
+                                          {"tune_ppl.png", "perplexity vs scale"}};
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        if ((rc = join_path(path, sizeof path, dir, figs[i][0]))) break;
+        if (file_exists(path)) rc = doc_figure(d, dir, figs[i][0], figs[i][1]);
+    }
+    if (!rc) doc_section_end(d);
+end:
+    free(rows);
+    cJSON_Delete(js);
+    return rc;
+}
+
 typedef struct {
     const char *marker; /* file whose presence identifies the kind */
     int (*section)(doc *d, const char *dir);
@@ -981,6 +1129,7 @@ static const report_kind report_kinds[] = {
     {"mlp_stats.csv", section_mlp},       /* steer analyze-mlp (SPEC E2) */
     {"icl.csv", section_icl},             /* steer icl (SPEC E3) */
     {"acc_vs_params.png", section_adapt}, /* steer study adapt (SPEC E4) */
+    {"tune_summary.json", section_tune},  /* steer tune (issue 22) */
 };
 static const int n_report_kinds = (int)(sizeof report_kinds / sizeof report_kinds[0]);
 

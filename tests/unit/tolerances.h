@@ -284,6 +284,16 @@
  *   no greedy pick of the 20 compared generations is that close to a tie. */
 #define TOL_EVAL_FAST_LOSS 0.0
 
+/* ---------------------------------------------------------------- steer tune (tests/unit/test_tune.c, issue 22)
+ * TOL_TUNE_REF — steer_tune_run's logit difference, its standard error, KL
+ *   and perplexity against the test's own computation (a hook adding α·v, a
+ *   log-softmax and KL written in the test, in double): the logits are the
+ *   same floats (the hook adds the same α·v[j] as the intervention), so only
+ *   the double log-softmax/KL summation orders differ (n_vocab = 512 terms,
+ *   ~512 u_double ≈ 1e-13 relative per value, summed over < 200 values).
+ *   1e-10 relative leaves room; a wrong position, token or sign is O(1). */
+#define TOL_TUNE_REF 1e-10
+
 /* cli_study_twins.sh (read from this file by the script): the mlp_in norm
  * ratio ‖Δ̂‖/‖δ‖ of steer analyze-mlp is 1 by construction (no norm stage at
  * mlp_in); twins.csv prints it with %.6g, so |ratio − 1| <= 1e-6. */
