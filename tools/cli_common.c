@@ -170,6 +170,47 @@ static int set_opt(const cli_opt *o, const char *v)
     return -1;
 }
 
+/* Edit distance (insertions, deletions, substitutions) between a[0..n) and
+ * b, capped: strings longer than 63 bytes count as far apart. */
+static int edit_distance(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b);
+    if (n > 63 || m > 63) return 99;
+    int row[64];
+    for (size_t j = 0; j <= m; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+/* The option name nearest to a[0..len) (edit distance at most 2, or the
+ * only option it is a prefix of), or NULL. */
+static const char *nearest_opt(const cli_spec *spec, const char *a, size_t len)
+{
+    const char *best = NULL, *prefix_of = NULL;
+    int bd = 3, n_prefix = 0;
+    for (int i = 0; i < spec->n_opts; i++) {
+        const char *names[2] = {spec->opts[i].long_name, spec->opts[i].short_name};
+        for (int k = 0; k < 2; k++) {
+            if (!names[k]) continue;
+            int d = edit_distance(a, len, names[k]);
+            if (d < bd) bd = d, best = names[k];
+            if (k == 0 && len > 2 && strncmp(names[k], a, len) == 0) n_prefix++, prefix_of = names[k];
+        }
+    }
+    if (!best && n_prefix == 1) best = prefix_of;
+    return best;
+}
+
 int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
 {
     int np = 0, only_pos = 0;
@@ -187,8 +228,11 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
             const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
             size_t len = eq ? (size_t)(eq - a) : strlen(a);
             const cli_opt *o = find_opt(spec, a, len);
-            if (!o)
+            if (!o) {
+                const char *near = nearest_opt(spec, a, len);
+                if (near) return cli_usage("unknown option '%.*s' (did you mean %s?)", (int)len, a, near);
                 return cli_usage("unknown option '%.*s'", (int)len, a);
+            }
             const char *v = NULL;
             if (o->kind == OPT_FLAG) {
                 if (eq)
@@ -236,6 +280,20 @@ static int read_uint(const char **p, int *out)
     return 0;
 }
 
+/* A layer number at *p: digits, or '-' and digits counting from the end
+ * (-1 = the last layer). */
+static int read_layer(const char **p, int *out)
+{
+    int neg = **p == '-';
+    const char *q = *p + neg;
+    int v;
+    if (read_uint(&q, &v)) return -1;
+    if (neg && v == 0) return -1;
+    *p = q;
+    *out = neg ? -v : v;
+    return 0;
+}
+
 int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *err, size_t err_size)
 {
     memset(mask, 0, (size_t)n_layer);
@@ -246,34 +304,42 @@ int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *e
     const char *p = spec;
     for (;;) {
         int a, b;
-        if (read_uint(&p, &a))
+        const char *item = p;
+        if (read_layer(&p, &a))
             goto bad;
         b = a;
         if (*p == '-') {
             p++;
-            if (read_uint(&p, &b) || b < a)
+            if (read_layer(&p, &b))
                 goto bad;
         }
         if (*p != ',' && *p != '\0')
             goto bad;
-        if (b >= n_layer) {
-            snprintf(err, err_size, "layer %d out of range (model has %d layers)", a >= n_layer ? a : b, n_layer);
+        int ra = a < 0 ? n_layer + a : a, rb = b < 0 ? n_layer + b : b;
+        if (ra < 0 || ra >= n_layer || rb < 0 || rb >= n_layer) {
+            int v = ra < 0 || ra >= n_layer ? a : b;
+            snprintf(err, err_size, "layer %d out of range (model has %d layers)", v, n_layer);
             return -1;
         }
-        for (int l = a; l <= b; l++)
+        if (rb < ra) {
+            snprintf(err, err_size, "layer range '%.*s' runs backwards (%d to %d)", (int)(p - item), item, ra, rb);
+            return -1;
+        }
+        for (int l = ra; l <= rb; l++)
             mask[l] = 1;
         if (*p == '\0')
             return 0;
         p++;
     }
 bad:
-    snprintf(err, err_size, "bad layer list '%s' (expected all, 3 or 0,2,5-7)", spec);
+    snprintf(err, err_size, "bad layer list '%s' (expected all, 3, -1 (the last), 0,2,5-7 or 2--1)", spec);
     return -1;
 }
 
 void cli_unknown_site_msg(const char *name, char *err, size_t err_size)
 {
-    int off = snprintf(err, err_size, "unknown site '%s' (sites:", name);
+    int off = snprintf(err, err_size, "unknown site '%s' (TransformerLens names such as hook_resid_post are also "
+                                      "accepted; sites:", name);
     for (int s = 0; s < STEER_SITE_COUNT && off > 0 && (size_t)off < err_size; s++)
         off += snprintf(err + off, err_size - (size_t)off, "%s %s", s ? "," : "", steer_site_name((steer_site)s));
     if (off > 0 && (size_t)off < err_size)
@@ -299,8 +365,13 @@ int cli_parse_sites(const char *spec, steer_site *sites, int *n_sites, char *err
         memcpy(name, p, len);
         name[len] = '\0';
         steer_site s;
+        int hl = -1;
         if (steer_site_parse(name, &s) != STEER_OK) {
-            cli_unknown_site_msg(name, err, err_size);
+            if (steer_hook_name_parse(name, &s, &hl) == STEER_OK && hl >= 0)
+                snprintf(err, err_size, "'%s' names a layer: give --sites %s --layers %d", name,
+                         strchr(name + 7, '.') + 1, hl);
+            else
+                cli_unknown_site_msg(name, err, err_size);
             return -1;
         }
         int dup = 0;

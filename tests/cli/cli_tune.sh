@@ -53,5 +53,5 @@ expect_fail "site the vectors lack" "no vector" "$STEER" tune -m "$B" -v "$V" --
     --sites attn_out -o "$TMP/out/t"
 expect_fail "missing vectors file" "nope.safetensors" "$STEER" tune -m "$B" -v "$TMP/nope.safetensors" \
     --data "$D/ab_dev.jsonl" -o "$TMP/out/t"
-expect_fail "unknown option" "--scale" "$STEER" tune -m "$B" -v "$V" --data "$D/ab_dev.jsonl" --scale 1 -o "$TMP/out/t"
+expect_fail "unknown option suggests the nearest" "did you mean --scales?" "$STEER" tune -m "$B" -v "$V" --data "$D/ab_dev.jsonl" --scale 1 -o "$TMP/out/t"
 finish
