@@ -45,11 +45,32 @@ enum {
     STEER_EUNSUPPORTED = -5, /* valid file, but a feature we do not implement    */
     STEER_ENAN = -6,         /* NaN/Inf in a user-supplied vector                */
     STEER_ECONTEXT = -7,     /* sequence longer than the context window          */
+    STEER_ECANCELLED = -8,   /* stopped by steer_cancel (e.g. Ctrl-C in a binding) */
 };
 
 /* The message of the last failure on this thread. Never NULL; valid until the
  * next failing call on the same thread. */
 STEER_API const char *steer_last_error(void);
+
+/* Removes every temporary file and directory the library is writing at this
+ * moment (FILE.tmp.<pid> beside an output, a conversion's OUT.tmp.<pid>
+ * directory). Async-signal-safe: for a program's SIGINT/SIGTERM handler,
+ * which then ends the program (the writers themselves are not told). The
+ * steer CLI installs such a handler. */
+STEER_API void steer_remove_temporaries(void);
+
+/* Cancellation (a binding's Ctrl-C, a watchdog). steer_cancel(1) raises a
+ * process-wide flag that the forward pass checks before every layer, so
+ * steer_forward, steer_forward_resume, steer_generate and everything built on
+ * them (captures, extraction, evaluation, sweeps, ICL, the MLP analysis)
+ * return STEER_ECANCELLED ("cancelled") soon after, on every thread;
+ * steer_cancel(0) lowers it again (nothing is cancelled while it is down).
+ * A cancelled context stays valid: its KV cache holds partial rows, so clear
+ * the sequence (steer_ctx_clear) before going on from it. Lock-free and
+ * async-signal-safe: callable from any thread or a signal handler.
+ * steer_cancelled() is the flag (1 or 0). */
+STEER_API void steer_cancel(int on);
+STEER_API int steer_cancelled(void);
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -105,6 +126,14 @@ typedef enum {
 STEER_API const char *steer_site_name(steer_site s); /* "resid_pre", … (static)            */
 /* Parses a site name. Returns STEER_OK, or STEER_EARG for an unknown name. */
 STEER_API int steer_site_parse(const char *name, steer_site *out);
+/* A TransformerLens hook name: "blocks.3.hook_resid_post" → (resid_post, 3);
+ * a name without "blocks.L." (a site name or a TL name such as
+ * "hook_resid_post", "mlp.hook_post") → (site, -1). steer_site_parse accepts
+ * the TL names whose meaning is a site's (docs/VECTORS.md §1): hook_resid_pre,
+ * hook_attn_out, hook_resid_mid, mlp.hook_pre (mlp_gate), mlp.hook_pre_linear
+ * (mlp_up), mlp.hook_post (mlp_act), hook_mlp_out, hook_resid_post. The layer
+ * is not checked against a model. STEER_EARG naming the name. */
+STEER_API int steer_hook_name_parse(const char *name, steer_site *site, int *layer);
 
 /* ---------------------------------------------------------------- model */
 
@@ -410,6 +439,12 @@ STEER_API int steer_ctx_add_hook(steer_ctx *c, const steer_hook *h);
 STEER_API void steer_ctx_refresh_hooks(steer_ctx *c);
 /* Removes every hook, intervention and capture. */
 STEER_API void steer_ctx_clear_hooks(steer_ctx *c);
+/* Removes the one hook, intervention or capture with this id (as returned by
+ * steer_ctx_add_hook / _add_intervention / _add_capture / _add_capture_into),
+ * freeing what the context copied for it; the others keep their order and
+ * ids. STEER_EARG if no hook has that id. A server removes one sequence's
+ * interventions this way when the sequence ends. */
+STEER_API int steer_ctx_remove_hook(steer_ctx *c, int id);
 
 /* Position selectors for declarative interventions (SPEC §3). Positions are
  * absolute. "prompt" means pos < prompt length of the sequence

@@ -296,6 +296,29 @@ STEER_API int steer_train_describe(const steer_model *m, const steer_train_param
 STEER_API int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_dataset *d,
                        const steer_eval_params *ep, steer_eval_result *res, steer_eval_item *items);
 
+/* A training checkpoint applied to inference (steer generate/logits/capture
+ * --adapter): the adapter.safetensors of any non-full `steer train` method.
+ * Steering methods (vector, adapter, adapter-linear, rank1, LoReFT, and the
+ * adapter of joint) become one hook computing the trained map; LoRA (and
+ * joint's LoRA) is merged in memory, W + (lora_alpha/r)·B·A, into F32 copies
+ * of the adapted projections of a shallow copy of the model (the same
+ * engine steer eval uses). Errors name the file and say what it is when it
+ * is not a checkpoint ("x.safetensors: is a steering vector file (method
+ * 'mean-diff'), not a training checkpoint: pass it with --steer; …"), or a
+ * checkpoint of another model. m must outlive *out. */
+typedef struct steer_adapter steer_adapter;
+STEER_API int steer_adapter_load(const steer_model *m, const char *path, steer_adapter **out);
+STEER_API void steer_adapter_free(steer_adapter *a); /* NULL is a no-op */
+/* The checkpoint's training method ("lora", "vector", …); valid until free. */
+STEER_API const char *steer_adapter_method(const steer_adapter *a);
+/* The model to make contexts from: m itself, or (LoRA, joint) the copy with
+ * the LoRA merged. Borrowed; valid until steer_adapter_free. */
+STEER_API steer_model *steer_adapter_model(steer_adapter *a);
+/* Adds the checkpoint's steering hook to c (a context of
+ * steer_adapter_model(a)), after the hooks c has; nothing for LoRA alone.
+ * The hook reads a's parameters: a must outlive the hook's use. */
+STEER_API int steer_adapter_install(steer_adapter *a, steer_ctx *c);
+
 /* Merging a LoRA checkpoint into its base model (steer merge-lora). */
 typedef struct {
     steer_dtype dtype;  /* matrices: STEER_DTYPE_KEEP (default) the base's (F32

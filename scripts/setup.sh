@@ -9,8 +9,20 @@
 #   cmake, pkg-config, gcc         build
 #   clang, libclang-rt-dev         libFuzzer + sanitizer runtimes for scripts/fuzz.sh
 #   libomp-dev                     OpenMP for clang (the fuzz build)
+#   libmicrohttpd-dev              `steer serve`'s HTTP server: GNU, small C API, thread-per-connection
+#                                  mode (handlers may block on a request), kept up in Debian
+#   nodejs                         runs the official OpenAI Node SDK client of tests/cli/cli_serve.sh
+#                                  (npm: Debian's npm package conflicts with NodeSource's nodejs, which
+#                                  ships npm; without npm that part of the test is skipped, saying why)
+#   python3-numpy, python3-pytest  the Python package python/steer (ctypes over libsteer: numpy arrays)
+#                                  and its tests (docs/PYTHON.md); Debian's, as PyPI is not reachable
+#   python3-matplotlib             the quickstart example's figure (examples/steering_quickstart.py)
+#   python3-pip, python3-setuptools, python3-wheel, python3-venv
+#                                  offline `pip install --no-build-isolation --no-index ./python`
+#   libopenmpi-dev, openmpi-bin    `steer sweep --mpi` over many machines (docs/SCALING.md): Open MPI is
+#                                  what Slurm clusters run and Debian's MPI default; optional (STEER_MPI)
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev"
+PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev libmicrohttpd-dev nodejs python3-numpy python3-pytest python3-matplotlib python3-pip python3-setuptools python3-wheel python3-venv libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

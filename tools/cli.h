@@ -72,13 +72,17 @@ typedef struct {
     int n;
 } cli_strlist;
 
+/* An option spelling kept for old command lines, not shown by --help:
+ * CLI_ALIAS("--output", OPT_STR, &out) next to {"-o", "--out", ...}. */
+#define CLI_ALIAS(long_name, kind, dest) {NULL, long_name, kind, dest, NULL, NULL}
+
 typedef struct {
     const char *short_name; /* "-m" or NULL                                 */
     const char *long_name;  /* "--model"                                    */
     cli_opt_kind kind;
     void *dest;
     const char *metavar; /* "MODEL" (NULL for flags)                        */
-    const char *help;    /* one line                                        */
+    const char *help;    /* one line; NULL: an alias, not listed by --help */
 } cli_opt;
 
 typedef struct {
@@ -99,7 +103,8 @@ void cli_print_help(const cli_spec *spec);
 
 /* ---------------------------------------------------------------- lists */
 
-/* "all" | "3" | "0,2,5-7" into mask[n_layer] (1 = chosen). On failure writes
+/* "all" | "3" | "0,2,5-7" | "-1" | "2--1" into mask[n_layer] (1 = chosen;
+ * a negative number counts from the end: -1 = layer n_layer - 1). On failure writes
  * a message ("layer 9 out of range (model has 5 layers)") into err and
  * returns -1. */
 int cli_parse_layers(const char *spec, int n_layer, unsigned char *mask, char *err, size_t err_size);
@@ -148,6 +153,8 @@ int cli_check_context(int n, int n_ctx);
  *      and then the --control-vector files (α = SCALE), summed in float in
  *      command-line order (control vectors only inside range "A B", or NULL);
  *   3. one STEER_ADD of the summed per-position ([T, d]) --steer vectors.
+ * Each argument may end in a position selector @SEL (cli_steer.c,
+ * docs/VECTORS.md §6); steps 2 and 3 then run once per distinct selector.
  * Any list may be empty. Returns 0, 1 (error printed) or 2 (usage). */
 int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *steers, const cli_strlist *cvs,
                      const char *range, const cli_strlist *ablates);

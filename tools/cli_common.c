@@ -65,13 +65,15 @@ int cli_usage(const char *fmt, ...)
 
 /* ---------------------------------------------------------------- numbers */
 
+/* 0 on success; -1 not an integer; -2 an integer out of int's range. */
 static int parse_int(const char *s, int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno || v < INT_MIN || v > INT_MAX)
-        return -1;
+    if (*s == '\0' || *end != '\0') return -1;
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX) return -2;
+    if (errno) return -1;
     *out = (int)v;
     return 0;
 }
@@ -111,6 +113,7 @@ void cli_print_help(const cli_spec *spec)
         printf("\noptions:\n");
         for (int i = 0; i < spec->n_opts; i++) {
             const cli_opt *o = &spec->opts[i];
+            if (!o->help) continue; /* an alias kept for old command lines (CLI_ALIAS) */
             char left[96];
             snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "",
                      o->short_name ? ", " : "", o->long_name, o->metavar ? " " : "",
@@ -147,10 +150,12 @@ static int set_opt(const cli_opt *o, const char *v)
     case OPT_STR:
         *(const char **)o->dest = v;
         return -1;
-    case OPT_INT:
-        if (parse_int(v, (int *)o->dest))
-            return cli_usage("%s expects an integer, got '%s'", o->long_name, v);
+    case OPT_INT: {
+        int e = parse_int(v, (int *)o->dest);
+        if (e == -2) return cli_usage("%s: %s is out of range (at most %d)", o->long_name, v, INT_MAX);
+        if (e) return cli_usage("%s expects an integer, got '%s'", o->long_name, v);
         return -1;
+    }
     case OPT_FLOAT:
         if (parse_float(v, (float *)o->dest))
             return cli_usage("%s expects a number, got '%s'", o->long_name, v);
@@ -197,11 +202,12 @@ static int edit_distance(const char *a, size_t n, const char *b)
 static const char *nearest_opt(const cli_spec *spec, const char *a, size_t len)
 {
     const char *best = NULL, *prefix_of = NULL;
-    int bd = 3, n_prefix = 0;
+    size_t body = len - (len > 1 && a[1] == '-' ? 2 : 1); /* letters after the dashes */
+    int bd = body <= 3 ? 2 : 3, n_prefix = 0; /* short names: one edit at most */
     for (int i = 0; i < spec->n_opts; i++) {
         const char *names[2] = {spec->opts[i].long_name, spec->opts[i].short_name};
         for (int k = 0; k < 2; k++) {
-            if (!names[k]) continue;
+            if (!names[k] || (k == 0) != (len > 1 && a[1] == '-')) continue; /* --long vs --long, -s vs -s */
             int d = edit_distance(a, len, names[k]);
             if (d < bd) bd = d, best = names[k];
             if (k == 0 && len > 2 && strncmp(names[k], a, len) == 0) n_prefix++, prefix_of = names[k];
@@ -402,6 +408,10 @@ int cli_new_ctx(steer_model *m, int n_ctx, int n_threads, steer_ctx **out)
 {
     if (n_ctx < 0)
         return cli_usage("--ctx must be >= 0, got %d", n_ctx);
+    const int trained = steer_model_get_config(m)->n_ctx_train;
+    if (n_ctx > trained)
+        fprintf(stderr, "steer %s: warning: --ctx %d is beyond the %d positions the model was trained with; "
+                        "positions past %d are extrapolated\n", cli_cmd ? cli_cmd : "", n_ctx, trained, trained);
     if (n_threads < 0)
         return cli_usage("--threads must be >= 0, got %d", n_threads);
     steer_ctx_params cp = steer_ctx_default_params();

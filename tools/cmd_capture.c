@@ -2,6 +2,7 @@
  * `steer logits` (logits of every position): one forward pass over a prompt,
  * results written to a safetensors file. */
 #include "cli.h"
+#include "capture_batch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +14,16 @@ typedef struct {
     int n_ctx, n_threads;
     cli_strlist steers, cvs, ablates; /* --steer, --control-vector, --ablate */
     int chat;                         /* --chat                                 */
-    steer_model *m;
+    const char *adapter;              /* --adapter: a steer train checkpoint    */
+    steer_model *m;                   /* the model run (with a LoRA merged)     */
+    steer_model *base;                /* the model loaded                       */
+    steer_adapter *ad;
     steer_ctx *c;
     int *toks, n_tok;
 } run_state;
 
 /* The options both commands take; fills o[0..N_RUN_OPTS). */
-#define N_RUN_OPTS 11
+#define N_RUN_OPTS 12
 static void run_opts(run_state *st, cli_opt *o)
 {
     o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "model: GGUF, Hugging Face directory or llama2.c .bin (required)"};
@@ -29,13 +33,15 @@ static void run_opts(run_state *st, cli_opt *o)
     o[4] = (cli_opt){"-o", "--output", OPT_STR, &st->out, "FILE", "output .safetensors (required)"};
     o[5] = (cli_opt){NULL, "--ctx", OPT_INT, &st->n_ctx, "N", "context positions (0 = the model's training context)"};
     o[6] = (cli_opt){NULL, "--threads", OPT_INT, &st->n_threads, "N", "threads (0 = OpenMP default)"};
-    o[7] = (cli_opt){NULL, "--steer", OPT_LIST, &st->steers, "FILE[:SITE[:LAYERS[:ALPHA]]]",
+    o[7] = (cli_opt){NULL, "--steer", OPT_LIST, &st->steers, "FILE[:SITE[:LAYERS[:ALPHA]]][@POS]",
                      "add steering vectors during the pass (repeatable, as in generate)"};
-    o[8] = (cli_opt){NULL, "--control-vector", OPT_LIST, &st->cvs, "FILE[:SCALE]",
+    o[8] = (cli_opt){NULL, "--control-vector", OPT_LIST, &st->cvs, "FILE[:SCALE][@POS]",
                      "add a llama.cpp/repeng control vector (repeatable, as in generate)"};
-    o[9] = (cli_opt){NULL, "--ablate", OPT_LIST, &st->ablates, "FILE[:SITE[:LAYERS]]",
+    o[9] = (cli_opt){NULL, "--ablate", OPT_LIST, &st->ablates, "FILE[:SITE[:LAYERS]][@POS]",
                      "project directions out (repeatable, as in generate)"};
     o[10] = (cli_opt){NULL, "--chat", OPT_FLAG, &st->chat, NULL, "wrap the prompt as a user turn in the model's chat format"};
+    o[11] = (cli_opt){NULL, "--adapter", OPT_STR, &st->adapter, "FILE",
+                      "apply a steer train checkpoint (adapter.safetensors), as in generate"};
 }
 
 static int check_common(const run_state *st)
@@ -52,13 +58,24 @@ static int check_common(const run_state *st)
 /* Loads the model, tokenizes, makes the context and adds steering. */
 static int setup(run_state *st)
 {
-    int rc = cli_load_model(st->model, st->tokenizer, &st->m);
+    int rc = cli_load_model(st->model, st->tokenizer, &st->base);
+    st->m = st->base;
+    if (!rc && st->adapter) {
+        if (steer_adapter_load(st->base, st->adapter, &st->ad) != STEER_OK)
+            rc = cli_lib_error_at("--adapter");
+        else
+            st->m = steer_adapter_model(st->ad);
+    }
     if (!rc)
         rc = cli_prompt_tokens(st->m, st->prompt, st->ids, st->chat, &st->toks, &st->n_tok);
     if (!rc)
         rc = cli_new_ctx(st->m, st->n_ctx, st->n_threads, &st->c);
     if (!rc)
         rc = cli_check_context(st->n_tok, steer_ctx_n_ctx(st->c));
+    if (!rc) /* the whole input is the prompt for @prompt / @last / @generated */
+        steer_ctx_set_prompt_len(st->c, 0, st->n_tok);
+    if (!rc && st->ad && steer_adapter_install(st->ad, st->c) != STEER_OK)
+        rc = cli_lib_error_at("--adapter");
     if (!rc)
         rc = cli_add_steering(st->c, st->m, &st->steers, &st->cvs, NULL, &st->ablates);
     return rc;
@@ -69,8 +86,9 @@ static void teardown(run_state *st)
     if (st->c)
         steer_ctx_free(st->c);
     free(st->toks);
-    if (st->m)
-        steer_model_free(st->m);
+    steer_adapter_free(st->ad);
+    if (st->base)
+        steer_model_free(st->base);
 }
 
 /* "1 403 407" (malloc'd). */
@@ -115,26 +133,67 @@ int cmd_capture(int argc, char **argv)
     run_state st;
     memset(&st, 0, sizeof st);
     const char *sites_arg = "resid_post", *layers_arg = "all";
-    cli_opt opts[N_RUN_OPTS + 2];
+    const char *prompts_file = NULL, *data_spec = NULL, *positions = "all"; /* batch capture (capture_batch.c) */
+    int batch = 0, quiet = 0;
+    cli_opt opts[N_RUN_OPTS + 7];
     run_opts(&st, opts);
     opts[N_RUN_OPTS] = (cli_opt){NULL, "--sites", OPT_STR, &sites_arg, "LIST",
                                  "sites, comma-separated, or all (default resid_post)"};
     opts[N_RUN_OPTS + 1] =
-        (cli_opt){NULL, "--layers", OPT_STR, &layers_arg, "LIST", "layers: all | 3 | 0,2,5-7 (default all)"};
+        (cli_opt){NULL, "--layers", OPT_STR, &layers_arg, "LIST", "layers: all | 3 | 0,2,5-7 | -1 (default all)"};
+    opts[N_RUN_OPTS + 2] = (cli_opt){NULL, "--prompts", OPT_STR, &prompts_file, "FILE",
+                                     "batch: one prompt per line (empty lines skipped) into one file"};
+    opts[N_RUN_OPTS + 3] = (cli_opt){NULL, "--data", OPT_STR, &data_spec, "SPEC", "batch: the prompts of a dataset FORMAT:FILE"};
+    opts[N_RUN_OPTS + 4] = (cli_opt){NULL, "--positions", OPT_STR, &positions, "all|last|mean",
+                                     "batch: every position [N, T_max, w], the last [N, w] or the mean [N, w] (default all)"};
+    opts[N_RUN_OPTS + 5] = (cli_opt){NULL, "--batch", OPT_INT, &batch, "N", "batch: prompts per forward pass (0 = 32)"};
+    opts[N_RUN_OPTS + 6] = (cli_opt){"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress on stderr"};
     const cli_spec spec = {
-        .usage = "steer capture -m MODEL (-p PROMPT | --ids \"1 403 ...\") [--sites LIST] [--layers LIST] -o FILE",
+        .usage = "steer capture -m MODEL (-p PROMPT | --ids \"1 403 ...\" | --prompts FILE | --data SPEC)\n"
+                 "       [--sites LIST] [--layers LIST] [--positions all|last|mean] -o FILE",
         .description = "Runs the prompt once and writes the activations at every chosen (site, layer)\n"
                        "as F32 tensors <site>.<layer> of shape [T, width] (T = prompt tokens with BOS).\n"
                        "Sites: resid_pre, attn_out, resid_mid, mlp_in, mlp_gate, mlp_up, mlp_act,\n"
-                       "mlp_out, resid_post. A capture can be used as a --steer vector file.",
+                       "mlp_out, resid_post. A capture can be used as a --steer vector file.\n"
+                       "With --prompts FILE (one prompt per line) or --data FORMAT:FILE, every prompt is\n"
+                       "run (--batch at a time) into ONE file: <site>.<layer> [N, T_max, width] (rows past\n"
+                       "a prompt's length are zero), or [N, width] with --positions last (the last token)\n"
+                       "or mean (over positions 0..len-1, BOS included), plus lengths [N] I32 and tokens\n"
+                       "[N, T_max] I32 (padded with -1). Rows are bit for bit the single-prompt captures.",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer capture -m models/stories260K/stories260K.bin -p \"Once upon a time\" \\\n"
-                   "      --sites resid_post,attn_out --layers all -o acts.safetensors",
+                   "      --sites resid_post,attn_out --layers all -o acts.safetensors\n"
+                   "  steer capture -m models/stories260K/stories260K.bin --prompts prompts.txt \\\n"
+                   "      --layers -1 --positions last -o acts.safetensors",
     };
     int rc = cli_parse(&spec, argc, argv, NULL);
     if (rc >= 0)
         return rc;
+    if (prompts_file || data_spec) {
+        if (prompts_file && data_spec)
+            return cli_usage("give one of --prompts and --data");
+        if (st.prompt || st.ids)
+            return cli_usage("--prompts/--data take no --prompt or --ids");
+        if (!st.model)
+            return cli_usage("missing -m MODEL");
+        if (!st.out)
+            return cli_usage("missing -o FILE");
+        steer_site bsites[STEER_SITE_COUNT];
+        int n_bsites = 0;
+        char berr[512];
+        if (cli_parse_sites(sites_arg, bsites, &n_bsites, berr, sizeof berr))
+            return cli_error("--sites: %s", berr);
+        capture_batch_args ba = {.model = st.model, .tokenizer = st.tokenizer, .out = st.out,
+                                 .prompts_file = prompts_file, .data_spec = data_spec, .layers_arg = layers_arg,
+                                 .positions = positions, .sites = bsites, .n_sites = n_bsites, .chat = st.chat,
+                                 .n_ctx = st.n_ctx, .n_threads = st.n_threads, .batch = batch, .quiet = quiet,
+                                 .steers = &st.steers, .cvs = &st.cvs, .ablates = &st.ablates,
+                                 .adapter = st.adapter};
+        return capture_batch(&ba);
+    }
+    if (strcmp(positions, "all") != 0 || batch)
+        return cli_usage("--positions and --batch go with --prompts or --data");
     if ((rc = check_common(&st)) != 0)
         return rc;
     steer_site sites[STEER_SITE_COUNT];

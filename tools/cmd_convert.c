@@ -54,5 +54,13 @@ int cmd_convert(int argc, char **argv)
     if (steer_convert(pos[0], pos[1], &p) != STEER_OK)
         return cli_lib_error();
     printf("wrote %s (%.2f s)\n", pos[1], cli_now() - t0);
+    /* llama2.c checkpoints keep their tokenizer in a second file: say so (the
+     * library refuses to replace one that holds another tokenizer). */
+    size_t len = strlen(pos[1]);
+    if ((format && strcmp(format, "llama2c") == 0) || (!format && len > 4 && strcmp(pos[1] + len - 4, ".bin") == 0)) {
+        const char *slash = strrchr(pos[1], '/');
+        fprintf(stderr, "steer convert: the llama2.c tokenizer is %.*stokenizer.bin (written beside it, or kept "
+                        "when it already held the same bytes)\n", slash ? (int)(slash - pos[1] + 1) : 0, pos[1]);
+    }
     return 0;
 }

@@ -105,7 +105,7 @@ static int generate_main(int argc, char **argv)
     float temp = 0.0f, top_p = 1.0f;
     uint64_t seed = steer_sampler_default_params().seed;
     cli_strlist steers = {{0}, 0}, cvs = {{0}, 0}, ablates = {{0}, 0};
-    const char *cv_range = NULL;
+    const char *cv_range = NULL, *adapter = NULL;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model: GGUF, Hugging Face directory or llama2.c .bin (required)"},
         {"-z", "--tokenizer", OPT_STR, &tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"},
@@ -119,14 +119,16 @@ static int generate_main(int argc, char **argv)
         {"-s", "--seed", OPT_U64, &seed, "S", "sampler seed"},
         {NULL, "--threads", OPT_INT, &n_threads, "N", "threads (0 = OpenMP default)"},
         {NULL, "--ctx", OPT_INT, &n_ctx, "N", "context positions (0 = the model's training context)"},
-        {NULL, "--steer", OPT_LIST, &steers, "FILE[:SITE[:LAYERS[:ALPHA]]]",
+        {NULL, "--steer", OPT_LIST, &steers, "FILE[:SITE[:LAYERS[:ALPHA]]][@POS]",
          "add vectors <site>.<layer> from a vector file (repeatable)"},
-        {NULL, "--control-vector", OPT_LIST, &cvs, "FILE[:SCALE]",
+        {NULL, "--control-vector", OPT_LIST, &cvs, "FILE[:SCALE][@POS]",
          "add a llama.cpp/repeng control vector: direction.L after block L (repeatable)"},
         {NULL, "--control-vector-layer-range", OPT_STR, &cv_range, "A B",
          "apply control vectors only to layers A..B (inclusive, as llama.cpp)"},
-        {NULL, "--ablate", OPT_LIST, &ablates, "FILE[:SITE[:LAYERS]]",
+        {NULL, "--ablate", OPT_LIST, &ablates, "FILE[:SITE[:LAYERS]][@POS]",
          "project out each vector's direction, h -= (h.u)u (repeatable)"},
+        {NULL, "--adapter", OPT_STR, &adapter, "FILE",
+         "apply a steer train checkpoint (adapter.safetensors: vector, adapter, LoReFT, LoRA, joint)"},
         {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no tokens-per-second line on stderr"},
     };
     const cli_spec spec = {
@@ -143,13 +145,19 @@ static int generate_main(int argc, char **argv)
             "SCALE (default 1) is added to the output of block L (resid_post.L).\n"
             "Composition at each (site, layer): first every --ablate direction, in order;\n"
             "then one addition of the sum of all --steer and --control-vector vectors.\n"
-            "See docs/VECTORS.md.",
+            "Each of them may end in a position selector: FILE...@prompt, @generated, @last,\n"
+            "@last:K, @A:B (A <= position < B), @A: or @A,B,C. LAYERS may count from the end\n"
+            "(-1 = the last layer); SITE may be a TransformerLens name (hook_resid_post, or\n"
+            "blocks.3.hook_resid_post, which names the layer too). --adapter applies a\n"
+            "steer train checkpoint (before the options above). See docs/VECTORS.md.",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer generate -m models/stories260K/stories260K.bin -p \"Once upon a time\" -n 64\n"
                    "  steer generate -m model.gguf -p \"I think\" --steer happy.safetensors:resid_post:3-5:4.0\n"
                    "  steer generate -m model.gguf -p \"I think\" --control-vector happy.gguf:0.8 \\\n"
-                   "      --control-vector-layer-range 10 20",
+                   "      --control-vector-layer-range 10 20\n"
+                   "  steer generate -m model.gguf -p \"I think\" --steer happy.safetensors:resid_post:-4:4@generated\n"
+                   "  steer generate -m models/stories260K/stories260K.bin --adapter run/adapter.safetensors -p \"Once\"",
         .min_pos = 0,
         .max_pos = 0,
         .pos = NULL,
@@ -168,19 +176,29 @@ static int generate_main(int argc, char **argv)
     if (!prompt && !ids)
         prompt = "";
 
-    steer_model *m = NULL;
+    steer_model *m = NULL, *run_m = NULL;
+    steer_adapter *ad = NULL;
     steer_ctx *c = NULL;
     steer_sampler *smp = NULL;
     int *toks = NULL, n_tok = 0;
     rc = cli_load_model(model, tokenizer, &m);
+    run_m = m;
+    if (!rc && adapter) { /* LoRA: a copy of the model with the LoRA merged; steering: a hook */
+        if (steer_adapter_load(m, adapter, &ad) != STEER_OK)
+            rc = cli_lib_error_at("--adapter");
+        else
+            run_m = steer_adapter_model(ad);
+    }
     if (!rc)
-        rc = cli_prompt_tokens(m, prompt, ids, chat, &toks, &n_tok);
+        rc = cli_prompt_tokens(run_m, prompt, ids, chat, &toks, &n_tok);
     if (!rc)
-        rc = cli_new_ctx(m, n_ctx, n_threads, &c);
+        rc = cli_new_ctx(run_m, n_ctx, n_threads, &c);
     if (!rc)
         rc = cli_check_context(n_tok, steer_ctx_n_ctx(c));
+    if (!rc && ad && steer_adapter_install(ad, c) != STEER_OK)
+        rc = cli_lib_error_at("--adapter");
     if (!rc)
-        rc = cli_add_steering(c, m, &steers, &cvs, cv_range, &ablates);
+        rc = cli_add_steering(c, run_m, &steers, &cvs, cv_range, &ablates);
     if (!rc) {
         steer_sampler_params sp = steer_sampler_default_params();
         sp.temperature = temp;
@@ -209,6 +227,10 @@ static int generate_main(int argc, char **argv)
             double dt = cli_now() - t0;
             fputc('\n', stdout);
             fflush(stdout);
+            /* Said even with --quiet: the output is shorter than asked for. */
+            if (n_out < n_new && n_tok + n_out >= steer_ctx_n_ctx(c))
+                fprintf(stderr, "steer generate: stopped after %d of %d new tokens: the context holds %d positions "
+                                "(see --ctx)\n", n_out, n_new, steer_ctx_n_ctx(c));
             if (!quiet && isatty(STDERR_FILENO))
                 fprintf(stderr, "%d prompt + %d new tokens in %.2f s: %.1f tok/s\n", n_tok, n_out, dt,
                         dt > 0 ? (double)(n_tok + n_out) / dt : 0.0);
@@ -219,6 +241,7 @@ static int generate_main(int argc, char **argv)
     if (c)
         steer_ctx_free(c);
     free(toks);
+    steer_adapter_free(ad);
     if (m)
         steer_model_free(m);
     return rc;

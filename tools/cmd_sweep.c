@@ -12,6 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef STEER_HAVE_MPI
+#include "mpi/mpi_pool.h"
+#endif
+
 /* "0,0.1,0.25" → alphas; one-line usage message into err on failure. */
 static int parse_alphas(const char *s, float *out, int *n, char *err, size_t en)
 {
@@ -139,12 +143,153 @@ static int save_mean_delta(steer_model *mb, steer_model *mf, const steer_dataset
     return rc;
 }
 
+#ifdef STEER_HAVE_MPI
+/* ---------------------------------------------------------------- --mpi (docs/SCALING.md)
+ * Every rank loads the models and data and runs steer_sweep_run with an
+ * item source (mpi_pool_next); each finished item travels to rank 0 as a
+ * record: ints n_prompt, n_tokens, id length, tokens[n_tokens], then the
+ * doubles kl_base[K] and kl_steered[cells·K] as they are (bit for bit; the
+ * ranks are assumed to share one byte order), then the id. Rank 0 turns the
+ * record back into a steer_sweep_item and calls on_item, so its journal and
+ * tables are those of a one-process run. */
+typedef struct {
+    steer_model *mb, *mf;
+    const steer_dataset *d;
+    steer_sweep_params p; /* resolved */
+    int n_cells;
+    mpi_pool *pool;
+    sweep_state *st; /* rank 0 */
+    unsigned char *buf;
+    size_t cap;
+} mpi_sweep;
+
+static int mpi_next(void *ud) { return mpi_pool_next(((mpi_sweep *)ud)->pool); }
+
+static int mpi_put(void *ud, const steer_sweep_item *it)
+{
+    mpi_sweep *m = ud;
+    const int K = m->p.tokens, idl = (int)strlen(it->id ? it->id : "");
+    const int head[3] = {it->n_prompt, it->n_tokens, idl};
+    size_t n = sizeof head + (size_t)it->n_tokens * sizeof(int) + (size_t)K * (1 + m->n_cells) * sizeof(double) + idl;
+    if (n > m->cap) { /* on_item calls are serialised: one buffer */
+        unsigned char *b = realloc(m->buf, n);
+        if (!b) cli_mpi_die("sweep", "out of memory");
+        m->buf = b;
+        m->cap = n;
+    }
+    unsigned char *q = m->buf;
+    memcpy(q, head, sizeof head), q += sizeof head;
+    memcpy(q, it->tokens, (size_t)it->n_tokens * sizeof(int)), q += (size_t)it->n_tokens * sizeof(int);
+    memcpy(q, it->kl_base, (size_t)K * sizeof(double)), q += (size_t)K * sizeof(double);
+    memcpy(q, it->kl_steered, (size_t)K * m->n_cells * sizeof(double)), q += (size_t)K * m->n_cells * sizeof(double);
+    memcpy(q, it->id ? it->id : "", (size_t)idl);
+    int rc = mpi_pool_put(m->pool, it->item, m->buf, n);
+    return rc < 0 ? rc : 0;
+}
+
+static int mpi_compute(void *ud, mpi_pool *pool)
+{
+    mpi_sweep *m = ud;
+    m->pool = pool;
+    steer_sweep_params q = m->p;
+    q.next_item = mpi_next;
+    q.on_item = mpi_put;
+    q.ud = m;
+    return steer_sweep_run(m->mb, m->mf, m->d, &q);
+}
+
+static int mpi_consume(void *ud, int item, const void *rec, size_t n, char *msg, size_t msg_size)
+{
+    mpi_sweep *m = ud;
+    const int K = m->p.tokens;
+    int head[3];
+    const unsigned char *q = rec;
+    if (n < sizeof head) {
+        snprintf(msg, msg_size, "--mpi: item %d: a record of %zu bytes", item, n);
+        return STEER_EFORMAT;
+    }
+    memcpy(head, q, sizeof head), q += sizeof head;
+    if (head[1] < 0 || head[1] > K || head[2] < 0 ||
+        n != sizeof head + (size_t)head[1] * sizeof(int) + (size_t)K * (1 + m->n_cells) * sizeof(double) + head[2]) {
+        snprintf(msg, msg_size, "--mpi: item %d: a record of %zu bytes does not fit the settings", item, n);
+        return STEER_EFORMAT;
+    }
+    int *tok = malloc(((size_t)head[1] + 1) * sizeof *tok);
+    double *kl = malloc((size_t)K * (1 + m->n_cells) * sizeof *kl);
+    char *id = malloc((size_t)head[2] + 1);
+    int rc = 0;
+    if (!tok || !kl || !id) cli_mpi_die("sweep", "out of memory");
+    {
+        memcpy(tok, q, (size_t)head[1] * sizeof(int)), q += (size_t)head[1] * sizeof(int);
+        memcpy(kl, q, (size_t)K * (1 + m->n_cells) * sizeof(double)), q += (size_t)K * (1 + m->n_cells) * sizeof(double);
+        memcpy(id, q, (size_t)head[2]);
+        id[head[2]] = 0;
+        steer_sweep_item it = {.item = item, .id = id, .n_prompt = head[0], .n_tokens = head[1], .tokens = tok,
+                               .kl_base = kl, .kl_steered = kl + K};
+        rc = on_item(m->st, &it);
+    }
+    free(tok);
+    free(kl);
+    free(id);
+    return rc;
+}
+
+/* Runs the sweep over every rank. Rank 0: 0 = every item is in the table,
+ * 3 = stopped by --stop-after-items, else the exit status (message printed).
+ * Other ranks: 0 or 1. */
+static int sweep_mpi(steer_model *mb, steer_model *mf, const steer_dataset *d, const steer_sweep_params *p,
+                     sweep_state *st, int rank, int n_ranks, double timeout, const char *out, int verbose)
+{
+    mpi_sweep m = {.mb = mb, .mf = mf, .d = d, .p = *p, .n_cells = p->n_sites * p->n_layers * p->n_alphas, .st = st};
+    const int n_data = steer_data_count(d);
+    int *todo = NULL, n_todo = 0;
+    if (rank == 0) {
+        todo = malloc((n_data > 0 ? (size_t)n_data : 1) * sizeof *todo);
+        if (!todo) cli_mpi_die("sweep", "out of memory");
+        for (int i = 0; i < n_data; i++)
+            if (i % p->shard_count == p->shard_index && !(p->skip && p->skip[i])) todo[n_todo++] = i;
+        m.p.skip = p->skip; /* rank 0's jobs: the items still to do */
+    } else
+        m.p.skip = NULL;    /* any item of the shard may come */
+    mpi_pool_params pp = {.what = "sweep", .n_data = n_data, .todo = todo, .n_todo = n_todo, .timeout_s = timeout,
+                          .consume = mpi_consume, .consume_ud = &m, .compute = mpi_compute, .compute_ud = &m};
+    mpi_pool_result res;
+    int err = mpi_pool_run(&pp, &res);
+    free(todo);
+    free(m.buf);
+    int rc = 0;
+    if (rank != 0) rc = err ? 1 : 0;
+    else if (err) {
+        rc = cli_error("%s", res.msg);
+    } else if (res.n_missing > 0) {
+        char list[1024] = "";
+        for (int i = 0; i < res.n_missing && strlen(list) < sizeof list - 32; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", res.missing[i]);
+        if (strlen(list) >= sizeof list - 32) strcat(list, ", ...");
+        rc = cli_error("%d item(s) missing, handed to %d lost rank(s): %s; the other %d item(s) are in "
+                       "%s/progress.jsonl: run the same command again to compute only the missing ones",
+                       res.n_missing, res.n_lost, list, st->done0 + st->done, out);
+    } else if (res.stopped)
+        rc = 3;
+    if (rank == 0 && verbose) {
+        char by[1024] = "";
+        for (int r = 0; r < n_ranks && strlen(by) < sizeof by - 32; r++)
+            snprintf(by + strlen(by), sizeof by - strlen(by), " %d:%d", r, res.by_rank ? res.by_rank[r] : 0);
+        fprintf(stderr, "steer sweep: items computed per rank:%s\n", by);
+    }
+    free(res.missing);
+    free(res.by_rank);
+    return rc;
+}
+#endif
+
 int cmd_sweep(int argc, char **argv)
 {
     const char *base = NULL, *ftp = NULL, *tokp = NULL, *data = NULL, *sites = NULL, *layers = "all",
                *alphas = NULL, *cont = "ft", *positions = "all", *out = NULL, *shard = NULL, *delta = NULL,
                *save_vectors = NULL;
-    int n_max = 0, tokens = 5, threads = 0, naive = 0, stop_after = 0, progress = 0, quiet = 0;
+    int n_max = 0, tokens = 5, threads = 0, naive = 0, stop_after = 0, progress = 0, quiet = 0, mpi = 0;
+    float mpi_timeout = 60.0f;
     const cli_opt opts[] = {
         {NULL, "--base", OPT_STR, &base, "MODEL", "base model B (required)"},
         {NULL, "--ft", OPT_STR, &ftp, "MODEL", "fine-tuned model F, same architecture and tokenizer (required)"},
@@ -167,6 +312,14 @@ int cmd_sweep(int argc, char **argv)
         {NULL, "--stop-after-items", OPT_INT, &stop_after, "K", "stop after K items (resume by running again)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "a progress line per item even when stderr is not a TTY"},
         {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
+#ifdef STEER_HAVE_MPI
+        {NULL, "--mpi", OPT_FLAG, &mpi, NULL,
+         "under mpirun/srun: rank 0 hands items out and writes DIR; every rank computes (docs/SCALING.md)"},
+#else
+        {NULL, "--mpi", OPT_FLAG, &mpi, NULL, "share items over MPI ranks (not in this build: configure with Open MPI)"},
+#endif
+        {NULL, "--mpi-timeout", OPT_FLOAT, &mpi_timeout, "S",
+         "--mpi: a rank silent for S seconds is lost; its items are reported missing (default 60)"},
     };
     const cli_spec spec = {
         .usage = "steer sweep --base B --ft F --data SPEC --out DIR [options]",
@@ -187,7 +340,8 @@ int cmd_sweep(int argc, char **argv)
                    "      --ft models/stories260K-winogrande/stories260K-winogrande.bin \\\n"
                    "      --data winogrande:tests/data/winogrande/dev.jsonl --n 32 --out out/sweep\n"
                    "  steer sweep ... --shard 0/2 --out out/s0 && steer sweep ... --shard 1/2 --out out/s1\n"
-                   "  steer merge out/s0 out/s1 -o out/sweep",
+                   "  steer merge out/s0 out/s1 -o out/sweep\n"
+                   "  mpirun -np 4 steer sweep ... --threads 1 --mpi --out out/sweep",
     };
     int rc = cli_parse(&spec, argc, argv, NULL);
     if (rc >= 0) return rc;
@@ -200,6 +354,7 @@ int cmd_sweep(int argc, char **argv)
         return cli_usage("--tokens must be 1..%d, got %d", STEER_SWEEP_MAX_TOKENS, tokens);
     if (threads < 0) return cli_usage("--threads must be >= 0, got %d", threads);
     if (stop_after < 0) return cli_usage("--stop-after-items must be >= 0, got %d", stop_after);
+    if (!(mpi_timeout > 0)) return cli_usage("--mpi-timeout must be > 0, got %g", (double)mpi_timeout);
 
     steer_sweep_params p = steer_sweep_default_params();
     char err[512];
@@ -226,54 +381,93 @@ int cmd_sweep(int argc, char **argv)
     if (shard && parse_shard(shard, &p.shard_index, &p.shard_count))
         return cli_usage("--shard expects I/N with 0 <= I < N, got '%s'", shard);
 
+    int rank = 0, n_ranks = 1;
+    (void)n_ranks; /* used only with MPI */
+    if (mpi) {
+#ifdef STEER_HAVE_MPI
+        if (cli_mpi_init(&rank, &n_ranks)) return 1;
+        if (rank != 0) quiet = 1; /* rank 0 speaks for the run */
+#else
+        return cli_error("--mpi: this steer was built without MPI (install libopenmpi-dev and build with "
+                         "-DSTEER_MPI=ON; scripts/setup.sh does)");
+#endif
+    }
+
     steer_model *mb = NULL, *mf = NULL;
     steer_dataset *d = NULL;
     steer_sweep_table *t = NULL;
-    if ((rc = cli_load_model(base, tokp, &mb)) || (rc = cli_load_model(ftp, tokp, &mf))) goto end;
+    if ((rc = cli_load_model(base, tokp, &mb)) || (rc = cli_load_model(ftp, tokp, &mf))) goto setup_done;
     const steer_model_config *cfg = steer_model_get_config(mb);
     unsigned char mask[STEER_SWEEP_MAX_LAYERS];
     if (cfg->n_layer > STEER_SWEEP_MAX_LAYERS) {
         rc = cli_error("%s: %d layers (at most %d)", base, cfg->n_layer, STEER_SWEEP_MAX_LAYERS);
-        goto end;
+        goto setup_done;
     }
     if (cli_parse_layers(layers, cfg->n_layer, mask, err, sizeof err)) {
         rc = cli_usage("--layers: %s", err);
-        goto end;
+        goto setup_done;
     }
     p.n_layers = 0;
     for (int l = 0; l < cfg->n_layer; l++)
         if (mask[l]) p.layers[p.n_layers++] = l;
     if (steer_sweep_check(mb, mf, &p) != STEER_OK) {
         rc = cli_error("--base %s, --ft %s: %s", base, ftp, steer_last_error());
-        goto end;
+        goto setup_done;
     }
     steer_data_params dp = steer_data_default_params();
     dp.n_max = n_max;
     if (steer_data_load(data, &dp, &d) != STEER_OK) {
         rc = cli_lib_error();
-        goto end;
+        goto setup_done;
     }
     steer_sweep_info info = {base, ftp, data, cli_cmdline, cfg->arch_name, cfg->n_layer, cfg->d_model,
                              steer_data_count(d)};
     int n_read = 0;
-    if (steer_sweep_table_new(&p, &info, &t) != STEER_OK || steer_sweep_journal_open(t, out, &n_read) != STEER_OK) {
+    /* With --mpi only rank 0 keeps the table and the journal. */
+    if (rank == 0 &&
+        (steer_sweep_table_new(&p, &info, &t) != STEER_OK || steer_sweep_journal_open(t, out, &n_read) != STEER_OK)) {
         rc = cli_lib_error();
+        goto setup_done;
+    }
+setup_done:
+#ifdef STEER_HAVE_MPI
+    if (mpi && !cli_mpi_all_ok(rc == 0)) { /* the failing rank printed why */
+        if (!rc) rc = 1;
         goto end;
     }
+#endif
+    if (rc) goto end;
     sweep_state st = {.t = t, .progress = quiet ? 0 : progress ? 2 : isatty(2) ? 1 : 0, .done0 = n_read,
                       .stop_after = stop_after, .t0 = cli_now()};
     for (int i = 0; i < info.n_data; i++) st.total += i % p.shard_count == p.shard_index;
     if (n_read && !quiet)
         fprintf(stderr, "steer sweep: resuming: %d of %d items read back from %s/progress.jsonl\n", n_read, st.total,
                 out);
-    p.skip = steer_sweep_table_done(t);
-    p.on_item = on_item;
-    p.ud = &st;
-    int src = steer_sweep_run(mb, mf, d, &p);
-    if (st.progress == 1 && st.done) fputc('\n', stderr);
-    if (src < 0) {
-        rc = cli_lib_error();
-        goto end;
+    p.skip = t ? steer_sweep_table_done(t) : NULL;
+    int src;
+    if (mpi) {
+#ifdef STEER_HAVE_MPI
+        if (!quiet && n_ranks > 1)
+            fprintf(stderr, "steer sweep: %d ranks share %d item(s)\n", n_ranks, st.total - n_read);
+        src = sweep_mpi(mb, mf, d, &p, &st, rank, n_ranks, mpi_timeout, out, !quiet || progress);
+        if (st.progress == 1 && st.done) fputc('\n', stderr);
+        if (rank != 0 || (src != 0 && src != 3)) {
+            rc = src;
+            goto end;
+        }
+        src = src == 3 ? 1 : 0;
+#else
+        src = 0;
+#endif
+    } else {
+        p.on_item = on_item;
+        p.ud = &st;
+        src = steer_sweep_run(mb, mf, d, &p);
+        if (st.progress == 1 && st.done) fputc('\n', stderr);
+        if (src < 0) {
+            rc = cli_lib_error();
+            goto end;
+        }
     }
     if (src > 0) {
         if (!quiet)
@@ -301,5 +495,8 @@ end:
     steer_data_free(d);
     steer_model_free(mf);
     steer_model_free(mb);
+#ifdef STEER_HAVE_MPI
+    if (mpi) cli_mpi_finalize();
+#endif
     return rc;
 }

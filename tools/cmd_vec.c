@@ -332,12 +332,17 @@ static int select_vectors(steer_vecset *vs, const char *path, const char *site_a
             site_mask[sites[i]] = 1;
     }
     if (layers_arg) {
-        layer_mask = malloc(VEC_MAX_LAYERS);
+        /* without a model, negative layers count from the last layer the file holds */
+        int n_file = 0, neg = layers_arg[0] == '-' || strstr(layers_arg, ",-") || strstr(layers_arg, "--");
+        for (int i = 0; i < steer_vecset_count(vs); i++)
+            if (steer_vecset_at(vs, i)->layer + 1 > n_file)
+                n_file = steer_vecset_at(vs, i)->layer + 1;
+        layer_mask = calloc(VEC_MAX_LAYERS, 1);
         if (!layer_mask)
             return cli_error("out of memory");
-        if (cli_parse_layers(layers_arg, VEC_MAX_LAYERS, layer_mask, err, sizeof err)) {
+        if (cli_parse_layers(layers_arg, neg ? n_file : VEC_MAX_LAYERS, layer_mask, err, sizeof err)) {
             free(layer_mask);
-            return cli_error("--layers: %s", err);
+            return cli_error("--layers: %s%s", err, neg ? " (the file's layers: negative layers count from its last)" : "");
         }
     }
     steer_vecset_keep(vs, site_arg ? site_mask : NULL, layer_mask, VEC_MAX_LAYERS);
@@ -353,7 +358,7 @@ static int vec_slice(int argc, char **argv)
     const char *pos[1] = {NULL}, *out = NULL, *site = NULL, *layers = NULL;
     const cli_opt opts[] = {
         {NULL, "--site", OPT_STR, &site, "LIST", "keep these sites (comma-separated)"},
-        {NULL, "--layers", OPT_STR, &layers, "LIST", "keep these layers: 3 | 0,2,5-7"},
+        {NULL, "--layers", OPT_STR, &layers, "LIST", "keep these layers: 3 | 0,2,5-7 | -1 (the file's last)"},
         {"-o", "--output", OPT_STR, &out, "FILE", "output vector file (required)"},
     };
     const cli_spec spec = {

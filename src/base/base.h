@@ -62,6 +62,18 @@ int io_write_json(const char *path, const struct cJSON *j);
  * bytes (also the longest path io_mkdir_p takes). */
 #define IO_TMP_PATH_MAX 4096
 FILE *io_tmp_open(const char *path, char *tmp_path);
+/* The registry of temporaries (cleanup.c, core only): a path being written
+ * that steer_remove_temporaries() removes if the program is interrupted
+ * (is_dir: a directory of files). io_tmp_open/io_tmp_commit do this for
+ * their own files; other writers (convert's directories) call it directly. */
+#define io_tmp_register steer_io_tmp_register
+#define io_tmp_unregister steer_io_tmp_unregister
+STEER_PRIVATE void io_tmp_register(const char *path, int is_dir);
+STEER_PRIVATE void io_tmp_unregister(const char *path);
+/* Removes PATH<marker><pid>[.…] files and directories of files beside path
+ * left by writers that are no longer running (io_tmp_open does it for
+ * ".tmp."; convert for its ".conv." files and ".tmp." directories). */
+void io_sweep_stale(const char *path, const char *marker);
 int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok);
 
 /* ---------------------------------------------------------------- fs.c */

@@ -104,11 +104,11 @@ void io_map_close(io_map *m)
     m->size = 0;
 }
 
-/* Removes path.tmp.<pid>[.<k>] files beside path whose writer process no
- * longer exists (a run killed while writing path leaves one; the target itself
- * is never torn). A pid that is alive, or that cannot be checked, keeps its
- * file. Best effort: errors are ignored. */
-static void io_tmp_sweep_stale(const char *path)
+/* Removes path<marker><pid>[.<k>...] files (and directories of files) beside
+ * path whose writer process no longer exists (a run killed while writing path
+ * leaves one; the target itself is never torn). A pid that is alive, or that
+ * cannot be checked, keeps its file. Best effort: errors are ignored. */
+void io_sweep_stale(const char *path, const char *marker)
 {
     const char *slash = strrchr(path, '/');
     char dir[IO_TMP_PATH_MAX];
@@ -128,16 +128,29 @@ static void io_tmp_sweep_stale(const char *path)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         const char *nm = e->d_name;
-        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0) continue;
+        const size_t ml = strlen(marker);
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, marker, ml) != 0) continue;
         char *end;
         errno = 0;
-        long pid = strtol(nm + bl + 5, &end, 10);
-        if (errno || end == nm + bl + 5 || pid <= 0 || (*end && *end != '.')) continue;
+        long pid = strtol(nm + bl + ml, &end, 10);
+        if (errno || end == nm + bl + ml || pid <= 0 || (*end && *end != '.')) continue;
         if (pid == (long)getpid()) continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         char full[IO_TMP_PATH_MAX];
         int n = snprintf(full, sizeof full, "%s/%s", dir, nm);
-        if (n > 0 && n < (int)sizeof full) remove(full);
+        if (n <= 0 || n >= (int)sizeof full) continue;
+        struct stat st;
+        if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) { /* a directory of files (convert) */
+            DIR *sd = opendir(full);
+            struct dirent *se;
+            while (sd && (se = readdir(sd)) != NULL) {
+                if (!strcmp(se->d_name, ".") || !strcmp(se->d_name, "..")) continue;
+                char f2[IO_TMP_PATH_MAX];
+                if (snprintf(f2, sizeof f2, "%s/%s", full, se->d_name) < (int)sizeof f2) remove(f2);
+            }
+            if (sd) closedir(sd);
+        }
+        remove(full);
     }
     closedir(d);
 }
@@ -154,7 +167,7 @@ FILE *io_tmp_open(const char *path, char *tmp_path)
         return NULL;
     }
     tmp_path[0] = 0;
-    io_tmp_sweep_stale(path);
+    io_sweep_stale(path, ".tmp.");
     long pid = (long)getpid();
     /* "x" (C11) = O_EXCL: never reuse a file another writer is filling. Try
      * path.tmp.<pid>, then path.tmp.<pid>.<k> if that name is taken (a
@@ -168,7 +181,10 @@ FILE *io_tmp_open(const char *path, char *tmp_path)
             return NULL;
         }
         FILE *f = fopen(tmp_path, "wbx");
-        if (f) return f;
+        if (f) {
+            io_tmp_register(tmp_path, 0);
+            return f;
+        }
         if (errno != EEXIST) {
             steer_err(STEER_EIO, "%s: cannot create temporary file %s: %s", path, tmp_path,
                       strerror(errno));
@@ -190,6 +206,7 @@ int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok)
      * returns STEER_EIO; the caller's own error message is kept unless the
      * stream itself recorded a write error. */
     if (!f) return steer_err(STEER_EARG, "io_tmp_commit: no file");
+    io_tmp_unregister(tmp_path); /* renamed or removed below, whatever happens */
     if (!ok) {
         if (ferror(f)) steer_err(STEER_EIO, "%s: write failed", path);
         fclose(f);

@@ -662,6 +662,17 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
     const int ctx_threads = nw == 1 ? threads : 1;
     int err = 0, stop = 0;
     char msg[1024] = "";
+    /* With an item source: dataset index -> job, and the jobs handed out. */
+    const int n_data = d ? steer_data_count(d) : 0;
+    int *job_of = NULL;
+    unsigned char *taken = NULL;
+    if (!rc && nj > 0 && p->next_item) {
+        job_of = malloc((size_t)n_data * sizeof *job_of);
+        taken = calloc((size_t)nj, 1);
+        if (!job_of || !taken) rc = steer_err(STEER_ENOMEM, "sweep: out of memory");
+        for (int i = 0; !rc && i < n_data; i++) job_of[i] = -2;
+        for (int ji = 0; !rc && ji < nj; ji++) job_of[jobs[ji].item] = ji;
+    }
     if (!rc && nj > 0) {
 #pragma omp parallel num_threads(nw)
         {
@@ -675,29 +686,58 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
                 }
             }
 #pragma omp for schedule(dynamic, 1)
-            for (int ji = 0; ji < nj; ji++) {
-                int halt;
+            for (int ji0 = 0; ji0 < (p->next_item ? nw : nj); ji0++) {
+                /* one job, or (item source) jobs until it gives -1 */
+                for (int once = 1; once || p->next_item; once = 0) {
+                    int halt, ji = ji0;
 #pragma omp atomic read
-                halt = stop;
-                if (wrc || halt) continue;
-                steer_sweep_item it;
-                int irc = item_run(&w, &S, &jobs[ji], &it);
+                    halt = stop;
+                    if (wrc || halt) break;
+                    if (p->next_item) {
+                        /* Ask the item source; a named critical, so a source
+                         * that blocks does not hold up on_item. */
+                        int src_err = 0;
+#pragma omp critical(steer_sweep_next)
+                        {
+                            int i = p->next_item(p->ud);
+                            ji = i < 0 ? -1 : i < n_data ? job_of[i] : -2;
+                            if (ji == -2 || (ji >= 0 && taken[ji])) {
+                                src_err = 1;
+                                ji = -1;
 #pragma omp critical
-                {
-                    if (irc) {
-                        if (!err) {
-                            err = irc;
-                            snprintf(msg, sizeof msg, "%s", steer_last_error());
+                                if (!err) {
+                                    err = steer_err(STEER_EARG, "sweep: next_item gave item %d: not an item of this run "
+                                                                "(out of range, outside the shard, skipped or given twice)", i);
+                                    snprintf(msg, sizeof msg, "%s", steer_last_error());
+                                }
+                            } else if (ji >= 0)
+                                taken[ji] = 1;
                         }
-                        stop = 1;
-                    } else if (p->on_item) {
-                        int crc = p->on_item(p->ud, &it);
-                        if (crc < 0 && !err) {
-                            err = crc;
-                            snprintf(msg, sizeof msg, "%s", steer_last_error());
+                        if (src_err) {
+#pragma omp atomic write
+                            stop = 1;
                         }
-                        if (crc > 0 && !err) err = crc;
-                        if (crc) stop = 1;
+                        if (ji < 0) break;
+                    }
+                    steer_sweep_item it;
+                    int irc = item_run(&w, &S, &jobs[ji], &it);
+#pragma omp critical
+                    {
+                        if (irc) {
+                            if (!err) {
+                                err = irc;
+                                snprintf(msg, sizeof msg, "%s", steer_last_error());
+                            }
+                            stop = 1;
+                        } else if (p->on_item) {
+                            int crc = p->on_item(p->ud, &it);
+                            if (crc < 0 && !err) {
+                                err = crc;
+                                snprintf(msg, sizeof msg, "%s", steer_last_error());
+                            }
+                            if (crc > 0 && !err) err = crc;
+                            if (crc) stop = 1;
+                        }
                     }
                 }
             }
@@ -705,6 +745,8 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
         }
         rc = err < 0 ? steer_err(err, "%s", msg) : err;
     }
+    free(job_of);
+    free(taken);
     jobs_free(jobs, nj);
     return rc;
 }
@@ -810,6 +852,7 @@ int steer_sweep_table_new(const steer_sweep_params *p, const steer_sweep_info *i
     t->p = *p;
     t->p.skip = NULL;
     t->p.on_item = NULL;
+    t->p.next_item = NULL;
     t->p.ud = NULL;
     t->p.n_threads = 0;
     t->p.naive = 0;

@@ -57,3 +57,15 @@ int steer_write_file_atomic(const char *path, const void *data, size_t size)
     if (!path || !*path || (size && !data)) return steer_err(STEER_EARG, "steer_write_file_atomic: no path or data");
     return io_write_atomic(path, data, size);
 }
+
+int steer_heatmap_write(const char *path, const steer_heatmap *h)
+{
+    /* Ownership: borrows everything; creates or replaces path. */
+    if (!path || !h) return steer_err(STEER_EARG, "steer_heatmap_write: no path or heat map");
+    plot_heatmap p = {.title = h->title, .xlabel = h->xlabel, .ylabel = h->ylabel, .zlabel = h->zlabel,
+                      .nx = h->nx, .ny = h->ny, .z = h->z, .xticks = h->xticks, .yticks = h->yticks,
+                      .cmap = h->cmap == STEER_CMAP_SEQUENTIAL ? PLOT_CMAP_SEQUENTIAL : PLOT_CMAP_DIVERGING,
+                      .z_min = h->z_min, .z_max = h->z_max, .values = h->values, .value_fmt = h->value_fmt,
+                      .width = h->width, .height = h->height, .scale = h->scale};
+    return plot_heatmap_write(path, &p);
+}

@@ -880,10 +880,12 @@ static int dir_place(const char *tmp, const char *out)
 /* A directory for files written before out is placed: out.tmp.<pid>. */
 static int dir_make_tmp(const char *out, char *tmp, size_t n)
 {
+    io_sweep_stale(out, ".tmp."); /* directories of interrupted runs */
     int k = snprintf(tmp, n, "%s.tmp.%ld", out, (long)getpid());
     if (k < 0 || (size_t)k >= n) return steer_err(STEER_EIO, "%s: path too long", out);
     if (mkdir(tmp, 0777) != 0)
         return steer_err(STEER_EIO, "%s: cannot create the output directory (%s): %s", out, tmp, strerror(errno));
+    io_tmp_register(tmp, 1);
     return STEER_OK;
 }
 
@@ -897,6 +899,7 @@ static int out_hf(cv_set *s, const char *out, int want)
     if (!rc) rc = cv_verify(s, tmp, NULL, out, "Hugging Face");
     if (!rc) rc = dir_place(tmp, out);
     if (rc) remove_tree(tmp);
+    io_tmp_unregister(tmp);
     return rc;
 }
 
@@ -929,11 +932,14 @@ static int out_gguf(cv_set *s, const char *out, int want)
     char tmp[4200];
     int rc = file_target_ok(out);
     if (rc) return rc;
+    io_sweep_stale(out, ".conv."); /* files of interrupted runs */
     snprintf(tmp, sizeof tmp, "%s.conv.%ld", out, (long)getpid());
+    io_tmp_register(tmp, 0);
     rc = write_gguf(s, tmp, out, want);
     if (!rc) rc = cv_verify(s, tmp, NULL, out, "GGUF");
     if (!rc && rename(tmp, out) != 0) rc = steer_err(STEER_EIO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
     if (rc) unlink(tmp);
+    io_tmp_unregister(tmp);
     return rc;
 }
 
@@ -966,7 +972,11 @@ static int out_llama2c(cv_set *s, const char *out, int want)
     else dir[0] = 0;
     snprintf(tok_path, sizeof tok_path, "%stokenizer.bin", dir);
     snprintf(tok_tmp, sizeof tok_tmp, "%s.conv.%ld", tok_path, (long)getpid());
+    io_sweep_stale(out, ".conv.");
+    io_sweep_stale(tok_path, ".conv.");
     snprintf(tmp, sizeof tmp, "%s.conv.%ld", out, (long)getpid());
+    io_tmp_register(tmp, 0);
+    io_tmp_register(tok_tmp, 0);
     rc = write_llama2c(s, tmp, out, want);
     if (!rc) {
         rc = tok_write_llama2c(s->tok, tok_tmp);
@@ -988,6 +998,8 @@ static int out_llama2c(cv_set *s, const char *out, int want)
     }
     unlink(tok_tmp);
     if (rc) unlink(tmp);
+    io_tmp_unregister(tmp);
+    io_tmp_unregister(tok_tmp);
     return rc;
 }
 

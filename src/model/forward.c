@@ -7,8 +7,16 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* steer_cancel's flag: checked before every layer of a forward pass. */
+static atomic_int fwd_cancel_flag;
+
+void steer_cancel(int on) { atomic_store_explicit(&fwd_cancel_flag, on ? 1 : 0, memory_order_relaxed); }
+
+int steer_cancelled(void) { return atomic_load_explicit(&fwd_cancel_flag, memory_order_relaxed); }
 
 steer_ctx_params steer_ctx_default_params(void)
 {
@@ -255,6 +263,8 @@ static int fwd_layers(steer_ctx *c, int n, const int *pos, const int *seq, int l
     float *x = c->x, *xb = c->xb;
 
     for (int l = l0; l < L; l++) {
+        if (atomic_load_explicit(&fwd_cancel_flag, memory_order_relaxed))
+            return steer_err(STEER_ECANCELLED, "cancelled");
         const model_layer *w = &m->layers[l];
         const int st = l == l0 ? (int)entry : (int)STEER_SITE_RESID_PRE;
         const int last = prune && l == L - 1;

@@ -69,6 +69,19 @@ void steer_ctx_clear_hooks(steer_ctx *c)
     steer_ctx_refresh_hooks(c);
 }
 
+int steer_ctx_remove_hook(steer_ctx *c, int id)
+{
+    for (int i = 0; i < c->n_hooks; i++) {
+        if (c->hooks[i].id != id) continue;
+        if (c->hooks[i].free_owned) c->hooks[i].free_owned(c->hooks[i].owned);
+        memmove(&c->hooks[i], &c->hooks[i + 1], (size_t)(c->n_hooks - i - 1) * sizeof c->hooks[0]);
+        c->n_hooks--;
+        steer_ctx_refresh_hooks(c);
+        return STEER_OK;
+    }
+    return steer_err(STEER_EARG, "remove hook: no hook has id %d", id);
+}
+
 int hook_run(steer_ctx *c, steer_site site, int layer, float *h, const steer_hook_batch *b)
 {
     for (int i = 0; i < c->n_hooks; i++) {

@@ -37,6 +37,19 @@ int steer_act_parse(const char *name, steer_act *out)
                      name ? name : "(null)");
 }
 
+/* TransformerLens hook names (inside blocks.L.) whose meaning is the site's
+ * (docs/VECTORS.md §1): TL's gated MLP computes hook_pre = W_gate·x,
+ * hook_pre_linear = W_in·x, hook_post = act(pre)·pre_linear. */
+static const struct {
+    const char *tl;
+    steer_site site;
+} tl_names[] = {
+    {"hook_resid_pre", STEER_SITE_RESID_PRE},   {"hook_attn_out", STEER_SITE_ATTN_OUT},
+    {"hook_resid_mid", STEER_SITE_RESID_MID},   {"mlp.hook_pre", STEER_SITE_MLP_GATE},
+    {"mlp.hook_pre_linear", STEER_SITE_MLP_UP}, {"mlp.hook_post", STEER_SITE_MLP_ACT},
+    {"hook_mlp_out", STEER_SITE_MLP_OUT},       {"hook_resid_post", STEER_SITE_RESID_POST},
+};
+
 int steer_site_parse(const char *name, steer_site *out)
 {
     for (int i = 0; i < STEER_SITE_COUNT; i++) {
@@ -45,10 +58,36 @@ int steer_site_parse(const char *name, steer_site *out)
             return STEER_OK;
         }
     }
+    for (size_t i = 0; name && i < sizeof tl_names / sizeof tl_names[0]; i++) {
+        if (strcmp(name, tl_names[i].tl) == 0) {
+            *out = tl_names[i].site;
+            return STEER_OK;
+        }
+    }
     return steer_err(STEER_EARG,
                      "unknown site '%s' (sites: resid_pre, attn_out, resid_mid, mlp_in, mlp_gate, mlp_up, "
                      "mlp_act, mlp_out, resid_post)",
                      name ? name : "(null)");
+}
+
+int steer_hook_name_parse(const char *name, steer_site *site, int *layer)
+{
+    if (!name || !site || !layer) return steer_err(STEER_EARG, "steer_hook_name_parse: NULL argument");
+    *layer = -1;
+    if (strncmp(name, "blocks.", 7) == 0) {
+        const char *p = name + 7;
+        long v = 0;
+        int nd = 0;
+        while (*p >= '0' && *p <= '9' && nd < 9) v = v * 10 + (*p++ - '0'), nd++;
+        if (nd == 0 || *p != '.')
+            return steer_err(STEER_EARG, "hook name '%s': expected blocks.<layer>.<hook>", name);
+        steer_site s;
+        if (steer_site_parse(p + 1, &s) != STEER_OK) return steer_err(STEER_EARG, "hook name '%s': unknown hook '%s'", name, p + 1);
+        *site = s;
+        *layer = (int)v;
+        return STEER_OK;
+    }
+    return steer_site_parse(name, site);
 }
 
 int steer_model_layer_is_sliding(const steer_model *m, int layer)

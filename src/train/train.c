@@ -1050,6 +1050,21 @@ int tr_params_from_checkpoint(const steer_tensors *st, const char *path, const s
     const char *meth = steer_tensors_meta(st, "method");
     if (!meth)
         return steer_err(STEER_EFORMAT, "%s: not a steer training checkpoint (no 'method' metadata)", path);
+    static const char *const train_methods[] = {"full", "lora", "vector", "adapter", "adapter-linear", "rank1",
+                                                "loreft", "joint"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof train_methods / sizeof train_methods[0]; i++) known |= strcmp(meth, train_methods[i]) == 0;
+    if (!known) {
+        if (strcmp(meth, "capture") == 0 || strcmp(meth, "logits") == 0)
+            return steer_err(STEER_EFORMAT,
+                             "%s: is an output of steer %s (activations), not a training checkpoint: expected the "
+                             "adapter.safetensors that steer train writes",
+                             path, meth);
+        return steer_err(STEER_EFORMAT,
+                         "%s: is a steering vector file (method '%s'), not a training checkpoint: pass it with --steer; "
+                         "--adapter expects the adapter.safetensors that steer train writes",
+                         path, meth);
+    }
     const char *v;
     long long ml;
     if ((v = steer_tensors_meta(st, "model.n_layer")) && (ml = strtoll(v, NULL, 10)) != m->cfg.n_layer)

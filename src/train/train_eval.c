@@ -270,6 +270,19 @@ fail:
     return rc;
 }
 
+steer_model *tr_engine_model(tr_engine *e) { return &e->mc; }
+
+int tr_engine_install(tr_engine *e, steer_ctx *c)
+{
+    if (e->kind == TRM_STEER_NONE) return STEER_OK;
+    int any = 0;
+    for (int l = 0; l < e->mc.cfg.n_layer; l++) any |= e->sl[l].p0 != NULL;
+    if (!any) return STEER_OK;
+    steer_hook h = {eng_wants, eng_apply, e};
+    int id = steer_ctx_add_hook(c, &h);
+    return id < 0 ? id : STEER_OK;
+}
+
 static int eng_reserve(tr_engine *e, int n)
 {
     if (n <= e->cap)

@@ -64,6 +64,11 @@ void tr_engine_free(tr_engine *e);
  * tokens are generated greedily (first maximum) and appended in place,
  * len[i] += k_gen[i]. */
 int tr_engine_generate(tr_engine *e, int n, int T, int *tok, int *len, const int *k_gen);
+/* The model the engine runs (the base, or its shallow copy with the LoRA
+ * merged), and the engine's steering hook added to another context of that
+ * model (nothing for a LoRA-only set); used by steer_adapter_* (adapter.c). */
+steer_model *tr_engine_model(tr_engine *e);
+int tr_engine_install(tr_engine *e, steer_ctx *c);
 /* END fast evaluation */
 
 #endif /* STEER_TRAIN_INTERNAL_H */

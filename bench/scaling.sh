@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# bench/scaling.sh — the measurements behind docs/SCALING.md.
+#   1. per-core forward rates at the layer shapes of Llama-3.2-1B, Gemma-2-2B
+#      and Llama-3-8B: random 1-layer models (vocabulary 512, so the head is
+#      negligible) through bench_forward --threads 1 (pp64: 64 tokens, all
+#      rows), bf16 and f32 weights; and the head alone at each model's real
+#      vocabulary (a 1-layer model with it: pp64 minus pp64_last = 63 heads).
+#   2. `steer sweep` 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads
+#      (plain) on a random d=256 4-layer pair, in interleaved rounds.
+# Usage: bash bench/scaling.sh [BUILD_DIR (build)] [OUT_DIR (out/scaling)]
+# Environment: ROUNDS (3), RUNS (bench_forward best-of, 3), SKIP_RATES=1,
+# SKIP_MPI=1. Needs ~3 GB of disk and memory for the 8B-shape models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OUT=${2:-out/scaling}
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-3}
+S=$BUILD/steer
+mkdir -p "$OUT"
+echo "== machine"
+echo "date:   $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "cpu:    $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online"
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n')
+have=""
+for f in avx2 fma f16c avx512f avx512bw avx512_bf16; do
+  if grep -qx "$f" <<<"$flags"; then have="$have $f"; else have="$have no-$f"; fi
+done
+echo "flags: $have"
+echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (before)"
+
+if [ "${SKIP_RATES:-0}" != 1 ]; then
+  echo "== per-core rates (bench_forward --threads 1 --prompt 64)"
+  mk() { [ -e "$OUT/$1" ] || "$@" >/dev/null; }
+  for dt in bf16 f32; do
+    [ -e "$OUT/l1b_$dt.gguf" ] || $S make-random -o "$OUT/l1b_$dt.gguf" --d 2048 --ff 8192 --heads 32 --kv-heads 8 --layers 1 --vocab 512 --dtype $dt >/dev/null
+    [ -e "$OUT/l8b_$dt.gguf" ] || $S make-random -o "$OUT/l8b_$dt.gguf" --d 4096 --ff 14336 --heads 32 --kv-heads 8 --layers 1 --vocab 512 --dtype $dt >/dev/null
+    [ -e "$OUT/g2b_$dt" ] || $S make-model --arch gemma2 -o "$OUT/g2b_$dt" --d 2304 --ff 9216 --heads 8 --kv-heads 4 --head-dim 256 --layers 1 --vocab 512 --ctx 512 --dtype $dt --seed 1 >/dev/null
+    for m in l1b g2b l8b; do
+      f=$OUT/${m}_$dt.gguf; [ -e "$f" ] || f=$OUT/${m}_$dt
+      echo "-- layer $m $dt"
+      $BUILD/bench_forward "$f" --prompt 64 --gen 2 --threads 1 --runs "$RUNS" 2>&1 | grep -E "^config|^machine|metric=pp64 |metric=pp64_last|^contention"
+    done
+  done
+  # heads at the real vocabularies (bf16; tied, so the embedding is the head)
+  [ -e "$OUT/h1b.gguf" ] || $S make-random -o "$OUT/h1b.gguf" --d 2048 --ff 64 --heads 32 --kv-heads 8 --layers 1 --vocab 128256 --dtype bf16 --tied >/dev/null
+  [ -e "$OUT/h8b.gguf" ] || $S make-random -o "$OUT/h8b.gguf" --d 4096 --ff 64 --heads 32 --kv-heads 8 --layers 1 --vocab 128256 --dtype bf16 --tied >/dev/null
+  [ -e "$OUT/h2b" ] || $S make-model --arch gemma2 -o "$OUT/h2b" --d 2304 --ff 64 --heads 8 --kv-heads 4 --head-dim 256 --layers 1 --vocab 256000 --ctx 512 --dtype bf16 --seed 1 >/dev/null
+  for m in h1b h2b h8b; do
+    f=$OUT/$m.gguf; [ -e "$f" ] || f=$OUT/$m
+    echo "-- head $m bf16"
+    $BUILD/bench_forward "$f" --prompt 64 --gen 2 --threads 1 --runs "$RUNS" 2>&1 | grep -E "^config|metric=pp64 |metric=pp64_last|^contention"
+  done
+fi
+
+if [ "${SKIP_MPI:-0}" != 1 ]; then
+  echo "== sweep: 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads, interleaved rounds"
+  [ -e "$OUT/sb.gguf" ] || $S make-random -o "$OUT/sb.gguf" --d 256 --ff 768 --heads 4 --kv-heads 2 --layers 4 --vocab 512 --ctx 1024 --seed 1 >/dev/null
+  [ -e "$OUT/sf.gguf" ] || $S make-random -o "$OUT/sf.gguf" --d 256 --ff 768 --heads 4 --kv-heads 2 --layers 4 --vocab 512 --ctx 1024 --seed 2 >/dev/null
+  SW=("$S" sweep --base "$OUT/sb.gguf" --ft "$OUT/sf.gguf" --data winogrande:tests/data/winogrande/dev.jsonl --n "${SWEEP_N:-12}" --quiet)
+  MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none)
+  # t CMD...: "wall user+sys" seconds of CMD and its children (the ranks)
+  t() { /usr/bin/time -f "%e %U %S" -o "$OUT/time.txt" "$@" >/dev/null 2>&1; awk '{printf "%s %.2f", $1, $2 + $3}' "$OUT/time.txt"; }
+  ratios=()
+  for r in $(seq 1 "$ROUNDS"); do
+    rm -rf "$OUT/p" "$OUT/m"
+    if [ $((r % 2)) = 1 ]; then
+      a=$(OMP_NUM_THREADS=2 t "${SW[@]}" --threads 2 --out "$OUT/p")
+      b=$(OMP_NUM_THREADS=1 t "${MPIRUN[@]}" -np 2 "${SW[@]}" --threads 1 --mpi --out "$OUT/m")
+    else
+      b=$(OMP_NUM_THREADS=1 t "${MPIRUN[@]}" -np 2 "${SW[@]}" --threads 1 --mpi --out "$OUT/m")
+      a=$(OMP_NUM_THREADS=2 t "${SW[@]}" --threads 2 --out "$OUT/p")
+    fi
+    same=$(cmp -s "$OUT/p/dkl.csv" "$OUT/m/dkl.csv" && cmp -s "$OUT/p/items.csv" "$OUT/m/items.csv" && echo yes || echo NO)
+    ratio=$(echo "scale=3; ${b%% *} / ${a%% *}" | bc)
+    ratios+=("$ratio")
+    echo "round $r: 1x2 wall ${a% *} s cpu ${a#* } s | 2x1 wall ${b% *} s cpu ${b#* } s | wall ratio 2x1/1x2 $ratio | same files $same | load $(cut -d' ' -f1 /proc/loadavg)"
+  done
+  echo "median wall ratio 2x1/1x2 over $ROUNDS rounds: $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')"
+fi

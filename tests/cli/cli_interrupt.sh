@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# cli_interrupt.sh STEER REPO — interrupted writers leave nothing (issue 22).
+# STEER_TEST_INTERRUPT_AT_TMP=K makes the library raise SIGINT right after the
+# K-th temporary file or directory of the process is registered
+# (src/base/cleanup.c), so the interrupt falls at a known point of the write
+# instead of after a guessed delay. For every writing command and K = 1, 2:
+# the process dies of SIGINT (exit 130) or, when it has fewer temporaries,
+# finishes (0); either way no *.tmp.* / *.conv.* file or directory is left,
+# and a finished run left its outputs. Then: temporaries of a dead writer
+# (another pid) are removed by the next run writing the same output, a live
+# writer's are kept, and steer_remove_temporaries() is what the handler calls.
+set -u
+STEER=${1:?usage: cli_interrupt.sh STEER REPO}
+REPO=${2:?usage: cli_interrupt.sh STEER REPO}
+B=$REPO/models/stories260K/stories260K.bin
+F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
+DEV=$REPO/tests/data/winogrande/dev.jsonl
+D=$REPO/tests/data/tune
+source "$(dirname "$0")/lib_cli.sh"
+W=$TMP/w
+V=$TMP/v.safetensors
+"$STEER" extract -m "$B" --data "$D/ab_train.jsonl" --site resid_post --token answer -o "$V" >/dev/null 2>&1 ||
+    fail "extract for the fixture"
+
+# name | command (output under $W/o)
+cmds=(
+    "convert gguf|convert $REPO/tests/data/gemma2/hf $W/o/x.gguf"
+    "convert hf|convert $B $W/o/hf"
+    "convert llama2c|convert $REPO/models/stories260K/stories260K.gguf $W/o/m.bin"
+    "extract|extract -m $B --data $D/ab_train.jsonl --site resid_post --token answer -o $W/o/v.safetensors"
+    "vec scale|vec scale $V 2 -o $W/o/v2.safetensors"
+    "capture|capture -m $B -p Hello --sites resid_post --layers 1 -o $W/o/c.safetensors"
+    "train|train -m $B --data winogrande:$DEV --method vector --steps 2 --batch 2 --out $W/o/t --quiet"
+    "sweep|sweep --base $B --ft $F --data winogrande:$DEV --n 2 --sites mlp_in --layers 1 --alphas 0,1 --tokens 2 --out $W/o/s --quiet"
+    "tune|tune -m $B -v $V --data $D/ab_dev.jsonl --n 2 --scales 0,1 --layers 1 -o $W/o/tu --quiet"
+    "make-model|make-model --arch llama -o $W/o/mm"
+    "data export|data export winogrande:$DEV --n 3 -o $W/o/d.jsonl"
+)
+for entry in "${cmds[@]}"; do
+    name=${entry%%|*}
+    args=${entry#*|}
+    for k in 1 2; do
+        rm -rf "$W"
+        mkdir -p "$W/o"
+        # shellcheck disable=SC2086
+        STEER_TEST_INTERRUPT_AT_TMP=$k "$STEER" $args >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
+        rc=$?
+        left=$(find "$W" -name '*.tmp.*' -o -name '*.conv.*' | head -3)
+        if [ "$rc" -ne 130 ] && [ "$rc" -ne 0 ]; then
+            fail "$name, interrupt at temporary $k: exit $rc ($(head -c 300 "$TMP/stderr.txt"))"
+        elif [ -n "$left" ]; then
+            fail "$name, interrupt at temporary $k: left $left"
+        elif [ "$rc" -eq 0 ] && [ -z "$(ls -A "$W/o")" ]; then
+            fail "$name: finished (fewer than $k temporaries) but wrote nothing"
+        else
+            pass "$name, interrupt at temporary $k: exit $rc, no temporaries left"
+        fi
+    done
+done
+
+# A dead writer's leftovers (a pid that has exited) go on the next run; a
+# live one's (this shell's pid) stay.
+dead=$(sh -c 'echo $$')
+rm -rf "$W" && mkdir -p "$W/o/hf.tmp.$dead" "$W/o/hf.tmp.$$"
+echo x >"$W/o/hf.tmp.$dead/config.json"
+echo x >"$W/o/x.gguf.conv.$dead"
+echo x >"$W/o/x.gguf.conv.$dead.tmp.$dead"
+echo x >"$W/o/v.safetensors.tmp.$dead"
+ok "convert hf after a dead run" "$STEER" convert "$B" "$W/o/hf"
+ok "convert gguf after a dead run" "$STEER" convert "$REPO/tests/data/gemma2/hf" "$W/o/x.gguf"
+ok "vec scale after a dead run" "$STEER" vec scale "$V" 2 -o "$W/o/v.safetensors"
+[ ! -e "$W/o/hf.tmp.$dead" ] && pass "dead writer's directory removed" || fail "hf.tmp.$dead left"
+[ ! -e "$W/o/x.gguf.conv.$dead" ] && [ ! -e "$W/o/x.gguf.conv.$dead.tmp.$dead" ] &&
+    pass "dead writer's conversion files removed" || fail "x.gguf.conv.$dead* left"
+[ ! -e "$W/o/v.safetensors.tmp.$dead" ] && pass "dead writer's FILE.tmp.<pid> removed" || fail "v.safetensors.tmp left"
+[ -d "$W/o/hf.tmp.$$" ] && pass "a live writer's directory is kept" || fail "live writer's directory removed"
+finish

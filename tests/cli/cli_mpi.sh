@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# cli_mpi.sh STEER REPO — `steer sweep --mpi` under mpirun on localhost
+# (docs/SCALING.md), stories260K vs its Winogrande fine-tune on a few dev
+# items: 1, 2 and 3 ranks give byte for byte the dkl.csv and items.csv of the
+# plain one-process sweep (summary.json equal but for "command" and
+# "wall_s"), every rank computing items (rank 0 serves every other rank's
+# first request before taking its own); a rank killed with SIGKILL when its
+# first item arrives (test hook STEER_MPI_TEST_KILL=RANK:K): the
+# others finish, rank 0 names the missing item and exits 1, and the same
+# command run again computes only that item (counted in the journal) and
+# gives the plain files. Skipped, with the reason, only when steer was built
+# without MPI.
+set -u
+STEER=${1:?usage: cli_mpi.sh STEER REPO}
+REPO=${2:?usage: cli_mpi.sh STEER REPO}
+if "$STEER" sweep --help | grep -q "not in this build"; then
+    echo "skip: this steer was built without MPI (STEER_MPI=OFF, or CMake found no MPI; scripts/setup.sh installs Open MPI)"
+    exit 0
+fi
+DEV=$REPO/tests/data/winogrande/dev.jsonl
+B=$REPO/models/stories260K/stories260K.bin
+F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
+source "$(dirname "$0")/lib_cli.sh"
+command -v mpirun >/dev/null || { fail "steer has --mpi but there is no mpirun (Debian: openmpi-bin)"; finish; }
+# One thread per rank; only Open MPI's shared-memory transport (localhost), without the
+# cross-process copy (CMA) that containers often forbid. Open MPI leaks
+# at exit by design, so LeakSanitizer (ASan build) is off for these runs.
+export OMP_NUM_THREADS=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS)
+N=8
+SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --n $N --sites attn_out,resid_post --layers 0,4
+    --alphas 0,0.5,1 --tokens 2 --quiet)
+
+# same: DIR1 DIR2 NAME — items.csv and dkl.csv byte-equal, summary.json
+# equal but for command and wall_s
+same() {
+    if cmp -s "$1/dkl.csv" "$2/dkl.csv" && cmp -s "$1/items.csv" "$2/items.csv"; then pass "$3"; else
+        fail "$3: outputs differ"
+        diff "$1/dkl.csv" "$2/dkl.csv" | head -5
+    fi
+    if cmp -s <(grep -Ev '"(command|wall_s)"' "$1/summary.json") <(grep -Ev '"(command|wall_s)"' "$2/summary.json"); then
+        pass "$3: summary.json"
+    else
+        fail "$3: summary.json differs"
+        diff "$1/summary.json" "$2/summary.json" | head -8
+    fi
+}
+
+ok "plain sweep, $N items" "${SW[@]}" --out "$TMP/plain"
+
+for np in 1 2 3; do
+    ok "mpirun -np $np sweep --mpi" "${MPIRUN[@]}" -np $np "${SW[@]}" --mpi --progress --out "$TMP/np$np"
+    same "$TMP/plain" "$TMP/np$np" "-np $np = plain sweep"
+    [ "$(grep -c '"item"' "$TMP/np$np/progress.jsonl")" -eq $N ] && pass "-np $np: one journal, $N items" ||
+        fail "-np $np: journal has $(grep -c '"item"' "$TMP/np$np/progress.jsonl") items"
+    # "items computed per rank: 0:a 1:b 2:c" — all of them, some by ranks > 0
+    line=$(grep "items computed per rank" "$TMP/stderr.txt")
+    counts=$(echo "$line" | grep -Eo ' [0-9]+:[0-9]+' | cut -d: -f2)
+    total=0; idle=0; r=0
+    for c in $counts; do total=$((total + c)); [ "$c" -eq 0 ] && idle=$((idle + 1)); r=$((r + 1)); done
+    [ $r -eq $np ] && [ $total -eq $N ] && pass "-np $np: per-rank counts sum to $N ($line)" ||
+        fail "-np $np: per-rank counts: '$line'"
+    [ $idle -eq 0 ] && pass "-np $np: every rank computed items" || fail "-np $np: $idle rank(s) computed nothing"
+
+done
+
+# A lost rank. --enable-recovery: Open MPI 4 otherwise ends the whole job
+# when a rank dies (then the rerun below still works, from the journal).
+# mpirun itself exits 0 under --enable-recovery, so each rank's status is
+# taken by a wrapper.
+K=$TMP/kill
+mkdir -p "$TMP/rc"
+STEER_MPI_TEST_KILL=2:0 "${MPIRUN[@]}" --enable-recovery -x STEER_MPI_TEST_KILL -np 3 \
+    bash -c '"$@"; echo $? > "'"$TMP"'/rc/$OMPI_COMM_WORLD_RANK"' _ \
+    "${SW[@]}" --mpi --mpi-timeout 3 --out "$K" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
+[ "$(cat "$TMP/rc/0" 2>/dev/null)" = 1 ] && pass "killed rank: rank 0 exits 1" ||
+    fail "killed rank: rank 0 exit status '$(cat "$TMP/rc/0" 2>/dev/null)': $(cat "$TMP/stderr.txt")"
+[ "$(cat "$TMP/rc/2" 2>/dev/null)" = 137 ] && pass "killed rank: rank 2 died of SIGKILL" ||
+    fail "killed rank: rank 2 status '$(cat "$TMP/rc/2" 2>/dev/null)'"
+[ "$(cat "$TMP/rc/1" 2>/dev/null)" = 0 ] && pass "killed rank: rank 1 finished (exit 0)" ||
+    fail "killed rank: rank 1 status '$(cat "$TMP/rc/1" 2>/dev/null)'"
+has "$TMP/stderr.txt" "rank 2 sent nothing for 3 s: lost, with 1 item\(s\) in flight" "rank 0 reports rank 2 lost"
+missing=$(grep -Eo '1 item\(s\) missing, handed to 1 lost rank\(s\): [0-9]+;' "$TMP/stderr.txt" | grep -Eo '[0-9]+;' | tr -d ';')
+[ -n "$missing" ] && pass "rank 0 names the missing item ($missing)" ||
+    fail "no 'missing' line: $(cat "$TMP/stderr.txt")"
+[ ! -e "$K/dkl.csv" ] && pass "no dkl.csv while an item is missing" || fail "dkl.csv written with an item missing"
+before=$(grep -c '"item"' "$K/progress.jsonl")
+[ "$before" -eq $((N - 1)) ] && pass "journal: $before of $N items" || fail "journal: $before items, want $((N - 1))"
+grep -q "\"item\":$missing," "$K/progress.jsonl" && fail "missing item $missing is in the journal" ||
+    pass "missing item $missing is not in the journal"
+ok "rerun, 2 ranks" "${MPIRUN[@]}" -np 2 "${SW[@]}" --mpi --progress --out "$K"
+after=$(grep -c '"item"' "$K/progress.jsonl")
+[ $((after - before)) -eq 1 ] && pass "rerun computed only the missing item (journal $before -> $after)" ||
+    fail "rerun computed $((after - before)) items, want 1"
+has "$TMP/stderr.txt" "items computed per rank: 0:[01] 1:[01]$" "rerun: the ranks computed one item in all"
+grep -q "\"item\":$missing," "$K/progress.jsonl" && pass "item $missing now in the journal" ||
+    fail "item $missing still missing"
+same "$TMP/plain" "$K" "killed + rerun = plain sweep"
+
+# a journal from a one-process run resumes under MPI and vice versa
+ok "plain, stopped after 5" "${SW[@]}" --stop-after-items 5 --out "$TMP/mix"
+ok "mpirun -np 2 resumes it" "${MPIRUN[@]}" -np 2 "${SW[@]}" --mpi --out "$TMP/mix"
+same "$TMP/plain" "$TMP/mix" "plain 5 + MPI rest = plain sweep"
+finish
