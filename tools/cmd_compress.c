@@ -105,11 +105,11 @@ int cmd_compress(int argc, char **argv)
     float lr = 1e-2f, alpha = 1.0f;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
         {NULL, "--context", OPT_STR, &ctx_path, "FILE", "the context as a text file (required)"},
         {NULL, "--queries", OPT_STR, &queries, "SPEC",
          "queries the context should serve, FORMAT:FILE (default: the context's paragraphs)"},
-        {NULL, "--n", OPT_INT, &n_max, "N", "use the first N queries (0: all)"},
+        {"-n", "--n", OPT_INT, &n_max, "N", "use the first N queries (0: all)"},
         {NULL, "--score", OPT_STR, &score, "P",
          "answer (the completion's positions) or all (default: answer when every query has a completion)"},
         {NULL, "--init", OPT_STR, &init, "FILE", "start from these attn_out vectors instead of the mean delta"},
@@ -121,7 +121,7 @@ int cmd_compress(int argc, char **argv)
         {NULL, "--threads", OPT_INT, &threads, "T", "threads (default: OMP_NUM_THREADS)"},
         {"-o", "--out", OPT_STR, &out, "FILE", "vector file to write (.safetensors; required)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "progress lines even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "print nothing on success"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "print nothing on success"},
     };
     const cli_spec spec = {
         .usage = "steer compress -m MODEL --context FILE [--queries SPEC] [--learn --steps N] -o VECTORS.safetensors",

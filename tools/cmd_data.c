@@ -95,8 +95,9 @@ static int data_listops(int argc, char **argv)
     steer_listops_params lp = steer_listops_default_params();
     const char *out = NULL;
     const cli_opt opts[] = {
-        {"-o", "--output", OPT_STR, &out, "FILE", "output JSONL (required)"},
-        {NULL, "--n", OPT_INT, &n, "N", "number of expressions (default 1000)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output JSONL (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
+        {"-n", "--n", OPT_INT, &n, "N", "number of expressions (default 1000)"},
         {NULL, "--seed", OPT_U64, &lp.seed, "S", "seed (default 0); sample i depends only on the seed and i"},
         {NULL, "--max-depth", OPT_INT, &lp.max_depth, "D", "deepest nesting, 1..64 (default 3)"},
         {NULL, "--max-args", OPT_INT, &lp.max_args, "A", "arguments per operator: 2..A, A <= 64 (default 5)"},
@@ -146,7 +147,7 @@ static int data_show(int argc, char **argv)
     const char *sep = NULL;
     tmpl_opts t = {0};
     const cli_opt opts[] = {
-        {NULL, "--n", OPT_INT, &n, "K", "items to print (default 3)"},
+        {"-n", "--n", OPT_INT, &n, "K", "items to print (default 3)"},
         {NULL, "--start", OPT_INT, &start, "I", "skip the first I items (default 0)"},
         {NULL, "--shuffle", OPT_FLAG, &shuffle, NULL, "shuffle the items by --seed first"},
         {NULL, "--seed", OPT_U64, &seed, "S", "seed for --shuffle and --fewshot (default 0)"},
@@ -443,8 +444,9 @@ static int data_export(int argc, char **argv)
     uint64_t seed = 0;
     tmpl_opts t = {0};
     const cli_opt opts[] = {
-        {"-o", "--output", OPT_STR, &out, "FILE", "output JSONL (required)"},
-        {NULL, "--n", OPT_INT, &n, "N", "write only N items (default all)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output JSONL (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
+        {"-n", "--n", OPT_INT, &n, "N", "write only N items (default all)"},
         {NULL, "--shuffle", OPT_FLAG, &shuffle, NULL, "shuffle by --seed first"},
         {NULL, "--seed", OPT_U64, &seed, "S", "seed for --shuffle (default 0)"},
         {NULL, "--template", OPT_STR, &t.prompt, "TEXT", "prompt template (default: the format's)"},

@@ -29,10 +29,10 @@ int cmd_eval(int argc, char **argv)
     int n = 0, batch = 16, csv = 0, items = 0, graph = 0;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
         {NULL, "--adapter", OPT_STR, &adapter, "FILE", "a steer train checkpoint (adapter.safetensors)"},
         {NULL, "--data", OPT_STR, &data, "SPEC", "dataset FORMAT:FILE with completions (required)"},
-        {NULL, "--n", OPT_INT, &n, "N", "first N items (0: all)"},
+        {"-n", "--n", OPT_INT, &n, "N", "first N items (0: all)"},
         {NULL, "--batch", OPT_INT, &batch, "B", "sequences per batch (default 16)"},
         {NULL, "--csv", OPT_FLAG, &csv, NULL, "CSV instead of a JSON line"},
         {NULL, "--items", OPT_FLAG, &items, NULL, "also one JSON line per item (id, gold, pick, text)"},

@@ -424,17 +424,19 @@ int cmd_extract(int argc, char **argv)
         {NULL, "--pos", OPT_STR, &pos_file, "FILE", "positive prompts: text (one per line) or JSONL"},
         {NULL, "--neg", OPT_STR, &neg_file, "FILE", "negative prompts (same formats)"},
         {NULL, "--data", OPT_STR, &data_file, "FILE", "JSONL pairs {\"positive\": ..., \"negative\": ...}"},
-        {NULL, "--site", OPT_STR, &site_arg, "SITE", "site(s), comma-separated or all (default resid_post)"},
+        {NULL, "--sites", OPT_STR, &site_arg, "LIST", "site(s), comma-separated or all (default resid_post)"},
+        CLI_ALIAS("--site", OPT_STR, &site_arg),
         {NULL, "--layers", OPT_STR, &layers_arg, "LIST", "layers: all | 3 | 0,2,5-7 (default all)"},
         {NULL, "--token", OPT_STR, &token_arg, "WHICH", "last | answer | all (default last)"},
         {NULL, "--normalize", OPT_FLAG, &normalize, NULL, "scale every vector to unit length"},
         {NULL, "--chat", OPT_FLAG, &chat, NULL, "wrap each prompt as a user turn in the model's chat format"},
         {NULL, "--ctx", OPT_INT, &n_ctx, "N", "context positions (0 = the model's training context)"},
         {NULL, "--threads", OPT_INT, &n_threads, "N", "threads (0 = OpenMP default)"},
-        {"-o", "--output", OPT_STR, &out, "FILE", "output vector file .safetensors (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output vector file .safetensors (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
     };
     const cli_spec spec = {
-        .usage = "steer extract [--method METHOD] -m MODEL (--pos FILE --neg FILE | --data FILE) [--site SITE]\n"
+        .usage = "steer extract [--method METHOD] -m MODEL (--pos FILE --neg FILE | --data FILE) [--sites LIST]\n"
                  "       [--layers LIST] [--token last|answer|all] [--normalize] [--chat] -o VECTORS.safetensors\n"
                  "       steer extract --method oracle-mean -m BASE --ft FINETUNED --pos FILE ... -o VECTORS.safetensors",
         .description =
@@ -456,7 +458,7 @@ int cmd_extract(int argc, char **argv)
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer extract -m models/stories260K/stories260K.bin --pos happy.txt --neg sad.txt \\\n"
-                   "      --site resid_post --layers 2-4 -o happy.safetensors\n"
+                   "      --sites resid_post --layers 2-4 -o happy.safetensors\n"
                    "  steer extract --method pca-diff -m model.gguf --data pairs.jsonl --token answer --chat \\\n"
                    "      --layers 10-20 -o pca.safetensors",
     };

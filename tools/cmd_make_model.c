@@ -16,7 +16,8 @@ int cmd_make_model(int argc, char **argv)
     uint64_t seed = 1;
     const cli_opt opts[] = {
         {NULL, "--arch", OPT_STR, &arch_arg, "A", "llama, mistral, qwen2, gemma, gemma2 or gemma3 (required)"},
-        {"-o", "--output", OPT_STR, &out, "DIR", "output directory (required)"},
+        {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
         {NULL, "--d", OPT_INT, &d, "N", "d_model (default 64)"},
         {NULL, "--ff", OPT_INT, &ff, "N", "d_ff (default 128)"},
         {NULL, "--layers", OPT_INT, &layers, "N", "blocks (default 2)"},
@@ -31,7 +32,7 @@ int cmd_make_model(int argc, char **argv)
         {NULL, "--act", OPT_STR, &act_arg, "A", "MLP activation silu|gelu_tanh|gelu (default: the architecture's)"},
         {NULL, "--attn-softcap", OPT_FLOAT, &attn_cap, "X", "gemma2 attention-logit soft-cap (default 50; 0 none)"},
         {NULL, "--final-softcap", OPT_FLOAT, &final_cap, "X", "gemma2 final-logit soft-cap (default 30; 0 none)"},
-        {NULL, "--tokenizer", OPT_STR, &tok_arg, "FILE",
+        {"-z", "--tokenizer", OPT_STR, &tok_arg, "FILE",
          "llama2.c tokenizer.bin to use as the vocabulary (its size must equal --vocab)"},
         {NULL, "--seed", OPT_U64, &seed, "S", "weights seed (default 1)"},
     };

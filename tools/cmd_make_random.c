@@ -209,7 +209,8 @@ int cmd_make_random(int argc, char **argv)
     int d = 2048, ff = 8192, heads = 32, kv_heads = 8, layers = 2, vocab = 32000, ctx = 2048, tied = 0;
     uint64_t seed = 1;
     const cli_opt opts[] = {
-        {"-o", "--output", OPT_STR, &out, "FILE", "output .gguf (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output .gguf (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
         {NULL, "--d", OPT_INT, &d, "N", "d_model (default 2048)"},
         {NULL, "--ff", OPT_INT, &ff, "N", "d_ff (default 8192)"},
         {NULL, "--heads", OPT_INT, &heads, "N", "attention heads (default 32)"},

@@ -15,7 +15,7 @@ int cmd_merge(int argc, char **argv)
     const char *dirs[CLI_LIST_MAX];
     const cli_opt opts[] = {
         {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no summary"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no summary"},
     };
     const cli_spec spec = {
         .usage = "steer merge DIR... -o DIR",

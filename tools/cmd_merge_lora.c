@@ -13,14 +13,14 @@ int cmd_merge_lora(int argc, char **argv)
     int quiet = 0;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "BASE", "the base model the adapter was trained on (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c base"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c base"},
         {NULL, "--adapter", OPT_STR, &adapter, "FILE", "adapter.safetensors of a lora or joint run (required)"},
         {"-o", "--out", OPT_STR, &out, "OUT", "merged model: a directory (HF), *.gguf or *.bin (required)"},
         {NULL, "--dtype", OPT_STR, &dtype_arg, "f32|f16|bf16", "dtype of the matrices (default: the base's)"},
         {NULL, "--format", OPT_STR, &format, "hf|gguf|llama2c", "output format (default: from OUT)"},
         {NULL, "--steer-out", OPT_STR, &steer_out, "FILE",
          "joint: write the steering adapter here (required for joint)"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "print nothing on success"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "print nothing on success"},
     };
     const cli_spec spec = {
         .usage = "steer merge-lora -m BASE --adapter RUN/adapter.safetensors -o OUT [--dtype f32|f16|bf16]",

@@ -40,7 +40,7 @@ int cmd_train(int argc, char **argv)
     const char *method = "adapter";
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model to train (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
         {NULL, "--data", OPT_STR, &data, "SPEC", "training data, FORMAT:FILE (required)"},
         {NULL, "--n-train", OPT_INT, &n_max, "N", "use the first N training items (0: all)"},
         {NULL, "--eval-data", OPT_STR, &eval_data, "SPEC", "held-out data"},
@@ -65,12 +65,12 @@ int cmd_train(int argc, char **argv)
         {NULL, "--clip", OPT_FLOAT, &clip, "C", "gradient-norm clipping (default 0 = off)"},
         {NULL, "--seed", OPT_U64, &seed, "S", "initialisation, data order and --holdout split (default 1)"},
         {NULL, "--eval-every", OPT_INT, &eval_every, "N", "evaluate (and checkpoint) every N updates"},
-        {NULL, "--out", OPT_STR, &out, "DIR", "checkpoints, state, train.csv, loss.png/svg"},
+        {"-o", "--out", OPT_STR, &out, "DIR", "checkpoints, state, train.csv, loss.png/svg"},
         {NULL, "--resume", OPT_FLAG, &resume, NULL, "continue from DIR/state.safetensors"},
         {NULL, "--stop-after", OPT_INT, &stop_after, "N", "stop after N updates (the schedule spans --steps)"},
         {NULL, "--dry-run", OPT_FLAG, &dry, NULL, "print the trainable tensors and their share, and exit"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "print a progress line even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
     };
     const cli_spec spec = {
         .usage = "steer train -m MODEL --data SPEC --method M (--steps N | --epochs E) [--out DIR] [options]",

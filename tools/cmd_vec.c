@@ -210,12 +210,13 @@ static int vec_scale(int argc, char **argv)
     args[n] = NULL;
     const char *pos[2] = {NULL, NULL}, *out = NULL;
     int n_pos = 0;
-    const cli_opt opts[] = {{"-o", "--output", OPT_STR, &out, "FILE", "output vector file (required)"}};
+    const cli_opt opts[] = {{"-o", "--out", OPT_STR, &out, "FILE", "output vector file (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out)};
     const cli_spec spec = {
         .usage = "steer vec scale FILE ALPHA -o OUT",
         .description = "Writes ALPHA times every vector of FILE (negative ALPHA flips the direction).",
         .opts = opts,
-        .n_opts = 1,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer vec scale happy.safetensors 4 -o happy4.safetensors\n"
                    "  steer vec scale happy.safetensors -1 -o sad.safetensors",
         .min_pos = neg_alpha ? 1 : 2,
@@ -247,7 +248,8 @@ static int vec_add_sub(int argc, char **argv, int sign)
     const char *pos[2] = {NULL, NULL}, *out = NULL;
     float alpha = 1.0f;
     const cli_opt opts[] = {
-        {"-o", "--output", OPT_STR, &out, "FILE", "output vector file (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output vector file (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
         {NULL, "--alpha", OPT_FLOAT, &alpha, "X", "weight of B (default 1)"},
     };
     const cli_spec spec = {
@@ -257,7 +259,7 @@ static int vec_add_sub(int argc, char **argv, int sign)
                                 : "Writes A - X*B tensor by tensor; a tensor in only one file counts the other as "
                                   "zero.\nWidths must match. The metadata is A's.",
         .opts = opts,
-        .n_opts = 2,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = sign > 0 ? "  steer vec add happy.safetensors calm.safetensors --alpha 0.5 -o both.safetensors"
                             : "  steer vec sub happy.safetensors sad.safetensors -o contrast.safetensors",
         .min_pos = 2,
@@ -289,12 +291,13 @@ static int vec_add_sub(int argc, char **argv, int sign)
 static int vec_normalize(int argc, char **argv)
 {
     const char *pos[1] = {NULL}, *out = NULL;
-    const cli_opt opts[] = {{"-o", "--output", OPT_STR, &out, "FILE", "output vector file (required)"}};
+    const cli_opt opts[] = {{"-o", "--out", OPT_STR, &out, "FILE", "output vector file (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out)};
     const cli_spec spec = {
         .usage = "steer vec normalize FILE -o OUT",
         .description = "Writes every vector (every row of a per-position tensor) scaled to unit L2 norm.",
         .opts = opts,
-        .n_opts = 1,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer vec normalize happy.safetensors -o happy-unit.safetensors",
         .min_pos = 1,
         .max_pos = 1,
@@ -357,16 +360,18 @@ static int vec_slice(int argc, char **argv)
 {
     const char *pos[1] = {NULL}, *out = NULL, *site = NULL, *layers = NULL;
     const cli_opt opts[] = {
-        {NULL, "--site", OPT_STR, &site, "LIST", "keep these sites (comma-separated)"},
+        {NULL, "--sites", OPT_STR, &site, "LIST", "keep these sites (comma-separated)"},
+        CLI_ALIAS("--site", OPT_STR, &site),
         {NULL, "--layers", OPT_STR, &layers, "LIST", "keep these layers: 3 | 0,2,5-7 | -1 (the file's last)"},
-        {"-o", "--output", OPT_STR, &out, "FILE", "output vector file (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output vector file (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
     };
     const cli_spec spec = {
-        .usage = "steer vec slice FILE [--site LIST] [--layers LIST] -o OUT",
+        .usage = "steer vec slice FILE [--sites LIST] [--layers LIST] -o OUT",
         .description = "Writes the vectors of FILE at the chosen sites and layers (metadata kept).",
         .opts = opts,
-        .n_opts = 3,
-        .example = "  steer vec slice all.safetensors --site resid_post --layers 1-4 -o mid.safetensors",
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .example = "  steer vec slice all.safetensors --sites resid_post --layers 1-4 -o mid.safetensors",
         .min_pos = 1,
         .max_pos = 1,
         .pos = pos,
@@ -377,7 +382,7 @@ static int vec_slice(int argc, char **argv)
     if (!out)
         return cli_usage("missing -o OUT");
     if (!site && !layers)
-        return cli_usage("give --site and/or --layers");
+        return cli_usage("give --sites and/or --layers");
     steer_vecset *vs = NULL;
     if ((rc = load(pos[0], &vs)) != 0)
         return rc;
@@ -399,7 +404,8 @@ static int vec_export(int argc, char **argv)
         {NULL, "--layers", OPT_STR, &layers, "LIST", "export only these layers (e.g. 1-15)"},
         {"-m", "--model", OPT_STR, &model, "MODEL", "check the vectors against MODEL; its architecture is the hint"},
         {NULL, "--model-hint", OPT_STR, &hint, "NAME", "controlvector.model_hint (default: the file's model_hint)"},
-        {"-o", "--output", OPT_STR, &out, "FILE", "output .gguf (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output .gguf (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
     };
     const cli_spec spec = {
         .usage = "steer vec export --llamacpp FILE [--layers LIST] [-m MODEL] [--model-hint NAME] -o OUT.gguf",
@@ -411,7 +417,7 @@ static int vec_export(int argc, char **argv)
             "(llama.cpp rejects direction.0): leave it out with --layers. Load it with\n"
             "  llama-cli ... --control-vector OUT.gguf   or   steer generate --control-vector OUT.gguf",
         .opts = opts,
-        .n_opts = 5,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer vec export --llamacpp happy.safetensors --layers 1-4 -o happy.gguf",
         .min_pos = 1,
         .max_pos = 1,
@@ -450,7 +456,8 @@ static int vec_import(int argc, char **argv)
     const char *pos[1] = {NULL}, *out = NULL, *model = NULL;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "also check layers and n_embd against MODEL"},
-        {"-o", "--output", OPT_STR, &out, "FILE", "output vector file .safetensors (required)"},
+        {"-o", "--out", OPT_STR, &out, "FILE", "output vector file .safetensors (required)"},
+        CLI_ALIAS("--output", OPT_STR, &out),
     };
     const cli_spec spec = {
         .usage = "steer vec import FILE.gguf [-m MODEL] -o OUT.safetensors",
@@ -458,7 +465,7 @@ static int vec_import(int argc, char **argv)
                        "F32, 1-D, one width) and writes it as a steer vector file: direction.N becomes\n"
                        "resid_post.N, bit for bit (llama.cpp adds direction.N to the output of block N).",
         .opts = opts,
-        .n_opts = 2,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer vec import happy.gguf -m model.gguf -o happy.safetensors",
         .min_pos = 1,
         .max_pos = 1,

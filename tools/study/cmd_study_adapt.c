@@ -425,7 +425,7 @@ int study_adapt(int argc, char **argv)
     uint64_t seed = 1;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
         {NULL, "--task", OPT_STR, &task, "T", "winogrande | listops | jsonl:FILE (required)"},
         {NULL, "--methods", OPT_STR, &methods, "LIST",
          "full,lora,adapter-linear,adapter-silu,vector,rank1,loreft,joint (default all)"},
@@ -445,7 +445,7 @@ int study_adapt(int argc, char **argv)
         {NULL, "--seed", OPT_U64, &seed, "S", "initialisation, data order and splits (default 1)"},
         {NULL, "--threads", OPT_INT, &threads, "T", "OpenMP threads (default: OMP_NUM_THREADS)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "a line per run and per update on stderr"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "nothing on stderr but errors"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "nothing on stderr but errors"},
         {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
     };
     const cli_spec spec = {

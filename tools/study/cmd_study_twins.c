@@ -1165,9 +1165,9 @@ int study_twins(int argc, char **argv)
     };
     const char *seeds = NULL;
     const cli_opt opts[] = {
-        {NULL, "--out", OPT_STR, &c.out, "DIR", "study directory (required; finished stages in it are kept)"},
+        {"-o", "--out", OPT_STR, &c.out, "DIR", "study directory (required; finished stages in it are kept)"},
         {NULL, "--teacher", OPT_STR, &c.teacher, "MODEL", "model that writes the corpus (default models/stories260K/stories260K.bin)"},
-        {NULL, "--tokenizer", OPT_STR, &c.tokenizer, "FILE", "llama2.c tokenizer of the teacher and the twins (default models/stories260K/tok512.bin)"},
+        {"-z", "--tokenizer", OPT_STR, &c.tokenizer, "FILE", "llama2.c tokenizer of the teacher and the twins (default models/stories260K/tok512.bin)"},
         {NULL, "--stories", OPT_INT, &c.n_stories, "N", "corpus stories (default 3000)"},
         {NULL, "--story-len", OPT_INT, &c.story_len, "T", "tokens per story at most (default 200)"},
         {NULL, "--heldout", OPT_INT, &c.n_heldout, "N", "held-out stories (default 128)"},
@@ -1192,7 +1192,7 @@ int study_twins(int argc, char **argv)
         {NULL, "--threads", OPT_INT, &c.threads, "T", "OpenMP threads per twin (default 1)"},
         {NULL, "--jobs", OPT_INT, &c.jobs, "J", "twins run at the same time (default 2)"},
         {NULL, "--progress", OPT_FLAG, &c.progress, NULL, "print stage lines even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &c.quiet, NULL, "print nothing on success"},
+        {"-q", "--quiet", OPT_FLAG, &c.quiet, NULL, "print nothing on success"},
     };
     const cli_spec spec = {
         .usage = "steer study twins --out DIR [--steps-pretrain N --steps-ft N --n-items N --seed S --threads T --jobs J]",
