@@ -50,21 +50,22 @@ int cmd_analyze_mlp(int argc, char **argv)
     int n_max = 0, progress = 0, quiet = 0;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_LIST, &models, "MODEL", "model (repeat for a second one to overlay; required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer .bin for llama2.c checkpoints (default: beside each)"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer .bin for llama2.c checkpoints (default: beside each)"},
         {NULL, "--data", OPT_STR, &data, "SPEC", "dataset FORMAT:FILE with gold completions (required)"},
-        {NULL, "--n", OPT_INT, &n_max, "N", "first N items (0: all)"},
+        {"-n", "--n", OPT_INT, &n_max, "N", "first N items (0: all)"},
         {NULL, "--token", OPT_STR, &token_arg, "K|all",
          "position predicting completion token K (1-based; default 1), or all"},
         {NULL, "--layers", OPT_STR, &layers, "L", "all | 3 | 0,2,5-7 (default all)"},
         {NULL, "--vectors", OPT_STR, &vec_path, "FILE", "steering vectors <site>.<layer> [d]: attenuation analysis"},
-        {NULL, "--site", OPT_STR, &site_arg, "SITE", "attn_out, mlp_in or both (default: those in --vectors)"},
+        {NULL, "--sites", OPT_STR, &site_arg, "LIST", "attn_out, mlp_in or both (default: those in --vectors)"},
+        CLI_ALIAS("--site", OPT_STR, &site_arg),
         {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "a progress line per item even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
     };
     const cli_spec spec = {
         .usage = "steer analyze-mlp -m MODEL [-m MODEL2] --data SPEC [--n N] [--token K|all] [--layers L]\n"
-                 "       [--vectors FILE [--site attn_out|mlp_in]] --out DIR",
+                 "       [--vectors FILE [--sites attn_out|mlp_in]] --out DIR",
         .description =
             "The MLP modulation terms and the attenuation of pre-MLP steering (SPEC E2).\n"
             "Every item runs prompt + gold completion teacher-forced. --token K takes the\n"
@@ -89,7 +90,7 @@ int cmd_analyze_mlp(int argc, char **argv)
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer extract --method oracle-mean -m models/stories260K/stories260K.bin \\\n"
                    "      --ft models/stories260K-winogrande/stories260K-winogrande.bin \\\n"
-                   "      --pos wg.jsonl --token all --site attn_out,mlp_in -o oracle.safetensors\n"
+                   "      --pos wg.jsonl --token all --sites attn_out,mlp_in -o oracle.safetensors\n"
                    "  steer analyze-mlp -m models/stories260K/stories260K.bin \\\n"
                    "      -m models/stories260K-winogrande/stories260K-winogrande.bin \\\n"
                    "      --data winogrande:tests/data/winogrande/dev.jsonl --n 64 --token 2 \\\n"
@@ -113,14 +114,14 @@ int cmd_analyze_mlp(int argc, char **argv)
     }
     char err[512];
     if (site_arg) {
-        if (!vec_path) return cli_usage("--site needs --vectors FILE");
+        if (!vec_path) return cli_usage("--sites needs --vectors FILE");
         steer_site sites[STEER_SITE_COUNT];
         int ns = 0;
-        if (cli_parse_sites(site_arg, sites, &ns, err, sizeof err)) return cli_usage("--site: %s", err);
-        if (ns > 2) return cli_usage("--site: attn_out and/or mlp_in, got %d sites", ns);
+        if (cli_parse_sites(site_arg, sites, &ns, err, sizeof err)) return cli_usage("--sites: %s", err);
+        if (ns > 2) return cli_usage("--sites: attn_out and/or mlp_in, got %d sites", ns);
         for (int i = 0; i < ns; i++) {
             if (sites[i] != STEER_SITE_ATTN_OUT && sites[i] != STEER_SITE_MLP_IN)
-                return cli_usage("--site: the attenuation analysis takes attn_out or mlp_in, not %s",
+                return cli_usage("--sites: the attenuation analysis takes attn_out or mlp_in, not %s",
                                  steer_site_name(sites[i]));
             p.sites[i] = sites[i];
         }

@@ -23,14 +23,14 @@ typedef struct {
 } run_state;
 
 /* The options both commands take; fills o[0..N_RUN_OPTS). */
-#define N_RUN_OPTS 12
+#define N_RUN_OPTS 13
 static void run_opts(run_state *st, cli_opt *o)
 {
     o[0] = (cli_opt){"-m", "--model", OPT_STR, &st->model, "MODEL", "model: GGUF, Hugging Face directory or llama2.c .bin (required)"};
     o[1] = (cli_opt){"-z", "--tokenizer", OPT_STR, &st->tokenizer, "FILE", "tokenizer.bin for llama2.c checkpoints"};
     o[2] = (cli_opt){"-p", "--prompt", OPT_STR, &st->prompt, "TEXT", "prompt text (tokenized with BOS)"};
     o[3] = (cli_opt){NULL, "--ids", OPT_STR, &st->ids, "\"1 403 ...\"", "prompt as token ids (used as given)"};
-    o[4] = (cli_opt){"-o", "--output", OPT_STR, &st->out, "FILE", "output .safetensors (required)"};
+    o[4] = (cli_opt){"-o", "--out", OPT_STR, &st->out, "FILE", "output .safetensors (required)"};
     o[5] = (cli_opt){NULL, "--ctx", OPT_INT, &st->n_ctx, "N", "context positions (0 = the model's training context)"};
     o[6] = (cli_opt){NULL, "--threads", OPT_INT, &st->n_threads, "N", "threads (0 = OpenMP default)"};
     o[7] = (cli_opt){NULL, "--steer", OPT_LIST, &st->steers, "FILE[:SITE[:LAYERS[:ALPHA]]][@POS]",
@@ -42,6 +42,7 @@ static void run_opts(run_state *st, cli_opt *o)
     o[10] = (cli_opt){NULL, "--chat", OPT_FLAG, &st->chat, NULL, "wrap the prompt as a user turn in the model's chat format"};
     o[11] = (cli_opt){NULL, "--adapter", OPT_STR, &st->adapter, "FILE",
                       "apply a steer train checkpoint (adapter.safetensors), as in generate"};
+    o[12] = (cli_opt)CLI_ALIAS("--output", OPT_STR, &st->out);
 }
 
 static int check_common(const run_state *st)

@@ -43,13 +43,13 @@ int cmd_icl(int argc, char **argv)
     uint64_t seed = 0;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
         {NULL, "--data", OPT_STR, &data, "SPEC", "queries, FORMAT:FILE, e.g. winogrande:dev.jsonl (required)"},
         {NULL, "--pool", OPT_STR, &pool, "SPEC", "where the demonstrations come from (default: --data)"},
         {NULL, "--shots", OPT_INT, &shots, "K", "demonstrations in the context C (default 4)"},
         {NULL, "--seed", OPT_U64, &seed, "S", "picks the demonstrations (default 0)"},
         {NULL, "--max-shot-tokens", OPT_INT, &max_shot, "T", "only demonstrations of at most T tokens (default: any)"},
-        {NULL, "--n", OPT_INT, &n_eval, "N", "held-out queries: the first N that are not demonstrations (default 64)"},
+        {"-n", "--n", OPT_INT, &n_eval, "N", "held-out queries: the first N that are not demonstrations (default 64)"},
         {NULL, "--n-train", OPT_INT, &n_train, "M", "training queries for (b) and (d): the next M (default 128)"},
         {NULL, "--score", OPT_STR, &score, "P", "positions KL is measured and fit on: answer (default) or all"},
         {NULL, "--alpha", OPT_FLOAT, &alpha, "A", "(c) adds A times the vectors (default 1)"},
@@ -59,7 +59,7 @@ int cmd_icl(int argc, char **argv)
         {NULL, "--threads", OPT_INT, &threads, "T", "threads (default: OMP_NUM_THREADS)"},
         {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "progress lines even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
     };
     const cli_spec spec = {
         .usage = "steer icl -m MODEL --data SPEC [--pool SPEC] --shots K [--n N] [--n-train M] --out DIR",

@@ -293,9 +293,9 @@ int cmd_sweep(int argc, char **argv)
     const cli_opt opts[] = {
         {NULL, "--base", OPT_STR, &base, "MODEL", "base model B (required)"},
         {NULL, "--ft", OPT_STR, &ftp, "MODEL", "fine-tuned model F, same architecture and tokenizer (required)"},
-        {NULL, "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer .bin for llama2.c checkpoints (default: beside each)"},
+        {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer .bin for llama2.c checkpoints (default: beside each)"},
         {NULL, "--data", OPT_STR, &data, "SPEC", "dataset FORMAT:FILE, e.g. winogrande:dev.jsonl (required)"},
-        {NULL, "--n", OPT_INT, &n_max, "N", "first N items (0: all)"},
+        {"-n", "--n", OPT_INT, &n_max, "N", "first N items (0: all)"},
         {NULL, "--sites", OPT_STR, &sites, "LIST", "sites, in output order (default mlp_in,attn_out,mlp_out,resid_post)"},
         {NULL, "--layers", OPT_STR, &layers, "L", "all | 3 | 0,2,5-7 (default all)"},
         {NULL, "--alphas", OPT_STR, &alphas, "LIST", "alpha grid (default 0,0.1,0.25,0.5,1)"},
@@ -311,7 +311,7 @@ int cmd_sweep(int argc, char **argv)
          "also write the mean oracle delta per (site, layer) as a vector file"},
         {NULL, "--stop-after-items", OPT_INT, &stop_after, "K", "stop after K items (resume by running again)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "a progress line per item even when stderr is not a TTY"},
-        {NULL, "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
+        {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
 #ifdef STEER_HAVE_MPI
         {NULL, "--mpi", OPT_FLAG, &mpi, NULL,
          "under mpirun/srun: rank 0 hands items out and writes DIR; every rank computes (docs/SCALING.md)"},

@@ -437,6 +437,14 @@ def cancel_and_wait(done):
             lib.steer_cancel(0)
 
 
+def wait(done):
+    """done.wait() in slices: a SIGINT that arrives while this thread is on
+    its way into the blocking wait (e.g. waiting for the GIL) is then handled
+    within 0.1 s instead of after the job."""
+    while not done.wait(0.1):
+        pass
+
+
 def run_cancellable(fn):
     """Runs fn() (which calls into the library; ctypes releases the GIL for
     every foreign call) on the worker thread while this thread waits, so that
@@ -449,7 +457,7 @@ def run_cancellable(fn):
         return fn()
     box, done = worker.start(fn)
     try:
-        done.wait()
+        wait(done)
     except KeyboardInterrupt:
         cancel_and_wait(done)
         raise

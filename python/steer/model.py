@@ -449,7 +449,10 @@ class Model:
             prev = int(toks[-1])
             try:
                 while True:
-                    tok = q.get()
+                    try:
+                        tok = q.get(timeout=0.1)  # in slices: see _lib.wait
+                    except queue.Empty:
+                        continue
                     if tok is done:
                         break
                     piece = dec.decode(self._piece(prev, tok))
@@ -459,7 +462,7 @@ class Model:
                 tail = dec.decode(b"", final=True)
                 if tail:
                     yield tail
-                finished.wait()
+                _lib.wait(finished)
                 if "e" in box:
                     e = self._hook_error if isinstance(box["e"], SteerError) and self._hook_error else box["e"]
                     self._hook_error = None

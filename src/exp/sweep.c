@@ -673,6 +673,8 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
         for (int i = 0; !rc && i < n_data; i++) job_of[i] = -2;
         for (int ji = 0; !rc && ji < nj; ji++) job_of[jobs[ji].item] = ji;
     }
+    omp_lock_t next_lock;
+    omp_init_lock(&next_lock);
     if (!rc && nj > 0) {
 #pragma omp parallel num_threads(nw)
         {
@@ -694,10 +696,13 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
                     halt = stop;
                     if (wrc || halt) break;
                     if (p->next_item) {
-                        /* Ask the item source; a named critical, so a source
-                         * that blocks does not hold up on_item. */
+                        /* Ask the item source under its own lock (not the
+                         * unnamed critical), so a source that blocks does not
+                         * hold up on_item. A lock rather than a named critical:
+                         * a named one is a global symbol the shared library
+                         * would export. */
                         int src_err = 0;
-#pragma omp critical(steer_sweep_next)
+                        omp_set_lock(&next_lock);
                         {
                             int i = p->next_item(p->ud);
                             ji = i < 0 ? -1 : i < n_data ? job_of[i] : -2;
@@ -713,6 +718,7 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
                             } else if (ji >= 0)
                                 taken[ji] = 1;
                         }
+                        omp_unset_lock(&next_lock);
                         if (src_err) {
 #pragma omp atomic write
                             stop = 1;
@@ -745,6 +751,7 @@ int steer_sweep_run(steer_model *base, steer_model *ft, const steer_dataset *d, 
         }
         rc = err < 0 ? steer_err(err, "%s", msg) : err;
     }
+    omp_destroy_lock(&next_lock);
     free(job_of);
     free(taken);
     jobs_free(jobs, nj);
