@@ -236,6 +236,7 @@ typedef struct {
      * training there, as stop_after does (checkpoint written, STEER_OK). */
     int (*on_step)(void *ud, const steer_train_step *s);
     void *on_step_ud;
+    int n_threads;        /* compute threads (0: OpenMP default)                 */
 } steer_train_params;
 
 STEER_API steer_train_params steer_train_default_params(void);
@@ -267,6 +268,7 @@ typedef struct {
                              slow); 0: the inference engine with a KV cache
                              (full fine-tuning checkpoints are models, so
                              always the engine here)                            */
+    int n_threads;        /* compute threads (0: OpenMP default)                 */
 } steer_eval_params;
 
 typedef struct {

@@ -26,7 +26,7 @@ static void json_str(const char *s)
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *tokp = NULL, *adapter = NULL, *data = NULL;
-    int n = 0, batch = 16, csv = 0, items = 0, graph = 0;
+    int n = 0, batch = 16, csv = 0, items = 0, graph = 0, threads = 0;
     const cli_opt opts[] = {
         {"-m", "--model", OPT_STR, &model, "MODEL", "model (required)"},
         {"-z", "--tokenizer", OPT_STR, &tokp, "FILE", "tokenizer of a llama2.c model"},
@@ -36,6 +36,7 @@ int cmd_eval(int argc, char **argv)
         {NULL, "--batch", OPT_INT, &batch, "B", "sequences per batch (default 16)"},
         {NULL, "--csv", OPT_FLAG, &csv, NULL, "CSV instead of a JSON line"},
         {NULL, "--items", OPT_FLAG, &items, NULL, "also one JSON line per item (id, gold, pick, text)"},
+        {NULL, "--threads", OPT_INT, &threads, "N", "compute threads (0 = OpenMP default)"},
         {NULL, "--graph", OPT_FLAG, &graph, NULL,
          "generate through the training graph (no KV cache; the slow reference path)"},
     };
@@ -75,7 +76,7 @@ int cmd_eval(int argc, char **argv)
         rc = cli_error("out of memory");
         goto end;
     }
-    steer_eval_params ep = {n, batch, graph};
+    steer_eval_params ep = {n, batch, graph, threads};
     steer_eval_result r;
     if (steer_eval_dataset(m, adapter, d, &ep, &r, it) != STEER_OK) {
         rc = cli_lib_error();

@@ -305,7 +305,7 @@ int cmd_sweep(int argc, char **argv)
         {NULL, "--delta-site", OPT_STR, &delta, "SITE", "take every oracle delta at SITE (default: the steered site)"},
         {"-o", "--out", OPT_STR, &out, "DIR", "output directory (required)"},
         {NULL, "--shard", OPT_STR, &shard, "I/N", "run items with index % N == I (0 <= I < N); join with steer merge"},
-        {NULL, "--threads", OPT_INT, &threads, "T", "items in parallel (default: OMP_NUM_THREADS)"},
+        {NULL, "--threads", OPT_INT, &threads, "T", "compute threads, spent on items in parallel (default: OMP_NUM_THREADS)"},
         {NULL, "--naive", OPT_FLAG, &naive, NULL, "one full forward per (site, layer, alpha): the check path"},
         {NULL, "--save-vectors", OPT_STR, &save_vectors, "FILE",
          "also write the mean oracle delta per (site, layer) as a vector file"},

@@ -4,6 +4,7 @@
  * options and prints. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,31 @@ static unsigned parse_targets(const char *s, char *err, size_t n)
     return bits;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    if (interrupted) { /* the second one: stop now */
+        steer_remove_temporaries();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    interrupted = 1;
+}
+
+static int stop_if_interrupted(void *ud, const steer_train_step *s)
+{
+    (void)ud, (void)s;
+    return interrupted != 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *model = NULL, *tokp = NULL, *data = NULL, *eval_data = NULL, *site = NULL, *layers = NULL,
                *act = NULL, *targets = NULL, *sched = NULL, *out = NULL;
     float holdout = 0, alpha = 0, lora_alpha = 0, lr = 0, epochs = 0, warmup = 0.03f, wd = 0, clip = 0;
+    int threads = 0;
     int steps = 0, batch = 8, accum = 1, rank = 0, eval_every = 0, eval_n = 0, resume = 0, dry = 0, quiet = 0,
         progress = 0, stop_after = 0, n_max = 0;
     uint64_t seed = 1;
@@ -70,6 +91,7 @@ int cmd_train(int argc, char **argv)
         {NULL, "--stop-after", OPT_INT, &stop_after, "N", "stop after N updates (the schedule spans --steps)"},
         {NULL, "--dry-run", OPT_FLAG, &dry, NULL, "print the trainable tensors and their share, and exit"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "print a progress line even when stderr is not a TTY"},
+        {NULL, "--threads", OPT_INT, &threads, "N", "compute threads (0 = OpenMP default)"},
         {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
     };
     const cli_spec spec = {
@@ -123,6 +145,8 @@ int cmd_train(int argc, char **argv)
     p.model_hint = model;
     p.command = cli_cmdline;
     p.progress = quiet ? 0 : progress ? 2 : isatty(2) ? 1 : 0;
+    if (threads < 0) return cli_usage("--threads must be >= 0, got %d", threads);
+    p.n_threads = threads;
     if (alpha != 0)
         p.alpha = alpha;
     if (lora_alpha > 0)
@@ -204,8 +228,26 @@ int cmd_train(int argc, char **argv)
         }
     }
     steer_train_result res;
+    /* SIGINT/SIGTERM: finish the update in flight, write the checkpoint (so
+     * --resume continues from it, with or without --eval-every) and exit 130;
+     * a second signal ends the process at once (temporaries removed). */
+    if (out) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        p.on_step = stop_if_interrupted;
+    }
     if (steer_train(m, dtr ? dtr : d, dev, &p, &res) != STEER_OK) {
         rc = cli_lib_error();
+        goto end;
+    }
+    if (interrupted) {
+        fprintf(stderr, "steer train: interrupted after update %lld: checkpoint written to %s; continue with the same "
+                        "command and --resume\n", (long long)res.steps, out);
+        rc = 130;
         goto end;
     }
     if (!quiet) {

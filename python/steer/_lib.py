@@ -162,7 +162,8 @@ class TrainParams(C.Structure):
                 ("eval_batch", C.c_int), ("save_every", C.c_int), ("stop_after", C.c_int64),
                 ("out_dir", C.c_char_p), ("resume", C.c_int), ("progress", C.c_int), ("model_path", C.c_char_p),
                 ("tokenizer_path", C.c_char_p), ("model_hint", C.c_char_p), ("command", C.c_char_p),
-                ("params_out", C.c_int), ("on_step", ON_STEP_FN), ("on_step_ud", C.c_void_p)]
+                ("params_out", C.c_int), ("on_step", ON_STEP_FN), ("on_step_ud", C.c_void_p),
+                ("n_threads", C.c_int)]
 
 
 class EvalResult(C.Structure):

@@ -43,6 +43,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -757,8 +758,23 @@ static int check_meta_int(const steer_tensors *st, const char *path, const char 
     return STEER_OK;
 }
 
+static int train_run(const steer_model *m, const steer_dataset *train, const steer_dataset *eval,
+                     const steer_train_params *p, steer_train_result *res);
+
 int steer_train(const steer_model *m, const steer_dataset *train, const steer_dataset *eval,
                 const steer_train_params *p, steer_train_result *res)
+{
+    /* p->n_threads > 0: the run's OpenMP regions use that many threads (the
+     * caller's setting is restored afterwards). */
+    const int prev = omp_get_max_threads();
+    if (p && p->n_threads > 0) omp_set_num_threads(p->n_threads);
+    int rc = train_run(m, train, eval, p, res);
+    omp_set_num_threads(prev);
+    return rc;
+}
+
+static int train_run(const steer_model *m, const steer_dataset *train, const steer_dataset *eval,
+                     const steer_train_params *p, steer_train_result *res)
 {
     if (res)
         memset(res, 0, sizeof *res);
@@ -1149,8 +1165,21 @@ int tr_load_checkpoint(trm_f32 *t, const steer_tensors *st, const char *path)
 
 /* ---------------------------------------------------------------- evaluation API */
 
+static int eval_dataset_run(const steer_model *m, const char *adapter, const steer_dataset *d, const steer_eval_params *ep,
+                    steer_eval_result *res, steer_eval_item *items);
+
 int steer_eval_dataset(const steer_model *m, const char *adapter, const steer_dataset *d,
                        const steer_eval_params *ep, steer_eval_result *res, steer_eval_item *items)
+{
+    const int prev = omp_get_max_threads();
+    if (ep && ep->n_threads > 0) omp_set_num_threads(ep->n_threads);
+    int rc = eval_dataset_run(m, adapter, d, ep, res, items);
+    omp_set_num_threads(prev);
+    return rc;
+}
+
+static int eval_dataset_run(const steer_model *m, const char *adapter, const steer_dataset *d, const steer_eval_params *ep,
+                    steer_eval_result *res, steer_eval_item *items)
 {
     memset(res, 0, sizeof *res);
     tok_set ev = {0};

@@ -74,4 +74,28 @@ ok "vec scale after a dead run" "$STEER" vec scale "$V" 2 -o "$W/o/v.safetensors
     pass "dead writer's conversion files removed" || fail "x.gguf.conv.$dead* left"
 [ ! -e "$W/o/v.safetensors.tmp.$dead" ] && pass "dead writer's FILE.tmp.<pid> removed" || fail "v.safetensors.tmp left"
 [ -d "$W/o/hf.tmp.$$" ] && pass "a live writer's directory is kept" || fail "live writer's directory removed"
+# train: SIGINT after an update (seen in its --progress lines, not after a
+# delay) finishes that update, writes the checkpoint and exits 130; --resume
+# then continues from it although the run had no --eval-every.
+T=$TMP/train
+"$STEER" train -m "$B" --data "winogrande:$DEV" --method vector --steps 400 --batch 2 --threads 1 -o "$T" \
+    --progress >/dev/null 2>"$TMP/train.err" &
+pid=$!
+for _ in $(seq 1 600); do grep -q '^step 3/' "$TMP/train.err" 2>/dev/null && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] && pass "train: SIGINT -> exit 130" || fail "train: SIGINT -> exit $rc"
+has "$TMP/train.err" "interrupted after update [0-9]+: checkpoint written" "train says where it stopped"
+[ -s "$T/state.safetensors" ] && [ -s "$T/adapter.safetensors" ] && pass "checkpoint and state written" ||
+    fail "no checkpoint after the interrupt: $(ls "$T")"
+done_steps=$(grep -o 'interrupted after update [0-9]*' "$TMP/train.err" | grep -o '[0-9]*$')
+ok "train --resume after the interrupt" "$STEER" train -m "$B" --data "winogrande:$DEV" --method vector --steps 400 \
+    --batch 2 --threads 1 -o "$T" --resume --stop-after $((done_steps + 2)) --quiet
+last=$(tail -1 "$T/train.csv" | cut -d, -f1)
+rows=$(($(wc -l <"$T/train.csv") - 1))
+[ "$last" = "$((done_steps + 2))" ] && [ "$rows" = "$last" ] &&
+    pass "resumed: train.csv runs 1..$last without a gap" || fail "train.csv ends at $last with $rows rows"
+[ -z "$(find "$T" -name '*.tmp.*')" ] && pass "no temporaries in the training directory" || fail "temporaries left"
+ok "eval --threads 1" "$STEER" eval -m "$B" --data "winogrande:$DEV" -n 4 --threads 1
 finish

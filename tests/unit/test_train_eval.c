@@ -20,7 +20,7 @@ static steer_dataset *dtrain, *dev;
 
 static int eval_both(const char *adapter, const char *what, steer_eval_item *fast, int n)
 {
-    steer_eval_params ef = {n, 4, 0}, eg = {n, 4, 1};
+    steer_eval_params ef = {n, 4, 0, 0}, eg = {n, 4, 1, 0};
     steer_eval_result rf, rg;
     steer_eval_item *slow = calloc((size_t)n, sizeof *slow);
     CHECK_OK(steer_eval_dataset(m, adapter, dev, &ef, &rf, fast));

@@ -243,7 +243,7 @@ static int do_run(const study_ctx *sc, const steer_model *m, run_row *r, int swe
         snprintf(ck, sizeof ck, "%s/adapter.safetensors", dir);
         adapter = ck;
     }
-    steer_eval_params ep = {0, sc->eval_batch, 0};
+    steer_eval_params ep = {0, sc->eval_batch, 0, 0};
     steer_eval_result ev, et;
     int rc = steer_eval_dataset(me, adapter, sc->val, &ep, &ev, NULL);
     if (!rc)
@@ -608,7 +608,7 @@ int study_adapt(int argc, char **argv)
     {
         static const study_method none = {"untrained", "none", -1, -1};
         base.sm = &none;
-        steer_eval_params ep = {0, eval_batch, 0};
+        steer_eval_params ep = {0, eval_batch, 0, 0};
         steer_eval_result ev, et;
         if (steer_eval_dataset(m, NULL, val, &ep, &ev, NULL) || steer_eval_dataset(m, NULL, test, &ep, &et, NULL)) {
             rc = cli_lib_error();
