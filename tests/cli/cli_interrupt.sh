@@ -3,12 +3,14 @@
 # STEER_TEST_INTERRUPT_AT_TMP=K makes the library raise SIGINT right after the
 # K-th temporary file or directory of the process is registered
 # (src/base/cleanup.c), so the interrupt falls at a known point of the write
-# instead of after a guessed delay. For every writing command and K = 1, 2:
+# instead of after a guessed delay. For 16 writing commands (convert to GGUF,
+# HF and llama2.c, extract, vec scale/export, capture, train, sweep, tune,
+# make-model, make-random, data export, patch, analyze-mlp, report) and K = 1, 2:
 # the process dies of SIGINT (exit 130) or, when it has fewer temporaries,
 # finishes (0); either way no *.tmp.* / *.conv.* file or directory is left,
 # and a finished run left its outputs. Then: temporaries of a dead writer
 # (another pid) are removed by the next run writing the same output, a live
-# writer's are kept, and steer_remove_temporaries() is what the handler calls.
+# writer's are kept; train on SIGINT checkpoints and resumes.
 set -u
 STEER=${1:?usage: cli_interrupt.sh STEER REPO}
 REPO=${2:?usage: cli_interrupt.sh STEER REPO}
@@ -21,6 +23,8 @@ W=$TMP/w
 V=$TMP/v.safetensors
 "$STEER" extract -m "$B" --data "$D/ab_train.jsonl" --site resid_post --token answer -o "$V" >/dev/null 2>&1 ||
     fail "extract for the fixture"
+"$STEER" tune -m "$B" -v "$V" --data "$D/ab_dev.jsonl" -n 2 --scales 0,1 --layers 1 -o "$TMP/rsrc" -q ||
+    fail "tune for the report fixture"
 
 # name | command (output under $W/o)
 cmds=(
@@ -35,6 +39,11 @@ cmds=(
     "tune|tune -m $B -v $V --data $D/ab_dev.jsonl --n 2 --scales 0,1 --layers 1 -o $W/o/tu --quiet"
     "make-model|make-model --arch llama -o $W/o/mm"
     "data export|data export winogrande:$DEV --n 3 -o $W/o/d.jsonl"
+    "make-random|make-random --d 64 --ff 128 --heads 4 --kv-heads 2 --vocab 300 -o $W/o/r.gguf"
+    "vec export|vec export --llamacpp $V --layers 1-4 -o $W/o/cv.gguf"
+    "patch|patch -m $B --clean cat --corrupted dog --metric kl --layers 1 -o $W/o/p -q"
+    "analyze-mlp|analyze-mlp -m $B --data winogrande:$DEV --n 2 --layers 1 -o $W/o/a -q"
+    "report|report $TMP/rsrc -o $W/o/report.html"
 )
 for entry in "${cmds[@]}"; do
     name=${entry%%|*}
