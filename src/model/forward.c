@@ -430,9 +430,18 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     if (cfg->embed_scale != 1.0f)
         for (size_t j = 0; j < (size_t)n * d; j++) x[j] *= cfg->embed_scale;
 
-    if ((rc = fwd_layers(c, n, b->pos, seq, 0, STEER_SITE_RESID_PRE, 0, &n_rows))) return rc;
-    fwd_head(c, n, n_out, 0);
-    return fwd_check_logits(c, b, 0);
+    /* Prune the last layer to the rows whose logits are read (llama.cpp does
+     * the same for a prompt): its K/V are still computed for every row, and
+     * the rows that are kept see exactly the operations of a full pass (the
+     * kernels are batch-invariant), so their logits are bitwise the same. Not
+     * when a hook, intervention or capture wants a site of the last layer:
+     * they see every row. */
+    const int L = cfg->n_layer;
+    int prune = n_out < n;
+    for (int s = 0; s < STEER_SITE_COUNT && prune; s++) prune = !c->want[s * L + (L - 1)];
+    if ((rc = fwd_layers(c, n, b->pos, seq, 0, STEER_SITE_RESID_PRE, prune, &n_rows))) return rc;
+    fwd_head(c, prune ? n_rows : n, n_out, prune);
+    return fwd_check_logits(c, b, prune);
 }
 
 int steer_forward_resume(steer_ctx *c, const steer_batch *b, int layer, steer_site entry, const float *x_in,

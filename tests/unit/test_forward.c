@@ -194,6 +194,52 @@ static void run_rows(steer_ctx *c, const int *tokens, int n, int start, int seq,
     for (int i = 0; i < n; i++) memcpy(out + (size_t)i * V, steer_ctx_logits(c, i), (size_t)V * sizeof(float));
 }
 
+/* A prompt pass that wants only the last row's logits prunes the last layer
+ * to that row (steer_forward): the logits are bitwise those of the full pass,
+ * the K/V cache is complete (continuing the sequence gives the same logits),
+ * and a capture at a site of the last layer (which disables the pruning) still
+ * sees every row. */
+static void test_prune_last(void)
+{
+    steer_model *m;
+    CHECK_OK(steer_model_load(STEER_MODELS_DIR "/stories260K/stories260K.bin", NULL, &m));
+    const int V = steer_vocab_size(m), L = steer_model_get_config(m)->n_layer, n = N_RIDS - 1;
+    steer_ctx_params cp = steer_ctx_default_params();
+    cp.n_ctx = 32;
+    steer_ctx *full, *last;
+    CHECK_OK(steer_ctx_new(m, &cp, &full));
+    CHECK_OK(steer_ctx_new(m, &cp, &last));
+    int pos[N_RIDS];
+    int8_t only_last[N_RIDS] = {0};
+    for (int i = 0; i < N_RIDS; i++) pos[i] = i;
+    only_last[n - 1] = 1;
+    steer_batch bf = {.n = n, .tokens = RIDS, .pos = pos}, bl = {.n = n, .tokens = RIDS, .pos = pos, .logits = only_last};
+    CHECK_OK(steer_forward(full, &bf));
+    CHECK_OK(steer_forward(last, &bl));
+    CHECK(steer_ctx_logits(last, n - 1) != NULL && steer_ctx_logits(last, 0) == NULL, "logit rows of the pruned pass");
+    const int same = memcmp(steer_ctx_logits(full, n - 1), steer_ctx_logits(last, n - 1), (size_t)V * 4) == 0;
+    printf("pruned last layer: last row's logits == the full pass's, bitwise: %d\n", same);
+    CHECK(same, "the pruned pass changed the last row's logits");
+    /* the cache is complete: one more token on both contexts */
+    steer_batch bn = {.n = 1, .tokens = RIDS + n, .pos = pos + n};
+    CHECK_OK(steer_forward(full, &bn));
+    float *a = malloc((size_t)V * 4);
+    memcpy(a, steer_ctx_logits(full, 0), (size_t)V * 4);
+    CHECK_OK(steer_forward(last, &bn));
+    CHECK(memcmp(a, steer_ctx_logits(last, 0), (size_t)V * 4) == 0, "continuing after a pruned pass differs");
+    /* a capture in the last layer sees every row */
+    steer_ctx_clear(last, -1);
+    CHECK(steer_ctx_add_capture(last, STEER_SITE_MLP_OUT, L - 1, 0) >= 0, "capture");
+    CHECK_OK(steer_forward(last, &bl));
+    int rows = 0;
+    CHECK(steer_ctx_captured(last, STEER_SITE_MLP_OUT, L - 1, &rows) != NULL && rows == n,
+          "capture at mlp_out of the last layer saw %d of %d rows", rows, n);
+    free(a);
+    steer_ctx_free(full);
+    steer_ctx_free(last);
+    steer_model_free(m);
+}
+
 /* steer_ctx_seq_copy: continuing the copy gives bitwise the logits of
  * continuing the original; a shorter copy does not. */
 static void test_seq_copy(void)
@@ -358,6 +404,7 @@ int main(void)
     test_stories();
     test_llama_fixture();
     test_f16_gguf();
+    test_prune_last();
     test_seq_copy();
     test_resume();
     test_views();
