@@ -162,6 +162,19 @@ int cli_add_steering(steer_ctx *c, const steer_model *m, const cli_strlist *stee
 /* ---------------------------------------------------------------- misc */
 
 double cli_now(void); /* monotonic seconds */
+
+/* "0,0.1,-2.5" into out[0..max): *n values. On failure writes a one-line
+ * message naming opt into err and returns -1 (empty, non-numeric or
+ * non-finite values, more than max). */
+int cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n, char *err, size_t err_size);
+/* A file's label: its name without directory, trailing '/' and extension
+ * (models/x/y.bin -> y); the label of labels[i] made unique against
+ * labels[0..i) with "#2", "#3", ... (labels are [128] each). */
+void cli_file_label(const char *path, char *out, size_t n);
+void cli_unique_label(char (*labels)[128], int i);
+/* A fatal signal's end: removes the library's temporaries, then dies of sig
+ * (so the exit status says what happened). For signal handlers. */
+void cli_die_of_signal(int sig);
 /* "steer" followed by argv[0..argc), shell-quoted where needed (malloc'd). */
 char *cli_join_args(int argc, char **argv);
 

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,4 +582,69 @@ char *cli_join_args(int argc, char **argv)
     }
     *p = '\0';
     return out;
+}
+
+int cli_parse_floats(const char *opt, const char *s, float *out, int max, int *n, char *err, size_t err_size)
+{
+    *n = 0;
+    const char *p = s;
+    for (;;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        char buf[64];
+        if (len == 0 || len >= sizeof buf) {
+            snprintf(err, err_size, "%s: empty or overlong value in '%s'", opt, s);
+            return -1;
+        }
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        char *end;
+        errno = 0;
+        double v = strtod(buf, &end);
+        if (*end || errno || !isfinite(v) || !isfinite((float)v)) {
+            snprintf(err, err_size, "%s: '%s' is not a number", opt, buf);
+            return -1;
+        }
+        if (*n >= max) {
+            snprintf(err, err_size, "%s: more than %d values", opt, max);
+            return -1;
+        }
+        out[(*n)++] = (float)v;
+        if (!c) return 0;
+        p = c + 1;
+    }
+}
+
+void cli_file_label(const char *path, char *out, size_t n)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t len = strlen(buf);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
+    const char *b = strrchr(buf, '/');
+    b = b ? b + 1 : buf;
+    size_t bl = strlen(b) < n - 1 ? strlen(b) : n - 1;
+    memcpy(out, b, bl);
+    out[bl] = 0;
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+void cli_unique_label(char (*labels)[128], int i)
+{
+    char base[128];
+    memcpy(base, labels[i], sizeof base);
+    for (int dup = 1;;) {
+        int clash = 0;
+        for (int k = 0; k < i; k++) clash |= strcmp(labels[k], labels[i]) == 0;
+        if (!clash) return;
+        snprintf(labels[i], 128, "%.100s#%d", base, ++dup);
+    }
+}
+
+void cli_die_of_signal(int sig)
+{
+    steer_remove_temporaries();
+    signal(sig, SIG_DFL);
+    raise(sig);
 }

@@ -11,22 +11,6 @@
 
 #define AM_MAX_MODELS 8
 
-/* The model's label: the file or directory name without extension. */
-static void model_label(const char *path, char *out, size_t n)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    size_t len = strlen(buf);
-    while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
-    const char *b = strrchr(buf, '/');
-    b = b ? b + 1 : buf;
-    size_t bl = strlen(b) < n - 1 ? strlen(b) : n - 1;
-    memcpy(out, b, bl);
-    out[bl] = 0;
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
-}
-
 typedef struct {
     int progress; /* 0 none, 1 redrawn line (TTY), 2 a line per item */
     int model, n_models;
@@ -137,15 +121,8 @@ int cmd_analyze_mlp(int argc, char **argv)
     int nm = models.n;
     for (int i = 0; i < nm; i++) {
         if ((rc = cli_load_model(models.items[i], tokp, &ms[i]))) goto end;
-        model_label(models.items[i], names[i], sizeof names[i]);
-        char base[128];
-        memcpy(base, names[i], sizeof base);
-        for (int dup = 1;;) { /* two files of one name: name#2 */
-            int clash = 0;
-            for (int k = 0; k < i; k++) clash |= strcmp(names[k], names[i]) == 0;
-            if (!clash) break;
-            snprintf(names[i], sizeof names[i], "%.100s#%d", base, ++dup);
-        }
+        cli_file_label(models.items[i], names[i], sizeof names[i]);
+        cli_unique_label(names, i); /* two files of one name: name#2 */
     }
     const steer_model_config *cfg = steer_model_get_config(ms[0]);
     mask = calloc((size_t)cfg->n_layer, 1);

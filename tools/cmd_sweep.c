@@ -16,38 +16,6 @@
 #include "mpi/mpi_pool.h"
 #endif
 
-/* "0,0.1,0.25" → alphas; one-line usage message into err on failure. */
-static int parse_alphas(const char *s, float *out, int *n, char *err, size_t en)
-{
-    *n = 0;
-    const char *p = s;
-    for (;;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        char buf[64];
-        if (len == 0 || len >= sizeof buf) {
-            snprintf(err, en, "--alphas: empty or overlong value in '%s'", s);
-            return -1;
-        }
-        memcpy(buf, p, len);
-        buf[len] = 0;
-        char *end;
-        errno = 0;
-        double v = strtod(buf, &end);
-        if (*end || errno || !isfinite(v) || !isfinite((float)v)) {
-            snprintf(err, en, "--alphas: '%s' is not a number", buf);
-            return -1;
-        }
-        if (*n >= STEER_SWEEP_MAX_ALPHAS) {
-            snprintf(err, en, "--alphas: more than %d values", STEER_SWEEP_MAX_ALPHAS);
-            return -1;
-        }
-        out[(*n)++] = (float)v;
-        if (!c) return 0;
-        p = c + 1;
-    }
-}
-
 /* "i/n" with 0 <= i < n. */
 static int parse_shard(const char *s, int *i, int *n)
 {
@@ -362,7 +330,7 @@ int cmd_sweep(int argc, char **argv)
     p.n_threads = threads;
     p.naive = naive;
     if (sites && cli_parse_sites(sites, p.sites, &p.n_sites, err, sizeof err)) return cli_usage("%s", err);
-    if (alphas && parse_alphas(alphas, p.alphas, &p.n_alphas, err, sizeof err)) return cli_usage("%s", err);
+    if (alphas && cli_parse_floats("--alphas", alphas, p.alphas, STEER_SWEEP_MAX_ALPHAS, &p.n_alphas, err, sizeof err)) return cli_usage("%s", err);
     if (strcmp(cont, "ft") == 0) p.continuation = STEER_SWEEP_CONT_FT;
     else if (strcmp(cont, "gold") == 0) p.continuation = STEER_SWEEP_CONT_GOLD;
     else return cli_usage("--continuation must be ft or gold, got '%s'", cont);

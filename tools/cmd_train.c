@@ -35,9 +35,7 @@ static volatile sig_atomic_t interrupted;
 static void on_interrupt(int sig)
 {
     if (interrupted) { /* the second one: stop now */
-        steer_remove_temporaries();
-        signal(sig, SIG_DFL);
-        raise(sig);
+        cli_die_of_signal(sig);
         return;
     }
     interrupted = 1;

@@ -24,43 +24,6 @@ static void on_progress(void *ud, int done, int total)
     fflush(stderr);
 }
 
-/* "0,1,2.5,-4" into scales (at most max). Returns the count, or -1. */
-static int parse_scales(const char *s, float *out, int max, char *err, size_t n)
-{
-    int k = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || (*end && *end != ',') || !isfinite(v)) {
-            snprintf(err, n, "'%s' is not a comma-separated list of finite numbers", s);
-            return -1;
-        }
-        if (k == max) {
-            snprintf(err, n, "more than %d scales", max);
-            return -1;
-        }
-        for (int i = 0; i < k; i++)
-            if (out[i] == (float)v) {
-                snprintf(err, n, "scale %g given twice", v);
-                return -1;
-            }
-        out[k++] = (float)v;
-        p = *end ? end + 1 : end;
-    }
-    if (k == 0) snprintf(err, n, "no scales");
-    return k ? k : -1;
-}
-
-/* The file name without directory and extension, as the vector's label. */
-static void label_of(const char *path, char *out, size_t n)
-{
-    const char *b = strrchr(path, '/');
-    snprintf(out, n, "%s", b ? b + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = 0;
-}
-
 #define TUNE_MAX_SCALES 64
 
 int cmd_tune(int argc, char **argv)
@@ -128,8 +91,11 @@ int cmd_tune(int argc, char **argv)
     else return cli_usage("--positions must be all or completion, got '%s'", pos_arg);
     char err[512];
     float scales[TUNE_MAX_SCALES];
-    int ns = parse_scales(scales_arg, scales, TUNE_MAX_SCALES, err, sizeof err);
-    if (ns < 0) return cli_usage("--scales: %s", err);
+    int ns = 0;
+    if (cli_parse_floats("--scales", scales_arg, scales, TUNE_MAX_SCALES, &ns, err, sizeof err)) return cli_usage("%s", err);
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < i; k++)
+            if (scales[k] == scales[i]) return cli_usage("--scales: %g given twice", (double)scales[i]);
     unsigned char site_mask[STEER_SITE_COUNT] = {0};
     if (sites_arg) {
         steer_site sites[STEER_SITE_COUNT];
@@ -167,14 +133,8 @@ int cmd_tune(int argc, char **argv)
             rc = cli_lib_error();
             goto end;
         }
-        label_of(path, labels[i], sizeof labels[i]);
-        for (int k = 0; k < i; k++) /* two files of one name: name#2 */
-            if (strcmp(labels[k], labels[i]) == 0) {
-                char base[128];
-                memcpy(base, labels[i], sizeof base);
-                snprintf(labels[i], sizeof labels[i], "%.100s#%d", base, i + 1);
-                break;
-            }
+        cli_file_label(path, labels[i], sizeof labels[i]);
+        cli_unique_label(labels, i); /* two files of one name: name#2 */
         names[i] = labels[i];
     }
     if (steer_tune_data_load(data, n_max, neutral, reference, &d) != STEER_OK) {

@@ -62,21 +62,15 @@ static void print_overview(FILE *f)
     fprintf(f, "\nexample:\n  steer generate -m models/stories260K/stories260K.bin -p \"Once upon a time\" -n 64\n");
 }
 
-/* SIGINT/SIGTERM/SIGHUP: remove the temporaries being written, then die of
- * the same signal (so the exit status says what happened). Commands that
- * handle a signal themselves (serve: SIGTERM) install their own handler. */
-static void on_signal(int sig)
-{
-    steer_remove_temporaries();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
 
 int main(int argc, char **argv)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    /* SIGINT/SIGTERM/SIGHUP: remove the temporaries being written, then die
+     * of the same signal. Commands that handle a signal themselves (serve:
+     * SIGTERM, train: SIGINT) install their own handler. */
+    sa.sa_handler = cli_die_of_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

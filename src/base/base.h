@@ -85,6 +85,9 @@ int io_tmp_commit(FILE *f, const char *tmp_path, const char *path, int ok);
 int io_mkdir_p(const char *dir);
 /* Monotonic clock in seconds (for durations). */
 double io_now_s(void);
+/* Removes the files directly inside dir, then dir (a directory of files such
+ * as a conversion's temporary output). Best effort: errors are ignored. */
+void io_remove_dir(const char *dir);
 
 /* ---------------------------------------------------------------- csv.c */
 

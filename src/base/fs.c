@@ -1,6 +1,10 @@
 /* fs.c — directories and the clock: io_mkdir_p (mkdir -p) and io_now_s. */
 #include "base.h"
 
+#include <unistd.h>
+
+#include <dirent.h>
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,4 +36,19 @@ double io_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void io_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[IO_TMP_PATH_MAX];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
 }

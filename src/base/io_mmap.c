@@ -140,17 +140,8 @@ void io_sweep_stale(const char *path, const char *marker)
         int n = snprintf(full, sizeof full, "%s/%s", dir, nm);
         if (n <= 0 || n >= (int)sizeof full) continue;
         struct stat st;
-        if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) { /* a directory of files (convert) */
-            DIR *sd = opendir(full);
-            struct dirent *se;
-            while (sd && (se = readdir(sd)) != NULL) {
-                if (!strcmp(se->d_name, ".") || !strcmp(se->d_name, "..")) continue;
-                char f2[IO_TMP_PATH_MAX];
-                if (snprintf(f2, sizeof f2, "%s/%s", full, se->d_name) < (int)sizeof f2) remove(f2);
-            }
-            if (sd) closedir(sd);
-        }
-        remove(full);
+        if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) io_remove_dir(full); /* a directory of files (convert) */
+        else remove(full);
     }
     closedir(d);
 }

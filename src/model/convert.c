@@ -814,23 +814,6 @@ static int replaceable_file(const char *name)
     return 0;
 }
 
-/* Removes the regular files directly inside dir, then dir. */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[4600];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* May a directory output go to out? It must not exist, be an empty
  * directory, or hold only files a conversion writes. */
 static int parent_ok(const char *out);
@@ -873,7 +856,7 @@ static int dir_place(const char *tmp, const char *out)
         if (had) rename(old, out);
         return steer_err(STEER_EIO, "%s: cannot rename %s into place: %s", out, tmp, strerror(e));
     }
-    if (had) remove_tree(old);
+    if (had) io_remove_dir(old);
     return STEER_OK;
 }
 
@@ -898,7 +881,7 @@ static int out_hf(cv_set *s, const char *out, int want)
     rc = write_hf(s, tmp, out, want);
     if (!rc) rc = cv_verify(s, tmp, NULL, out, "Hugging Face");
     if (!rc) rc = dir_place(tmp, out);
-    if (rc) remove_tree(tmp);
+    if (rc) io_remove_dir(tmp);
     io_tmp_unregister(tmp);
     return rc;
 }
