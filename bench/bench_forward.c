@@ -1,10 +1,10 @@
 /*
  * bench_forward.c — end-to-end speed of the forward pass.
  *
- *   bench_forward MODEL [--prompt N] [--gen N] [--threads T] [--runs R] [--kernel v1|v2]
+ *   bench_forward MODEL [--prompt N] [--gen N] [--threads T] [--runs R] [--kernel PATH]
  *
- * --kernel v1 runs every matmul with ops_matmul_v1, the kernel before issue 9
- * (same numbers, slower), for before/after comparisons in one session.
+ * --kernel scalar|avx2|avx512 runs the matmul and attention kernels of that
+ * path (kern.h; default: the best the CPU has), for comparisons in one session.
  *
  * pp  (prompt processing): one steer_eval batch of N tokens from an empty
  *     cache (logits for every row, as steer_eval computes them).
@@ -48,7 +48,7 @@
  * Not counted: norms, RoPE, softmax, SiLU, residual adds, embedding lookup.
  */
 #include "steer_exp.h"
-#include "model.h" /* ops_matmul_use_v1 */
+#include "model.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -179,7 +179,7 @@ static int run_once(steer_ctx *c, const int *toks, int n_prompt, int gen, int n_
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s MODEL [--prompt N (128)] [--gen N (32)] [--threads T (OpenMP default)] [--runs R (3)] "
-            "[--kernel v1|v2 (v2)]\n",
+            "[--kernel scalar|avx2|avx512 (best)]\n",
             argv0);
 }
 
@@ -227,8 +227,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc && (!strcmp(argv[i + 1], "v1") || !strcmp(argv[i + 1], "v2")))
-            ops_matmul_use_v1 = !strcmp(argv[++i], "v1");
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) {
+            if (steer_cpu_set_path(argv[++i]) != STEER_OK) {
+                fprintf(stderr, "bench_forward: %s\n", steer_last_error());
+                return 2;
+            }
+        }
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else {
             usage(argv[0]);
@@ -303,7 +307,7 @@ int main(int argc, char **argv)
     printf("load: %.3f s (mmap)\n", t_load);
     printf("threads: %d (--threads %d; omp_get_max_threads %d)\n", threads > 0 ? threads : omp_get_max_threads(),
            threads, omp_get_max_threads());
-    printf("matmul kernel: %s\n", ops_matmul_use_v1 ? "v1 (ops_matmul_v1, before issue 9)" : "v2 (ops_matmul)");
+    printf("kernel path: %s (CPU features: %s)\n", steer_cpu_path(), steer_cpu_features());
     const double peak = machine[0], bw = machine[1];
     printf("machine: FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, measured in a child process; "
            "bench_util.h)\n", peak, bw, omp_get_max_threads());

@@ -9,8 +9,8 @@
  * Each case is run once to warm up, then in timed batches of >= 1 ms until
  * at least 0.3 s (and 3 batches) have passed; the time per call is the best
  * batch's mean (see time_case). This is done in 3 rounds per row, rotating
- * the order of the six variants (f32, bf16, f16, OpenBLAS, and the previous
- * kernel ops_matmul_v1 with f32 and bf16 weights), and the best
+ * the order of the six variants (f32, bf16, f16, OpenBLAS, and the scalar
+ * kernel path with f32 and bf16 weights), and the best
  * round of each counts: on a small shared VM the same case measured seconds
  * apart differed by up to 2x. Threads: the OpenMP default (OMP_NUM_THREADS);
  * OpenBLAS (the OpenMP build) uses the same pool.
@@ -22,6 +22,7 @@
  * Usage: bench_matmul [--min-time SECONDS (0.3)] [--rounds R (3)]
  */
 #include "model.h"
+#include "kern.h"
 
 #include <math.h>
 #include <omp.h>
@@ -121,10 +122,11 @@ int main(int argc, char **argv)
     printf("memory read bandwidth (sum of 512 MiB, all threads, best of 5): %.1f GB/s\n", bench_read_bandwidth());
     printf("err = max|ours - blas| / max|blas| (bf16/f16: blas on the same rounded weights)\n");
     printf("other = CPU time of other processes (and hypervisor steal) during the row, %% of all CPUs\n\n");
-    printf("v1 = the previous kernel (ops_matmul_v1: same order, 2x4 tiles); f32/v1, bf16/v1 = speedup over it\n");
+    printf("kernel path: %s; sc = the scalar path (plain C, the avx2 order); f32/sc, bf16/sc = speedup over it\n",
+           steer_cpu_path());
     printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %6s %6s | %8s %8s %8s | %5s\n", "rows", "cols",
-           "n", "f32", "bf16", "f16", "openblas", "f32/bl", "bf16/bl", "f16/bl", "v1 f32", "v1 bf16", "f32/v1",
-           "bf/v1", "err_f32", "err_bf16", "err_f16", "other");
+           "n", "f32", "bf16", "f16", "openblas", "f32/bl", "bf16/bl", "f16/bl", "sc f32", "sc bf16", "f32/sc",
+           "bf/sc", "err_f32", "err_bf16", "err_f16", "other");
     printf("%5s %5s %4s | %9s %9s %9s %9s | %8s %8s %8s | %8s %8s %6s %6s | %8s %8s %8s | %5s\n", "", "", "",
            "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio", "ratio", "ratio", "GFLOP/s", "GFLOP/s", "ratio",
            "ratio", "", "", "", "%");
@@ -175,14 +177,14 @@ int main(int argc, char **argv)
                 err[d] = rel_err(out, ref, om);
             }
             /* variants 0-2 = ours f32, bf16, f16; 3 = OpenBLAS; 4, 5 = the
-             * previous kernel (ops_matmul_v1) f32, bf16. The order rotates
+             * scalar path f32, bf16. The order rotates
              * from round to round. */
             double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};
             for (int r = 0; r < rounds; r++)
                 for (int j = 0; j < 6; j++) {
                     const int v = (j + r) % 6;
                     const double t = v == 3   ? time_case(ops_matmul_blas, out, in, &W32, n)
-                                     : v >= 4 ? time_case(ops_matmul_v1, out, in, ours[v - 4], n)
+                                     : v >= 4 ? time_case(ops_kern_scalar.matmul, out, in, ours[v - 4], n)
                                               : time_case(ops_matmul, out, in, ours[v], n);
                     if (t < best[v]) best[v] = t;
                 }

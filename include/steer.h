@@ -72,6 +72,19 @@ STEER_API void steer_remove_temporaries(void);
 STEER_API void steer_cancel(int on);
 STEER_API int steer_cancelled(void);
 
+/* ---------------------------------------------------------------- CPU kernel paths */
+/* The matmul and attention kernels exist in several paths, one per
+ * instruction set: "scalar" (portable C; the same bits as avx2), "avx2"
+ * (AVX2/FMA/F16C) and "avx512" (AVX-512 F/VL/BW/DQ; 16 lanes, so another
+ * summation order). The best one the CPU has is chosen at the first call;
+ * the environment variable STEER_CPU=scalar|avx2|avx512 chooses another one
+ * the CPU has. Each path is batch-invariant by itself. */
+STEER_API const char *steer_cpu_path(void);     /* the path in use (static string)              */
+STEER_API const char *steer_cpu_features(void); /* e.g. "avx2 fma f16c" (static string)         */
+/* Use path name from now on (process-wide). STEER_EUNSUPPORTED if the CPU
+ * lacks it, STEER_EARG for an unknown name. Not while a forward pass runs. */
+STEER_API int steer_cpu_set_path(const char *name);
+
 /* ---------------------------------------------------------------- dtypes */
 
 typedef enum {

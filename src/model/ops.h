@@ -18,7 +18,7 @@
 /* A weight matrix W [rows, cols], row-major, y = W·x. */
 typedef struct {
     const void *data;
-    steer_dtype dtype; /* F32, F16 or BF16                                    */
+    steer_dtype dtype; /* F32, F16, BF16 or a quantized type (STEER_DTYPE_Q*) */
     int rows, cols;
 } steer_mat;
 
@@ -30,8 +30,9 @@ uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
 /* dst[n] = src[n] converted from dtype to f32. */
 STEER_PRIVATE void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
 
-/* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: a
- * batch-invariant AVX2/FMA kernel for f32, f16 and bf16 weights (ops.c). */
+/* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: the
+ * batch-invariant kernel of the path in use (kern.h) for f32, f16, bf16 and
+ * quantized weights. */
 void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
 /* The same product through OpenBLAS sgemm (f32 weights only; not
  * batch-invariant). Baseline for bench/. */
@@ -39,12 +40,6 @@ void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
 /* Scalar reference for tests: plain loops, each dot product summed in double
  * (not bitwise equal to ops_matmul; compare within TOL_MATMUL_REF). */
 void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);
-/* The kernel before issue 9 (same per-element order as ops_matmul, so the
- * same bits; slower). Kept for bench/bench_matmul and bench_forward. */
-void ops_matmul_v1(float *out, const float *in, const steer_mat *W, int n);
-/* Benchmarks only: when non-zero, ops_matmul runs ops_matmul_v1 (so
- * bench_forward can time the whole forward pass with the old kernel). */
-extern int ops_matmul_use_v1;
 /* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
 void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
 /* out[n] = φ(g[n]) * u[n] for φ = act. */

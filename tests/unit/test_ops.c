@@ -1,7 +1,11 @@
 /*
- * test_ops.c — the batch-invariant matmul kernel (ops_matmul, src/ops.c)
- * against the scalar reference and against itself.
+ * test_ops.c — the batch-invariant matmul and attention kernels of every
+ * kernel path (kern.h: scalar, avx2, avx512, and the 16-lane emulation of
+ * the avx512 path's order, kern_emu16.c, which runs on any CPU) against the
+ * double references and against themselves. A path the CPU lacks is printed
+ * as SKIPPED with its name.
  *
+ * Per path:
  * For f32, bf16 and f16 weights and odd shapes (rows 1..50 across panel
  * edges, cols 1..600 across K blocks and with 1..7 tail columns, n 1..70
  * across micro-tile and input-block edges):
@@ -11,8 +15,8 @@
  *      rows computed in chunks of every size 1..9 (so each row lands at every
  *      position inside a micro-tile, and on both the direct n < 4 path and
  *      the packed path);
- *   3. bitwise equal to ops_matmul_v1, the kernel before issue 9, which
- *      computes the same order with different tiling;
+ *   3. paths with the same order give the same bits: scalar = avx2, and
+ *      emulated 16 lanes = avx512;
  *   4. 1 thread vs 2 threads, bitwise, on shapes large enough to run in
  *      parallel.
  * And the attention kernel (ops_attention) on odd head sizes, grouped-query
@@ -22,6 +26,7 @@
  *      the batch against row-by-row calls and 1 against 2 threads, bitwise.
  */
 #include "model.h"
+#include "kern.h"
 #include "data.h"
 #include "test_util.h"
 
@@ -76,9 +81,11 @@ static const char *dt_name(steer_dtype dt)
     return dt == STEER_DTYPE_F32 ? "f32" : dt == STEER_DTYPE_BF16 ? "bf16" : "f16";
 }
 
-/* TOL_ATTENTION_REF for batch row i, query head h of an ops_attention call */
+extern const ops_kernels ops_kern_emu16; /* kern_emu16.c */
+
+/* TOL_ATTENTION_REF_L for batch row i, query head h of an attention call with L lanes */
 static double att_tol(const float *q, const float *kc, const int *pos, const int *seq, int i, int h, int nh, int nkv,
-                      int hd, int n_ctx, int window, float scale)
+                      int hd, int n_ctx, int window, float scale, int L)
 {
     const int qd = nh * hd, kvd = nkv * hd, p = pos[i], t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
     double smax = 0.0;
@@ -89,18 +96,23 @@ static double att_tol(const float *q, const float *kc, const int *pos, const int
                       kc[((size_t)seq[i] * n_ctx + t) * kvd + (size_t)(h / (nh / nkv)) * hd + j]);
         smax = fmax(smax, a * scale);
     }
-    return TOL_ATTENTION_REF(hd, p + 1 - t0, smax);
+    return TOL_ATTENTION_REF_L(hd, p + 1 - t0, smax, L);
 }
 
-int main(void)
+/* Runs tests 1, 2, 4, 5 on path k; for test 3, *same (if not NULL) is the
+ * path whose bits k must equal. */
+static void test_path(const ops_kernels *k, const ops_kernels *same)
 {
+    const int L = k->lanes;
+    char label[96];
+    printf("-- path %s (%d lanes)\n", k->name, L);
     static const steer_dtype dts[] = {STEER_DTYPE_F32, STEER_DTYPE_BF16, STEER_DTYPE_F16};
     static const int rows_l[] = {1, 3, 17, 33, 50};
     static const int cols_l[] = {1, 7, 8, 63, 65, 130, 600};
     static const int ns[] = {1, 2, 3, 4, 5, 7, 9, 17, 70};
     const int NMAX = 70;
     double worst_ratio = 0.0; /* max over elements of |out - ref| / bound */
-    long n_cmp = 0, n_ref_bad = 0, n_batch_bad = 0, n_v1_bad = 0;
+    long n_cmp = 0, n_ref_bad = 0, n_batch_bad = 0, n_same_bad = 0;
 
     for (int d = 0; d < 3; d++)
         for (size_t ri = 0; ri < sizeof rows_l / sizeof rows_l[0]; ri++)
@@ -116,14 +128,14 @@ int main(void)
                 /* 1. against the reference, for each n */
                 for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
                     const int n = ns[ni];
-                    ops_matmul(out, in, &m.W, n);
+                    k->matmul(out, in, &m.W, n);
                     ops_matmul_ref(ref, in, &m.W, n);
                     for (int i = 0; i < n; i++)
                         for (int r = 0; r < rows; r++) {
                             double abs_dot = 0.0;
                             for (int k = 0; k < K; k++)
                                 abs_dot += fabs((double)in[(size_t)i * K + k] * m.wf[(size_t)r * K + k]);
-                            const double bound = TOL_MATMUL_REF(K) * abs_dot;
+                            const double bound = TOL_MATMUL_REF_L(K, L) * abs_dot;
                             const double diff = fabs((double)out[(size_t)i * rows + r] - ref[(size_t)i * rows + r]);
                             n_cmp++;
                             if (!(diff <= bound)) {
@@ -138,12 +150,12 @@ int main(void)
                 }
 
                 /* 2. full batch vs chunks of 1..9 rows, bitwise */
-                ops_matmul(full, in, &m.W, NMAX);
+                k->matmul(full, in, &m.W, NMAX);
                 for (int b = 1; b <= 9; b++) {
                     memset(out, 0xff, (size_t)NMAX * rows * sizeof(float));
                     for (int i0 = 0; i0 < NMAX; i0 += b) {
                         const int nb = NMAX - i0 < b ? NMAX - i0 : b;
-                        ops_matmul(out + (size_t)i0 * rows, in + (size_t)i0 * K, &m.W, nb);
+                        k->matmul(out + (size_t)i0 * rows, in + (size_t)i0 * K, &m.W, nb);
                     }
                     if (memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0) {
                         if (n_batch_bad++ < 5)
@@ -152,23 +164,28 @@ int main(void)
                     }
                 }
 
-                /* 3. same bits as the previous kernel */
-                ops_matmul_v1(out, in, &m.W, NMAX);
-                if (memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0) {
-                    if (n_v1_bad++ < 5)
-                        fprintf(stderr, "  %s rows %d cols %d: differs from ops_matmul_v1\n", dt_name(dts[d]),
-                                rows, K);
+                /* 3. same bits as the path with the same order */
+                if (same) {
+                    same->matmul(out, in, &m.W, NMAX);
+                    if (memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0) {
+                        if (n_same_bad++ < 5)
+                            fprintf(stderr, "  %s rows %d cols %d: differs from path %s\n", dt_name(dts[d]), rows,
+                                    K, same->name);
+                    }
                 }
                 free(in); free(full); free(out); free(ref);
                 free_mat(&m);
             }
-    printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "matmul vs scalar reference (bound)",
+    printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "matmul vs double reference (bound)",
            n_cmp, n_ref_bad, worst_ratio);
     CHECK(n_ref_bad == 0, "%ld elements outside TOL_MATMUL_REF", n_ref_bad);
     printf("%-60s %ld of 105 shapes differ\n", "batch of 70 vs chunks of 1..9 (bitwise)", n_batch_bad);
     CHECK(n_batch_bad == 0, "batch invariance broken in %ld shapes", n_batch_bad);
-    printf("%-60s %ld of 105 shapes differ\n", "ops_matmul vs ops_matmul_v1 (bitwise)", n_v1_bad);
-    CHECK(n_v1_bad == 0, "differs from the previous kernel in %ld shapes", n_v1_bad);
+    if (same) {
+        snprintf(label, sizeof label, "%s vs %s, the same order (bitwise)", k->name, same->name);
+        printf("%-60s %ld of 105 shapes differ\n", label, n_same_bad);
+        CHECK(n_same_bad == 0, "path %s differs from %s in %ld shapes", k->name, same->name, n_same_bad);
+    }
 
     /* The reference itself must be able to catch an error: one flipped
      * weight makes the kernel disagree (checks the bound is not vacuous). */
@@ -176,14 +193,14 @@ int main(void)
         tmat m = make_mat(STEER_DTYPE_F32, 5, 130);
         float in[3 * 130], out[3 * 5], ref[3 * 5];
         for (int i = 0; i < 3 * 130; i++) in[i] = frand();
-        ops_matmul(out, in, &m.W, 3);
+        k->matmul(out, in, &m.W, 3);
         ((float *)m.wdata)[2 * 130 + 77] += 1e-3f;
         ops_matmul_ref(ref, in, &m.W, 3);
         double abs_dot = 0.0, diff = fabs((double)out[5 + 2] - ref[5 + 2]);
         for (int k = 0; k < 130; k++) abs_dot += fabs((double)in[130 + k] * m.wf[2 * 130 + k]);
         printf("%-60s |diff| = %.3e, bound %.3e\n", "perturbed weight (1e-3) is detected", diff,
-               TOL_MATMUL_REF(130) * abs_dot);
-        CHECK(diff > TOL_MATMUL_REF(130) * abs_dot, "a 1e-3 weight change went undetected");
+               TOL_MATMUL_REF_L(130, L) * abs_dot);
+        CHECK(diff > TOL_MATMUL_REF_L(130, L) * abs_dot, "a 1e-3 weight change went undetected");
         free_mat(&m);
     }
 
@@ -201,11 +218,11 @@ int main(void)
                 float *o3 = malloc((size_t)n * rows * sizeof(float));
                 for (size_t i = 0; i < (size_t)n * K; i++) in[i] = frand();
                 omp_set_num_threads(1);
-                ops_matmul(o1, in, &m.W, n);
+                k->matmul(o1, in, &m.W, n);
                 omp_set_num_threads(2);
-                ops_matmul(o2, in, &m.W, n);
+                k->matmul(o2, in, &m.W, n);
                 /* and row by row */
-                for (int i = 0; i < n; i++) ops_matmul(o3 + (size_t)i * rows, in + (size_t)i * K, &m.W, 1);
+                for (int i = 0; i < n; i++) k->matmul(o3 + (size_t)i * rows, in + (size_t)i * K, &m.W, 1);
                 if (memcmp(o1, o2, (size_t)n * rows * sizeof(float)) || memcmp(o1, o3, (size_t)n * rows * sizeof(float)))
                     bad++;
                 free(in); free(o1); free(o2); free(o3);
@@ -241,11 +258,11 @@ int main(void)
                 pos[i] = i < n_ctx ? i : (int)(((unsigned)(i - n_ctx) * 7u) % (unsigned)(n_ctx - 3));
             }
             omp_set_num_threads(2);
-            ops_attention(o1, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            k->attention(o1, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
             omp_set_num_threads(1);
-            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            k->attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
             for (int i = 0; i < n; i++)
-                ops_attention(o3 + (size_t)i * qd, q + (size_t)i * qd, kc, vc, pos + i, seq + i, 1, nh, nkv, hd, n_ctx,
+                k->attention(o3 + (size_t)i * qd, q + (size_t)i * qd, kc, vc, pos + i, seq + i, 1, nh, nkv, hd, n_ctx,
                               window, scale, softcap, sc);
             omp_set_num_threads(2);
             n_bitwise_bad += memcmp(o1, o2, (size_t)n * qd * sizeof(float)) != 0;
@@ -253,7 +270,7 @@ int main(void)
             ops_attention_ref(ref, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap);
             for (int i = 0; i < n; i++)
                 for (int h = 0; h < nh; h++) {
-                    const double tol = att_tol(q, kc, pos, seq, i, h, nh, nkv, hd, n_ctx, window, scale);
+                    const double tol = att_tol(q, kc, pos, seq, i, h, nh, nkv, hd, n_ctx, window, scale, L);
                     for (int j = 0; j < hd; j++) {
                         const size_t e = (size_t)i * qd + (size_t)h * hd + j;
                         const double r = fabs((double)o1[e] - ref[e]) / tol;
@@ -265,17 +282,17 @@ int main(void)
             /* a 1e-3 change of one cached value (sequence 0, position 4, KV head 0) moves row 5's output
              * (attending to positions <= 5) beyond the bound */
             vc[(size_t)4 * kvd] += 1e-3f;
-            ops_attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
+            k->attention(o2, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, sc);
             vc[(size_t)4 * kvd] -= 1e-3f;
             double moved = 0.0;
             for (int h = 0; h < nh / nkv; h++) {
-                const double tol = att_tol(q, kc, pos, seq, 5, h, nh, nkv, hd, n_ctx, window, scale);
+                const double tol = att_tol(q, kc, pos, seq, 5, h, nh, nkv, hd, n_ctx, window, scale, L);
                 moved = fmax(moved, fabs((double)o2[(size_t)5 * qd + (size_t)h * hd] - o1[(size_t)5 * qd + (size_t)h * hd]) / tol);
             }
             if (!(moved > 1.0)) perturb_caught = 0;
             free(kc); free(vc); free(q); free(o1); free(o2); free(o3); free(ref); free(sc); free(pos); free(seq);
         }
-        printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "attention vs scalar reference (bound)",
+        printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "attention vs double reference (bound)",
                n_el, n_out, worst);
         CHECK(n_out == 0, "%ld attention outputs outside the error bound", n_out);
         printf("%-60s %ld of 12 differ\n", "attention: 2 threads vs 1 vs row by row (bitwise)", n_bitwise_bad);
@@ -283,5 +300,21 @@ int main(void)
         printf("%-60s %s\n", "attention: perturbed cached value (1e-3) is detected", perturb_caught ? "yes" : "no");
         CHECK(perturb_caught, "a 1e-3 change of a cached value went undetected");
     }
+}
+
+int main(void)
+{
+    int n;
+    const ops_kernels *const *all = ops_kern_all(&n);
+    printf("CPU features: %s; path in use: %s\n", steer_cpu_features(), steer_cpu_path());
+    for (int i = 0; i < n; i++) {
+        if (!ops_kern_supported(all[i])) {
+            printf("SKIPPED path %s: this CPU lacks some of: %s\n", all[i]->name, all[i]->needs);
+            continue;
+        }
+        test_path(all[i], all[i] == &ops_kern_avx2 ? &ops_kern_scalar : NULL);
+    }
+    /* The avx512 path's order (16 lanes) on any CPU; on an AVX-512 CPU its bits must equal the real path's. */
+    test_path(&ops_kern_emu16, ops_kern_supported(&ops_kern_avx512) ? &ops_kern_avx512 : NULL);
     return tu_finish("test_ops");
 }

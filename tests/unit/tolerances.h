@@ -252,27 +252,33 @@
 #define TOL_ICL_GRAPH 1e-4
 
 
-/* ---------------------------------------------------------------- matmul kernel (tests/unit/test_ops.c, issue 9)
- * TOL_MATMUL_REF(K) — ops_matmul against ops_matmul_ref (double sums), per
+/* ---------------------------------------------------------------- matmul kernel (tests/unit/test_ops.c, issues 9, 18)
+ * TOL_MATMUL_REF_L(K, L) — ops_matmul of a kernel path with L lanes (8:
+ *   scalar, avx2; 16: avx512) against ops_matmul_ref (double sums), per
  *   element, as a multiple of sum_k |x_k w_k|: the rigorous float bound of the
- *   kernel's order. A term passes through at most K/8 lane FMAs, 3 tree adds
- *   and 7 tail FMAs, each one rounding of relative size u = 2^-24, plus the
- *   rounding of the double reference to float: depth m <= K/8 + 11, and
- *   |error| <= gamma_m * sum|x w| with gamma_m = m u / (1 - m u) (< 1.001 m u
- *   for the K used). Not a fudge factor: a dropped lane or a wrong weight row
- *   breaks it (test_ops checks that a 1e-3 weight change is caught). */
-#define TOL_MATMUL_REF(K) (1.001 * ((double)(K) / 8.0 + 11.0) * 0x1p-24)
+ *   kernel's order. A term passes through at most K/L lane FMAs, log2(L) tree
+ *   adds and L-1 tail FMAs, each one rounding of relative size u = 2^-24, plus
+ *   the rounding of the double reference to float: depth m <= K/L + L +
+ *   log2(L) (K/8 + 11 for 8 lanes), and |error| <= gamma_m * sum|x w| with
+ *   gamma_m = m u / (1 - m u) (< 1.001 m u for the K used). Not a fudge
+ *   factor: a dropped lane or a wrong weight row breaks it (test_ops checks
+ *   that a 1e-3 weight change is caught). */
+#define TOL_MATMUL_REF_L(K, L) (1.001 * ((double)(K) / (L) + (L) + ((L) == 16 ? 4.0 : 3.0)) * 0x1p-24)
+#define TOL_MATMUL_REF(K) TOL_MATMUL_REF_L(K, 8)
 
-/* TOL_ATTENTION_REF(hd, len, smax) — ops_attention against
- * ops_attention_ref (double), per output element, with |v| <= 1 (the test's
- * values): a score is a float dot product of hd terms in 8 lanes plus the
- * lane tree, error <= (hd/8 + 3) u · smax (smax = the largest scale · Σ|q k|
- * of the row); a weight's relative error is at most the score error plus
- * expf's (≤ 2 u) and the float normalisation over len positions (len u);
+/* TOL_ATTENTION_REF_L(hd, len, smax, L) — ops_attention of a path with L
+ * lanes against ops_attention_ref (double), per output element, with |v| <= 1
+ * (the test's values): a score is a float dot product of hd terms in L lanes
+ * plus the lane tree and up to L-1 tail FMAs, error <= (hd/L + L + 4) u · smax
+ * (smax = the largest scale · Σ|q k| of the row; for L = 8 this was written
+ * hd/8 + 3 before issue 18, which the tail of a head size like 12 can exceed
+ * in the worst case); a weight's relative error is at most the score error
+ * plus expf's (≤ 2 u) and the float normalisation over len positions (len u);
  * the output sums len weighted values per lane (len u). u = 2^-24; the 1.5
  * covers second-order terms and tanh for soft-capped scores. */
-#define TOL_ATTENTION_REF(hd, len, smax) \
-    (1.5 * (((double)(hd) / 8.0 + 3.0) * (smax) + 2.0 * (double)(len) + 4.0) * 0x1p-24)
+#define TOL_ATTENTION_REF_L(hd, len, smax, L) \
+    (1.5 * (((double)(hd) / (L) + (L) + 4.0) * (smax) + 2.0 * (double)(len) + 4.0) * 0x1p-24)
+#define TOL_ATTENTION_REF(hd, len, smax) TOL_ATTENTION_REF_L(hd, len, smax, 8)
 
 /* ---------------------------------------------------------------- fast evaluation (tests/unit/test_train_eval.c, E4)
  * TOL_EVAL_FAST_LOSS — steer_eval_dataset's completion loss with generation

@@ -1,0 +1,382 @@
+/*
+ * kern_body.h — the matmul and attention kernels, written once against a
+ * small vector layer and included by each kernel path's translation unit
+ * (kern_scalar.c, kern_avx2.c, kern_avx512.c; kern.h). Not a header for
+ * anyone else.
+ *
+ * The including file defines, before including this one:
+ *   KERN_TABLE, KERN_NAME, KERN_NEEDS  the ops_kernels object to define, its name and features
+ *   VW                 f32 lanes per vector (8 or 16)
+ *   vf                 the vector type; vf_zero(), vf_load(p), vf_store(p, v),
+ *                      vf_fma(a, b, c) = a·b + c per lane, vf_set1(f),
+ *                      VF_IN_REG(v), vf_hsum(v) (the fixed lane tree),
+ *                      vf_load_w(w, dt, k): VW weights of dtype dt (F32, BF16,
+ *                      F16) at element k, widened to f32 exactly
+ *
+ * The matmul is batch-invariant: every output element out[i, r] =
+ * dot(in[i, :], W[r, :]) is one dot product computed in a fixed order that
+ * depends only on K = W.cols and VW:
+ *
+ *   1. VW lane accumulators: lane j sums x[k]·w[k] over k ≡ j (mod VW),
+ *      k < KV = K & ~(VW-1), with FMA, in increasing k;
+ *   2. the lanes summed in a fixed tree (vf_hsum);
+ *   3. the tail k = KV .. K-1 added with fmaf, in order.
+ *
+ * Nothing else: not n (rows in the batch), not which rows are batched
+ * together, not the thread split, not the tile an element falls in. So a
+ * prompt processed as one batch gives bitwise the logits of token-by-token
+ * decoding, and a sequence gives the same logits alone or batched with
+ * others. The scalar path (VW 8, plain loops with fmaf) gives the avx2
+ * path's bits; avx512 (VW 16) sums in another order.
+ *
+ * How it is made fast without changing that order (issue 9):
+ *   - a register-tiled micro-kernel computes MI x MR = up to 4 input rows x 3
+ *     weight rows of dot products together (12 accumulators + 3 weight
+ *     vectors + 1 input vector = the 16 AVX2 registers): each loaded weight
+ *     vector is used for 4 inputs and each input vector for 3 weight rows.
+ *     MI, MR and the weight dtype are compile-time constants in every
+ *     instantiation, so the accumulators stay in registers. Edge tiles
+ *     (n or rows not a multiple of 4 or 3) are smaller instantiations of the
+ *     same code: the per-element operations are identical.
+ *   - K is processed in blocks of MM_KC columns; between blocks the VW lane
+ *     accumulators of each element are stored to a scratch buffer and loaded
+ *     back (exact), so blocking does not change the arithmetic either.
+ *   - for n >= MM_PACK_F32 (f32) or MM_PACK_BF16 (bf16) a thread copies or
+ *     converts each [MM_RB, MM_KC] block of weights to f32 once into a
+ *     per-thread buffer ("packing": exact) and runs up to MM_NB input rows
+ *     against it; otherwise (generation, small batches, f16) the
+ *     micro-kernel reads the mapped weights directly and converts f16
+ *     (vcvtph2ps) or bf16 (shift) on the fly.
+ *   - threads split the weight rows in panels of MM_RB rows.
+ */
+
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MM_MI 4        /* input rows per micro-tile                          */
+#define MM_MR 3        /* weight rows per micro-tile                         */
+#ifndef MM_RB
+#define MM_RB 36       /* weight rows per panel (a multiple of MM_MR)        */
+#endif
+#ifndef MM_KC
+#define MM_KC 512      /* columns per K block (a multiple of VW)             */
+#endif
+#ifndef MM_NB
+#define MM_NB 128      /* input rows per block (accumulators [MM_NB, MM_RB, VW]) */
+#endif
+/* Weight blocks are converted to f32 in a per-thread buffer ("packed") when n
+ * is at least this (per dtype); below it the micro-kernel reads the mapped
+ * weights directly. Measured on AVX2 (docs/PERFORMANCE.md): f32 packing pays
+ * from n ~ 16; bf16 packing is even with the direct path from n ~ 64; f16
+ * direct (vcvtph2ps from memory) beat packing at every n up to 256. */
+#ifndef MM_PACK_F32
+#define MM_PACK_F32 16
+#endif
+#ifndef MM_PACK_BF16
+#define MM_PACK_BF16 64
+#endif
+#ifndef MM_PACK_F16
+#define MM_PACK_F16 INT_MAX
+#endif
+/* Below this many multiply-adds (n·rows·cols) the product runs on the
+ * calling thread: an OpenMP region costs more than it saves (measured:
+ * docs/PERFORMANCE.md). */
+#define MM_PARALLEL_MACS (1L << 20)
+
+/*
+ * Micro-kernel: for i < MI, r < MR, lanes of element (i, r) += x[i, 0..kl) ·
+ * w[r, 0..kl) (VW lanes, k ascending). x: rows at stride ldx floats; w: rows
+ * at stride ldw elements of dtype DT; acc: [MI][lda] vector slots, slot
+ * (i, r) at acc + (i·lda + r)·VW floats; first: start from zero instead of
+ * acc. kl is a multiple of VW. MI, MR and DT are constants at every call
+ * site (always inlined into the instantiations below), so the loops unroll
+ * and the 12 accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void mm_micro(const int MI, const int MR, const steer_dtype DT,
+                                                           const float *x, size_t ldx, const void *w, size_t ldw,
+                                                           int kl, float *acc, size_t lda, int first)
+{
+    const size_t esz = DT == STEER_DTYPE_F32 ? 4 : 2;
+    const uint8_t *wb = w;
+    vf a[MM_MI][MM_MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) a[i][r] = first ? vf_zero() : vf_load(acc + (i * lda + (size_t)r) * VW);
+    for (int k = 0; k < kl; k += VW) {
+        vf wv[MM_MR];
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) {
+            wv[r] = vf_load_w(wb + (size_t)r * ldw * esz, DT, (size_t)k);
+            VF_IN_REG(wv[r]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < MI; i++) {
+            vf xv = vf_load(x + (size_t)i * ldx + k);
+            VF_IN_REG(xv);
+#pragma GCC unroll 3
+            for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) vf_store(acc + (i * lda + (size_t)r) * VW, a[i][r]);
+}
+
+typedef void (*mm_micro_fn)(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, size_t lda,
+                            int first);
+
+/* One input row against MM_GV weight rows read where they are: the direct
+ * path's one-row tiles (generation, n = 1). With a single input no weight
+ * vector is reused, so the tile is wide instead of tall: 12 independent
+ * accumulators hide the FMA latency that the 1 x 3 tile's 3 chains expose.
+ * Per element the same operations in the same order as mm_micro (bitwise
+ * equal; test_ops). acc: slot r at acc + r·VW. */
+#define MM_GV 12
+static inline __attribute__((always_inline)) void mm_gemv(const steer_dtype DT, const float *x, const void *w,
+                                                          size_t ldw, int kl, float *acc, int first)
+{
+    const size_t esz = DT == STEER_DTYPE_F32 ? 4 : 2;
+    const uint8_t *wb = w;
+    vf a[MM_GV];
+#pragma GCC unroll 12
+    for (int r = 0; r < MM_GV; r++) a[r] = first ? vf_zero() : vf_load(acc + (size_t)r * VW);
+    for (int k = 0; k < kl; k += VW) {
+        vf xv = vf_load(x + k);
+        VF_IN_REG(xv);
+#pragma GCC unroll 12
+        for (int r = 0; r < MM_GV; r++) a[r] = vf_fma(xv, vf_load_w(wb + (size_t)r * ldw * esz, DT, (size_t)k), a[r]);
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MM_GV; r++) vf_store(acc + (size_t)r * VW, a[r]);
+}
+
+typedef void (*mm_gemv_fn)(const float *x, const void *w, size_t ldw, int kl, float *acc, int first);
+#define MM_GV_DEF(DT, NAME)                                                                                 \
+    static void mm_gemv_##NAME(const float *x, const void *w, size_t ldw, int kl, float *acc, int first) \
+    {                                                                                                       \
+        mm_gemv(DT, x, w, ldw, kl, acc, first);                                                             \
+    }
+MM_GV_DEF(STEER_DTYPE_F32, f32)
+MM_GV_DEF(STEER_DTYPE_BF16, bf16)
+MM_GV_DEF(STEER_DTYPE_F16, f16)
+static const mm_gemv_fn mm_gemv_table[3] = {mm_gemv_f32, mm_gemv_bf16, mm_gemv_f16};
+
+#define MM_DEF(MI, MR, DT, NAME)                                                                                  \
+    static void mm_##NAME##_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
+                                         size_t lda, int first)                                                   \
+    {                                                                                                             \
+        mm_micro(MI, MR, DT, x, ldx, w, ldw, kl, acc, lda, first);                                                \
+    }
+#define MM_DEF_MR(MI, DT, NAME) MM_DEF(MI, 1, DT, NAME) MM_DEF(MI, 2, DT, NAME) MM_DEF(MI, 3, DT, NAME)
+#define MM_DEF_ALL(DT, NAME) MM_DEF_MR(1, DT, NAME) MM_DEF_MR(2, DT, NAME) MM_DEF_MR(3, DT, NAME) MM_DEF_MR(4, DT, NAME)
+MM_DEF_ALL(STEER_DTYPE_F32, f32)
+MM_DEF_ALL(STEER_DTYPE_BF16, bf16)
+MM_DEF_ALL(STEER_DTYPE_F16, f16)
+#define MM_ROW(MI, NAME) {mm_##NAME##_##MI##x1, mm_##NAME##_##MI##x2, mm_##NAME##_##MI##x3}
+#define MM_TABLE(NAME) {MM_ROW(1, NAME), MM_ROW(2, NAME), MM_ROW(3, NAME), MM_ROW(4, NAME)}
+/* [dtype: f32, bf16, f16][MI-1][MR-1] */
+static const mm_micro_fn mm_micro_table[3][MM_MI][MM_MR] = {MM_TABLE(f32), MM_TABLE(bf16), MM_TABLE(f16)};
+
+static int mm_dtype_index(steer_dtype dt) { return dt == STEER_DTYPE_BF16 ? 1 : dt == STEER_DTYPE_F16 ? 2 : 0; }
+
+/* dst[nr, kl] (f32, row stride MM_KC) = W rows [nr] (row stride rowb bytes)
+ * from column k0, kl columns (a multiple of VW), widened or dequantized from
+ * dtype dt. Exact. */
+static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t rowb, int nr, int k0, int kl)
+{
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = w + (size_t)r * rowb;
+        float *d = dst + (size_t)r * MM_KC;
+        if (dt == STEER_DTYPE_F32) {
+            memcpy(d, (const float *)wr + k0, (size_t)kl * sizeof(float));
+        } else if (dt == STEER_DTYPE_BF16 || dt == STEER_DTYPE_F16) {
+            for (int k = 0; k < kl; k += VW) vf_store(d + k, vf_load_w(wr, dt, (size_t)(k0 + k)));
+        } else { /* quantized: whole blocks (k0 and kl are multiples of the block) */
+            KERN_DEQUANT(dt, wr + kern_row_bytes(dt, (size_t)k0), d, (size_t)kl);
+        }
+    }
+}
+
+/* out[i·ldo + r] for the ni x nr block whose accumulators are at acc (slot
+ * (i, r) at (i·lda + r)·VW): the fixed lane tree, then the tail columns
+ * KV..K-1 in order. x rows at stride K; w rows (dtype dt, not quantized:
+ * quantized rows have no tail) at stride rowb bytes. */
+static void mm_finish(float *out, size_t ldo, const float *x, const uint8_t *w, steer_dtype dt, size_t rowb, int ni,
+                      int nr, int K, const float *acc, size_t lda)
+{
+    const int KV = K & ~(VW - 1);
+    for (int i = 0; i < ni; i++)
+        for (int r = 0; r < nr; r++) {
+            float s = vf_hsum(vf_load(acc + ((size_t)i * lda + (size_t)r) * VW));
+            const uint8_t *wr = w + (size_t)r * rowb;
+            const float *xi = x + (size_t)i * K;
+            for (int k = KV; k < K; k++) s = fmaf(xi[k], w_at(wr, dt, (size_t)k), s);
+            out[(size_t)i * ldo + r] = s;
+        }
+}
+
+/* One panel of weight rows [r0, r0 + nr), nr <= MM_RB, against all n inputs,
+ * in input blocks of nbmax rows (<= MM_NB). pack: convert weight blocks to f32
+ * in wpack [MM_RB, MM_KC] first (and copy misaligned input tiles to xpack
+ * [MM_MI, MM_KC]); otherwise read the weights where they are. acc: [nbmax,
+ * MM_RB, VW]. Scratch is 64-byte aligned. Either way, the same arithmetic.
+ * Quantized weights are always packed (dequantized). */
+static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int r0, int nr, int pack, int nbmax,
+                     float *wpack, float *xpack, float *acc)
+{
+    const int rows = W->rows, K = W->cols, KV = K & ~(VW - 1);
+    const steer_dtype dt = W->dtype;
+    const size_t esz = steer_dtype_size(dt) ? steer_dtype_size(dt) : 1; /* quantized: not used */
+    const size_t rowb = kern_row_bytes(dt, (size_t)K);
+    const uint8_t *wp = (const uint8_t *)W->data + (size_t)r0 * rowb;
+    /* inputs whose rows are not vector-aligned are copied tile by tile */
+    const int pack_x = pack && (((uintptr_t)in | ((size_t)K * sizeof(float))) & (VW * 4 - 1)) != 0;
+    const mm_micro_fn(*tab)[MM_MR] = mm_micro_table[pack ? 0 : mm_dtype_index(dt)];
+    for (int ib = 0; ib < n; ib += nbmax) {
+        const int nb = n - ib < nbmax ? n - ib : nbmax;
+        for (int kc = 0; kc < KV; kc += MM_KC) {
+            const int kl = KV - kc < MM_KC ? KV - kc : MM_KC;
+            if (pack) mm_pack(wpack, wp, dt, rowb, nr, kc, kl);
+            for (int i0 = 0; i0 < nb; i0 += MM_MI) {
+                const int mi = nb - i0 < MM_MI ? nb - i0 : MM_MI;
+                const float *x = in + (size_t)(ib + i0) * K + kc;
+                size_t ldx = (size_t)K;
+                if (pack_x) { /* an aligned copy of the input tile: no loads split across cache lines */
+                    for (int i = 0; i < mi; i++) memcpy(xpack + (size_t)i * MM_KC, x + (size_t)i * K, (size_t)kl * 4);
+                    x = xpack;
+                    ldx = MM_KC;
+                }
+                for (int rr = 0; rr < nr; rr += MM_MR) {
+                    const int mr = nr - rr < MM_MR ? nr - rr : MM_MR;
+                    float *a = acc + ((size_t)i0 * MM_RB + (size_t)rr) * VW;
+                    if (mi == 1 && nr - rr >= MM_GV) { /* one input row: the wide tile */
+                        if (pack)
+                            mm_gemv_table[0](x, wpack + (size_t)rr * MM_KC, MM_KC, kl, a, kc == 0);
+                        else
+                            mm_gemv_table[mm_dtype_index(dt)](x, wp + ((size_t)rr * K + (size_t)kc) * esz, (size_t)K,
+                                                              kl, a, kc == 0);
+                        rr += MM_GV - MM_MR;
+                        continue;
+                    }
+                    if (pack)
+                        tab[mi - 1][mr - 1](x, ldx, wpack + (size_t)rr * MM_KC, MM_KC, kl, a, MM_RB, kc == 0);
+                    else
+                        tab[mi - 1][mr - 1](x, ldx, wp + ((size_t)rr * K + (size_t)kc) * esz, (size_t)K, kl, a,
+                                            MM_RB, kc == 0);
+                }
+            }
+        }
+        if (KV == 0) memset(acc, 0, (size_t)nb * MM_RB * VW * sizeof(float));
+        mm_finish(out + (size_t)ib * rows + r0, (size_t)rows, in + (size_t)ib * K, wp, dt, rowb, nb, nr, K, acc,
+                  MM_RB);
+    }
+}
+
+static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
+{
+    const int rows = W->rows;
+    const int n_panels = (rows + MM_RB - 1) / MM_RB;
+    const long macs = (long)n * rows * W->cols;
+    const steer_dtype dt = W->dtype;
+    const int quant = kern_is_quant(dt);
+    const int pack = quant || n >= (dt == STEER_DTYPE_F32    ? MM_PACK_F32
+                                    : dt == STEER_DTYPE_BF16 ? MM_PACK_BF16
+                                                             : MM_PACK_F16);
+#pragma omp parallel if (macs >= MM_PARALLEL_MACS && n_panels > 1)
+    {
+        /* Direct path: accumulators for MM_MI inputs on the stack (4.5 or 9
+         * KiB). Packed path: per-thread heap scratch (wpack 72 KiB, xpack 8
+         * KiB, acc 144 or 288 KiB); if that allocation fails, the direct
+         * path, which gives the same numbers (quantized weights: no direct
+         * path, the panel is skipped and the output set to NaN). */
+        float acc_small[MM_MI * MM_RB * VW] __attribute__((aligned(64)));
+        float *scratch = NULL;
+        if (pack || n > MM_MI)
+            scratch = aligned_alloc(64, sizeof(float) * ((size_t)MM_RB * MM_KC + MM_MI * MM_KC + MM_NB * MM_RB * VW));
+#pragma omp for schedule(static)
+        for (int p = 0; p < n_panels; p++) {
+            const int r0 = p * MM_RB, nr = rows - r0 < MM_RB ? rows - r0 : MM_RB;
+            if (scratch) {
+                float *wpack = scratch, *xpack = wpack + (size_t)MM_RB * MM_KC, *acc = xpack + MM_MI * MM_KC;
+                mm_panel(out, in, W, n, r0, nr, pack, MM_NB, wpack, xpack, acc);
+            } else if (!quant) {
+                mm_panel(out, in, W, n, r0, nr, 0, MM_MI, NULL, NULL, acc_small);
+            } else {
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < nr; r++) out[(size_t)i * rows + r0 + r] = NAN;
+            }
+        }
+        free(scratch);
+    }
+}
+
+/* Attention (see ops.h). Per (row i, KV head g), the nh / nkv query
+ * heads that share g are done together so each cached key and value row is
+ * loaded once for all of them: scores by VW-lane dot products, softmax per
+ * head, then the weighted sum of values with the output row in registers
+ * (8 vectors per chunk). */
+static void kern_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
+                           int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap,
+                           float *scores)
+{
+    const int group = nh / nkv, qd = nh * hd, kvd = nkv * hd, hdv = hd & ~(VW - 1);
+    long work = 0; /* multiply-adds, for the threading decision */
+    for (int i = 0; i < n; i++) work += (long)(pos[i] + 1) * qd * 2;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= (1L << 16) && n * nkv > 1)
+    for (int ig = 0; ig < n * nkv; ig++) {
+        const int i = ig / nkv, g = ig % nkv, p = pos[i];
+        const int t0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0, len = p + 1 - t0;
+        float *sc = scores + (size_t)omp_get_thread_num() * group * n_ctx; /* [group, n_ctx] */
+        const float *ks = kc + (size_t)seq[i] * n_ctx * kvd + (size_t)g * hd; /* row t at ks + t·kvd */
+        const float *vs = vc + (size_t)seq[i] * n_ctx * kvd + (size_t)g * hd;
+        const float *qg = q + (size_t)i * qd + (size_t)g * group * hd; /* [group, hd] */
+        float *og = att + (size_t)i * qd + (size_t)g * group * hd;     /* [group, hd] */
+        for (int t = t0; t <= p; t++) {
+            const float *kt = ks + (size_t)t * kvd;
+            for (int h = 0; h < group; h++) {
+                const float *qh = qg + (size_t)h * hd;
+                vf a = vf_zero();
+                for (int j = 0; j < hdv; j += VW) a = vf_fma(vf_load(qh + j), vf_load(kt + j), a);
+                float s = vf_hsum(a);
+                for (int j = hdv; j < hd; j++) s = fmaf(qh[j], kt[j], s);
+                s *= scale;
+                if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+                sc[(size_t)h * n_ctx + (t - t0)] = s;
+            }
+        }
+        for (int h = 0; h < group; h++) {
+            const float *w = sc + (size_t)h * n_ctx;
+            float *o = og + (size_t)h * hd;
+            ops_softmax(sc + (size_t)h * n_ctx, len);
+            for (int j0 = 0; j0 < hdv; j0 += 8 * VW) { /* up to 8 accumulators of VW floats */
+                const int nc = hdv - j0 < 8 * VW ? (hdv - j0) / VW : 8;
+                vf acc[8];
+                for (int c = 0; c < 8; c++) acc[c] = vf_zero();
+                for (int t = 0; t < len; t++) {
+                    const float *vt = vs + (size_t)(t0 + t) * kvd + j0;
+                    const vf wt = vf_set1(w[t]);
+                    if (nc == 8) {
+#pragma GCC unroll 8
+                        for (int c = 0; c < 8; c++) acc[c] = vf_fma(wt, vf_load(vt + VW * c), acc[c]);
+                    } else {
+                        for (int c = 0; c < nc; c++) acc[c] = vf_fma(wt, vf_load(vt + VW * c), acc[c]);
+                    }
+                }
+                for (int c = 0; c < nc; c++) vf_store(o + j0 + VW * c, acc[c]);
+            }
+            for (int j = hdv; j < hd; j++) {
+                float s = 0.0f;
+                for (int t = 0; t < len; t++) s = fmaf(w[t], vs[(size_t)(t0 + t) * kvd + j], s);
+                o[j] = s;
+            }
+        }
+    }
+}
+
+const ops_kernels KERN_TABLE = {KERN_NAME, VW, KERN_NEEDS, kern_matmul, kern_attention};
