@@ -23,6 +23,7 @@ int cmd_compress(int argc, char **argv); /* cmd_compress.c */
 int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_patch(int argc, char **argv);    /* cmd_patch.c */
 int cmd_tune(int argc, char **argv);     /* cmd_tune.c */
+int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 
 
 static const cli_command commands[] = {
@@ -50,6 +51,7 @@ static const cli_command commands[] = {
     {"study", cmd_study, "multi-run studies: adapt (E4 table), twins (E5 twin models)"},
     {"tune", cmd_tune, "tune your own vectors: sites x layers x scales on A/B data, KL budget, recommendation"},
     {"patch", cmd_patch, "activation patching clean -> corrupted over sites x layers x positions (heat maps)"},
+    {"bench", cmd_bench, "prompt and generation speed with llama-bench's flags and JSON/CSV fields (pp, tg)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

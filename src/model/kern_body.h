@@ -299,9 +299,15 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
         float *scratch = NULL;
         if (pack || n > MM_MI)
             scratch = aligned_alloc(64, sizeof(float) * ((size_t)MM_RB * MM_KC + MM_MI * MM_KC + MM_NB * MM_RB * VW));
-#pragma omp for schedule(static)
-        for (int p = 0; p < n_panels; p++) {
-            const int r0 = p * MM_RB, nr = rows - r0 < MM_RB ? rows - r0 : MM_RB;
+        /* Each thread takes one contiguous share of the rows, even to MM_MR
+         * rows (panels of 36 rows split 2048 rows 29:28 panels, 512 rows
+         * 8:7, and the thread with more waited), in panels of <= MM_RB. */
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int units = (rows + MM_MR - 1) / MM_MR;
+        const int u0 = (int)((long)units * t / nt), u1 = (int)((long)units * (t + 1) / nt);
+        const int rbeg = u0 * MM_MR, rend = u1 * MM_MR < rows ? u1 * MM_MR : rows;
+        for (int r0 = rbeg; r0 < rend; r0 += MM_RB) {
+            const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;
             if (scratch) {
                 float *wpack = scratch, *xpack = wpack + (size_t)MM_RB * MM_KC, *acc = xpack + MM_MI * MM_KC;
                 mm_panel(out, in, W, n, r0, nr, pack, MM_NB, wpack, xpack, acc);

@@ -2,7 +2,9 @@
 # cli_vocabulary.sh STEER REPO — one option vocabulary (issue 22): walks the
 # option table of every command and subcommand (their --help) and fails on
 #   - a shared concept spelled or abbreviated another way: --model is -m,
-#     --out -o, --tokenizer -z, --quiet -q, --n -n (wherever they exist);
+#     --out -o, --tokenizer -z, --quiet -q, --n -n (wherever they exist), and
+#     those short names mean nothing else (one exception: `steer bench -o` is
+#     llama-bench's -o, the output format);
 #   - a retired spelling (--output, --n-new; --site outside `train`, whose
 #     steering site is one site): those stay as hidden aliases only;
 #   - a long option not in tests/cli/vocabulary.txt (a new spelling is added
@@ -38,6 +40,14 @@ for cmd in "${all[@]}"; do
         --model) want=-m ;; --out) want=-o ;; --tokenizer) want=-z ;; --quiet) want=-q ;; --n) want=-n ;; *) want="" ;;
         esac
         [ -n "$want" ] && [ "$short" != "$want" ] && fail "steer $c: $long must be $want/$long (is '${short:-none}')"
+        # and the other way: these short names mean only their concept. The one
+        # exception: `steer bench -o` is the output format, as llama-bench's -o
+        # (its command lines are meant to carry over; bench writes no file).
+        case "$short" in
+        -m) want=--model ;; -o) want=--out ;; -z) want=--tokenizer ;; -q) want=--quiet ;; -n) want=--n ;; *) want="" ;;
+        esac
+        [ "$c|$short|$long" = "bench|-o|--format" ] && want=""
+        [ -n "$want" ] && [ "$long" != "$want" ] && fail "steer $c: $short must be $short/$want (is $long)"
         case "$long" in
         --output | --n-new) fail "steer $c: retired spelling $long" ;;
         --site) [ "$c" = train ] || fail "steer $c: --site (use --sites)" ;;
