@@ -85,6 +85,23 @@ STEER_API const char *steer_cpu_features(void); /* e.g. "avx2 fma f16c" (static 
  * lacks it, STEER_EARG for an unknown name. Not while a forward pass runs. */
 STEER_API int steer_cpu_set_path(const char *name);
 
+/* How quantized weights (STEER_DTYPE_Q8_0 … Q6_K) are multiplied:
+ *   STEER_PRECISION_FAST  (the default) as llama.cpp does it: each input row
+ *                         quantized per block to 8 bits (Q8_0, Q8_1 or Q8_K)
+ *                         and integer dot products within a block;
+ *   STEER_PRECISION_EXACT the weights dequantized exactly (ggml's values) and
+ *                         multiplied with the float32 activations, as an f32
+ *                         copy of the dequantized model would be.
+ * Both are batch-invariant. F32, F16 and BF16 weights are computed the same
+ * way under both. Process-wide; STEER_PRECISION=exact|fast in the
+ * environment sets the value at start. Not while a forward pass runs. */
+typedef enum { STEER_PRECISION_FAST = 0, STEER_PRECISION_EXACT = 1 } steer_precision;
+STEER_API void steer_set_precision(steer_precision p);
+STEER_API steer_precision steer_get_precision(void);
+STEER_API const char *steer_precision_name(steer_precision p); /* "fast", "exact"                  */
+/* "fast" or "exact" into *out; STEER_EARG for another name. */
+STEER_API int steer_precision_parse(const char *name, steer_precision *out);
+
 /* ---------------------------------------------------------------- dtypes */
 
 typedef enum {
@@ -97,17 +114,49 @@ typedef enum {
     STEER_DTYPE_I64 = 5,
     STEER_DTYPE_U8 = 6,
     STEER_DTYPE_I8 = 7,
+    /* ggml's block-quantized weight types (GGUF files, llama.cpp's layouts
+     * bit for bit): a row is a run of fixed-size blocks, each holding
+     * block_elems elements in block_bytes bytes (steer_dtype_block), so a
+     * row's length must be a multiple of block_elems. Elements per block /
+     * bytes per block (bits per weight):                                    */
+    STEER_DTYPE_Q8_0 = 8, /*  32 /  34 (8.5): f16 scale d, 32 × int8; x = q·d            */
+    STEER_DTYPE_Q4_0,     /*  32 /  18 (4.5): d, 32 × 4 bits; x = (q − 8)·d              */
+    STEER_DTYPE_Q4_1,     /*  32 /  20 (5.0): d, f16 min m, 32 × 4 bits; x = q·d + m     */
+    STEER_DTYPE_Q5_0,     /*  32 /  22 (5.5): d, 32 × 5 bits; x = (q − 16)·d             */
+    STEER_DTYPE_Q5_1,     /*  32 /  24 (6.0): d, m, 32 × 5 bits; x = q·d + m             */
+    STEER_DTYPE_Q2_K,     /* 256 /  84 (2.625): 16 groups of 16, 4-bit scales and mins   */
+    STEER_DTYPE_Q3_K,     /* 256 / 110 (3.4375): 16 groups of 16, 6-bit scales           */
+    STEER_DTYPE_Q4_K,     /* 256 / 144 (4.5): 8 groups of 32, 6-bit scales and mins      */
+    STEER_DTYPE_Q5_K,     /* 256 / 176 (5.5): 8 groups of 32, 6-bit scales and mins      */
+    STEER_DTYPE_Q6_K,     /* 256 / 210 (6.5625): 16 groups of 16, 8-bit scales           */
     STEER_DTYPE_COUNT
 } steer_dtype;
 
-STEER_API const char *steer_dtype_name(steer_dtype t); /* "F32", "BF16", … (static)       */
-STEER_API size_t steer_dtype_size(steer_dtype t);      /* bytes per element                */
-/* dst[n] = src[n] of dtype t widened to float32 (exact for F32, F16 and
- * BF16, the dtypes of model weights). STEER_EARG for another dtype. */
+STEER_API const char *steer_dtype_name(steer_dtype t); /* "F32", "BF16", "Q4_K", … (static); "?" if invalid */
+/* Bytes per element; 0 for the block types (Q8_0 … Q6_K: an element has no
+ * whole byte size, use steer_dtype_block / steer_dtype_row_bytes) and for an
+ * invalid dtype. */
+STEER_API size_t steer_dtype_size(steer_dtype t);
+/* Block geometry: *block_elems elements are stored in *block_bytes bytes (a
+ * plain dtype: 1 and its element size; Q4_K: 256 and 144). Either pointer may
+ * be NULL. STEER_OK, or STEER_EARG for an invalid dtype. */
+STEER_API int steer_dtype_block(steer_dtype t, size_t *block_elems, size_t *block_bytes);
+/* Bytes of n consecutive elements (a row) of dtype t; 0 if n is not a
+ * multiple of the block size, or t is invalid. */
+STEER_API size_t steer_dtype_row_bytes(steer_dtype t, size_t n);
+/* 1 for the block-quantized types (Q8_0 … Q6_K), else 0. */
+STEER_API int steer_dtype_is_quantized(steer_dtype t);
+/* dst[n] = src[n] of dtype t widened to float32: exact for F32, F16 and
+ * BF16; for a block type, ggml's dequantization bit for bit (src holds the
+ * n / block_elems blocks; n must be a multiple of the block size, else
+ * STEER_EARG).
+ * STEER_EARG for another dtype. */
 STEER_API int steer_dtype_to_f32(float *dst, const void *src, steer_dtype t, size_t n);
-/* A weight dtype by name, as options give it: "f32", "f16", "bf16" (or
- * "F32", "F16", "BF16") into *out. STEER_EARG for any other name (*out
- * unchanged). */
+/* A weight dtype by name, as options give it, case-insensitive: "f32", "f16",
+ * "bf16", or a block type "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k",
+ * "q3_k", "q4_k", "q5_k", "q6_k" into *out. STEER_EARG for any other name
+ * (*out unchanged). What a command accepts is its own business: most take
+ * only f32, f16, bf16. */
 STEER_API int steer_dtype_parse(const char *name, steer_dtype *out);
 
 /* Scalar conversions between float32 and the 16-bit storage formats (the
@@ -599,14 +648,18 @@ STEER_API void steer_tensors_writer_free(steer_tensors_writer *w);
  * matrix is [rows, cols] (GGUF stores ggml's reversed order, ne[0] = cols). */
 
 /* ggml tensor type numbers (as in ggml.h) that the reader and writer accept. */
-enum { STEER_GGML_F32 = 0, STEER_GGML_F16 = 1, STEER_GGML_Q8_0 = 8, STEER_GGML_BF16 = 30 };
+enum {
+    STEER_GGML_F32 = 0, STEER_GGML_F16 = 1, STEER_GGML_Q4_0 = 2, STEER_GGML_Q4_1 = 3, STEER_GGML_Q5_0 = 6,
+    STEER_GGML_Q5_1 = 7, STEER_GGML_Q8_0 = 8, STEER_GGML_Q2_K = 10, STEER_GGML_Q3_K = 11, STEER_GGML_Q4_K = 12,
+    STEER_GGML_Q5_K = 13, STEER_GGML_Q6_K = 14, STEER_GGML_BF16 = 30
+};
 
 typedef struct steer_gguf steer_gguf;
 
 typedef struct {
     const char *name;      /* owned by the file; valid until steer_gguf_free          */
     int ggml_type;         /* STEER_GGML_*                                            */
-    const char *type_name; /* "F32", "F16", "BF16", "Q8_0" (static)                   */
+    const char *type_name; /* "F32", "F16", "BF16", "Q8_0", "Q4_K", … (static)         */
     int n_dims;            /* 1 to 4                                                  */
     int64_t shape[4];      /* row-major: shape[n_dims - 1] is the fastest-varying     */
     const void *data;      /* into the mapping; valid until steer_gguf_free           */
@@ -656,9 +709,11 @@ STEER_API int steer_gguf_writer_set_arr_str(steer_gguf_writer *w, const char *ke
 STEER_API int steer_gguf_writer_set_arr_f32(steer_gguf_writer *w, const char *key, const float *v, int n);
 STEER_API int steer_gguf_writer_set_arr_i32(steer_gguf_writer *w, const char *key, const int32_t *v, int n);
 /* A tensor of ggml_type (STEER_GGML_*) and row-major shape[n_dims] (1 to 4
- * dims, each >= 0; for Q8_0 the last dim a multiple of 32); data holds its
- * bytes (F32/F16/BF16: the elements, row-major). STEER_EARG for a duplicate
- * name or a bad shape, STEER_EUNSUPPORTED for another type. */
+ * dims, each >= 0; for a block type the last dim a multiple of its block
+ * size: 32 for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, 256 for Q2_K … Q6_K); data holds
+ * its bytes (F32/F16/BF16: the elements, row-major; a block type: each row's
+ * blocks, rows in row-major order). STEER_EARG for a duplicate name or a bad
+ * shape, STEER_EUNSUPPORTED for another type. */
 STEER_API int steer_gguf_writer_add_tensor(steer_gguf_writer *w, const char *name, int ggml_type, int n_dims,
                                            const int64_t *shape, const void *data);
 STEER_API int steer_gguf_writer_write(steer_gguf_writer *w, const char *path);
@@ -668,15 +723,41 @@ STEER_API int steer_gguf_writer_write(steer_gguf_writer *w, const char *path);
 
 /* Options of steer_convert. */
 typedef struct {
-    steer_dtype dtype;  /* STEER_DTYPE_KEEP (default): each matrix's own (llama2.c output: F32);
-                           else STEER_DTYPE_F32, STEER_DTYPE_F16 or STEER_DTYPE_BF16 for
-                           every matrix. Norm weights and biases are always written F32. */
+    steer_dtype dtype;  /* STEER_DTYPE_KEEP (default): each matrix's own (a block type
+                           that the output format cannot hold, i.e. anything but
+                           GGUF: dequantized to F32; llama2.c output: F32); else
+                           F32, F16, BF16 or a block type (Q8_0 … Q6_K, GGUF output
+                           only) for every matrix ("pure", like llama-quantize
+                           --pure; a matrix whose row length is not a multiple of
+                           the block falls back as llama-quantize does: Q2_K/Q3_K
+                           → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, then F16
+                           if the row is not a multiple of 32 either). Norm weights
+                           and biases (every 1-D tensor) are always written F32. */
     const char *format; /* "hf", "gguf", "llama2c", or NULL: from OUT (*.gguf: GGUF,
                            *.bin: llama2.c, anything else: a Hugging Face directory) */
     const char *tokenizer_path; /* llama2.c input: its tokenizer .bin (NULL: beside IN) */
+    int ftype;          /* 0 (default): none. Else a llama.cpp file type
+                           (LLAMA_FTYPE_MOSTLY_*, see steer_ftype_parse) whose
+                           per-tensor rules, llama-quantize's mix without an
+                           importance matrix, choose each matrix's type (Q4_K_M:
+                           attn_v and ffn_down Q6_K on some layers, output.weight
+                           Q6_K, …); GGUF output only, dtype must be
+                           STEER_DTYPE_KEEP. */
 } steer_convert_params;
 
 STEER_API steer_convert_params steer_convert_default_params(void);
+
+/* llama.cpp file types (general.file_type, LLAMA_FTYPE_MOSTLY_*) that
+ * steer_convert can write as a mix: "q4_0" 2, "q4_1" 3, "q8_0" 7, "q5_0" 8,
+ * "q5_1" 9, "q2_k" 10, "q3_k_s" 11, "q3_k_m" 12, "q3_k_l" 13, "q4_k_s" 14,
+ * "q4_k_m" 15, "q5_k_s" 16, "q5_k_m" 17, "q6_k" 18, and llama-quantize's
+ * aliases "q3_k" (12), "q4_k" (15), "q5_k" (17); case-insensitive. STEER_EARG
+ * for any other name (*ftype unchanged). */
+STEER_API int steer_ftype_parse(const char *name, int *ftype);
+/* llama.cpp's name of a file type number: "F32", "F16", "BF16", "Q4_0",
+ * "Q4_K_M", "IQ2_XXS", … (static), or NULL for a number llama.cpp does not
+ * define. */
+STEER_API const char *steer_ftype_name(int ftype);
 
 /* Converts the model at `in` (any format steer_model_load reads) to `out`:
  *   - a Hugging Face directory: config.json, model.safetensors (HF tensor

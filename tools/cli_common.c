@@ -126,6 +126,10 @@ void cli_print_help(const cli_spec *spec)
         }
         printf("  %-30s %s\n", "-h, --help", "show this help");
     }
+    printf("\ncommon options (every command):\n");
+    printf("  %-30s %s\n", "--precision fast|exact",
+           "quantized weights: int8 activations as llama.cpp (fast, default) or exact dequantized f32");
+    printf("  %-30s %s\n", "--cpu scalar|avx2|avx512", "kernel path (default: the best this CPU has)");
     if (spec->example)
         printf("\nexample:\n%s\n", spec->example);
 }
@@ -235,6 +239,20 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
             const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
             size_t len = eq ? (size_t)(eq - a) : strlen(a);
             const cli_opt *o = find_opt(spec, a, len);
+            if (!o && ((len == 11 && !strncmp(a, "--precision", len)) || (len == 5 && !strncmp(a, "--cpu", len)))) {
+                /* the common options: process-wide settings of the library */
+                const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+                if (!v) return cli_usage("option %.*s needs a value", (int)len, a);
+                if (a[2] == 'p') {
+                    steer_precision p;
+                    if (steer_precision_parse(v, &p) != STEER_OK)
+                        return cli_usage("--precision: '%s' is not fast or exact", v);
+                    steer_set_precision(p);
+                } else if (steer_cpu_set_path(v) != STEER_OK) {
+                    return cli_usage("--cpu: %s", steer_last_error());
+                }
+                continue;
+            }
             if (!o) {
                 const char *near = nearest_opt(spec, a, len);
                 if (near) return cli_usage("unknown option '%.*s' (did you mean %s?)", (int)len, a, near);

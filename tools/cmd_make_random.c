@@ -242,7 +242,7 @@ int cmd_make_random(int argc, char **argv)
     if (!out)
         return cli_usage("missing -o FILE");
     steer_dtype dtype;
-    if (steer_dtype_parse(dtype_arg, &dtype) != STEER_OK)
+    if (steer_dtype_parse(dtype_arg, &dtype) != STEER_OK || steer_dtype_is_quantized(dtype))
         return cli_usage("--dtype must be f32, f16 or bf16, got '%s'", dtype_arg);
     if (d <= 0 || ff <= 0 || heads <= 0 || kv_heads <= 0 || layers <= 0 || ctx <= 0)
         return cli_usage("sizes must be positive");

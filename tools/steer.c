@@ -87,7 +87,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("steer %s\n", STEER_VERSION);
+        printf("steer %s\nkernel path: %s (CPU features: %s); quantized weights: %s precision\n", STEER_VERSION,
+               steer_cpu_path(), steer_cpu_features(), steer_precision_name(steer_get_precision()));
         return 0;
     }
     for (int i = 0; i < n_commands; i++) {

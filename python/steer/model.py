@@ -17,7 +17,8 @@ from .specs import Add, Ablate, ControlVector, as_spec_list, POS_ALL
 from .vectors import Vectors, SITES, site_id, fptr
 
 _ARCH_KEYS = [f for f, _ in _lib.ModelConfig._fields_]
-_DTYPES = ("F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8")
+_DTYPES = ("F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8",  # steer_dtype (include/steer.h), in order
+           "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
 _ACTS = ("silu", "gelu_tanh", "gelu", "relu", "tanh", "none")
 
 

@@ -15,8 +15,13 @@
  * clash with). The public API over it is steer_gguf_* (include/steer.h,
  * "files: GGUF"), implemented at the end of gguf.c. */
 
-/* ggml tensor types we read (values as in ggml.h; = STEER_GGML_* in steer.h). */
-enum { GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q8_0 = 8, GGML_TYPE_BF16 = 30 };
+/* ggml tensor types we read (values as in ggml.h; = STEER_GGML_* in steer.h;
+ * the block types' layouts and codecs: quant.h). */
+enum {
+    GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q4_1 = 3, GGML_TYPE_Q5_0 = 6,
+    GGML_TYPE_Q5_1 = 7, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q2_K = 10, GGML_TYPE_Q3_K = 11, GGML_TYPE_Q4_K = 12,
+    GGML_TYPE_Q5_K = 13, GGML_TYPE_Q6_K = 14, GGML_TYPE_BF16 = 30,
+};
 
 /* GGUF metadata value types (as in the GGUF spec). */
 enum {

@@ -15,6 +15,7 @@
  * or a huge allocation. Tensor data and numeric arrays stay in the mapping;
  * keys, names and strings are copied (NUL-terminated) and owned by the file. */
 #include "formats.h"
+#include "quant.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -61,17 +62,17 @@ static const char *ggml_type_name(uint32_t t)
     return "unknown";
 }
 
-/* Block size (elements) and bytes per block of the ggml types we handle.
- * Returns 0, or -1 for a type we do not read. */
+/* Block size (elements) and bytes per block of the ggml types we handle:
+ * F32, F16, BF16 and the block-quantized types of quant.h (Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q2_K … Q6_K). Returns 0, or -1 for a type we do not read. */
 static int ggml_type_block(uint32_t t, uint64_t *blck, uint64_t *bytes)
 {
-    switch (t) {
-    case GGML_TYPE_F32: *blck = 1; *bytes = 4; return 0;
-    case GGML_TYPE_F16: *blck = 1; *bytes = 2; return 0;
-    case GGML_TYPE_BF16: *blck = 1; *bytes = 2; return 0;
-    case GGML_TYPE_Q8_0: *blck = 32; *bytes = 34; return 0; /* f16 scale + 32 × int8 */
-    default: return -1;
-    }
+    steer_dtype dt;
+    size_t be, bb;
+    if (q_from_ggml_type(t, &dt) != 0 || q_block(dt, &be, &bb) != 0) return -1;
+    *blck = be;
+    *bytes = bb;
+    return 0;
 }
 
 /* nbytes of a tensor ne[0..n_dims) of ggml type t.

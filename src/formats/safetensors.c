@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ST_MAX_DIMS 8
 #define ST_TMP_PATH_MAX 4096
@@ -19,9 +20,15 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *const dtype_names[STEER_DTYPE_COUNT] = {"F32", "F16", "BF16", "F64",
-                                                           "I32", "I64", "U8",   "I8"};
+static const char *const dtype_names[STEER_DTYPE_COUNT] = {
+    "F32", "F16", "BF16", "F64", "I32", "I64", "U8", "I8",
+    "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+};
+/* Bytes per element; 0 for the block types (an element has no byte size:
+ * steer_dtype_block, quant.c). */
 static const size_t dtype_sizes[STEER_DTYPE_COUNT] = {4, 2, 2, 8, 4, 8, 1, 1};
+/* The dtypes safetensors files can hold (the block types are GGUF-only). */
+#define ST_N_DTYPES (STEER_DTYPE_I8 + 1)
 
 const char *steer_dtype_name(steer_dtype t)
 {
@@ -32,15 +39,20 @@ size_t steer_dtype_size(steer_dtype t) { return (int)t >= 0 && t < STEER_DTYPE_C
 
 int steer_dtype_parse(const char *name, steer_dtype *out)
 {
-    static const char *const lower[] = {"f32", "f16", "bf16"};
-    static const steer_dtype types[] = {STEER_DTYPE_F32, STEER_DTYPE_F16, STEER_DTYPE_BF16};
-    for (int i = 0; name && i < 3; i++) {
-        if (strcmp(name, lower[i]) == 0 || strcmp(name, dtype_names[types[i]]) == 0) {
+    /* f32, f16, bf16 and the block types, case-insensitively. */
+    static const steer_dtype types[] = {
+        STEER_DTYPE_F32,  STEER_DTYPE_F16,  STEER_DTYPE_BF16, STEER_DTYPE_Q8_0, STEER_DTYPE_Q4_0,
+        STEER_DTYPE_Q4_1, STEER_DTYPE_Q5_0, STEER_DTYPE_Q5_1, STEER_DTYPE_Q2_K, STEER_DTYPE_Q3_K,
+        STEER_DTYPE_Q4_K, STEER_DTYPE_Q5_K, STEER_DTYPE_Q6_K,
+    };
+    for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++) {
+        if (strcasecmp(name, dtype_names[types[i]]) == 0) {
             *out = types[i];
             return STEER_OK;
         }
     }
-    return steer_err(STEER_EARG, "unknown dtype '%s' (f32, f16 or bf16)", name ? name : "(null)");
+    return steer_err(STEER_EARG, "unknown dtype '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, "
+                     "q4_k, q5_k or q6_k)", name ? name : "(null)");
 }
 
 /* Returns 0 and sets *out for a dtype we read; 1 for a dtype of the
@@ -49,7 +61,7 @@ static int dtype_parse(const char *s, steer_dtype *out)
 {
     static const char *const other[] = {"BOOL", "U16",     "I16",     "U32",     "U64", "F8_E4M3",
                                         "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4",  "C64"};
-    for (int i = 0; i < STEER_DTYPE_COUNT; i++) {
+    for (int i = 0; i < ST_N_DTYPES; i++) {
         if (strcmp(s, dtype_names[i]) == 0) {
             *out = (steer_dtype)i;
             return 0;
@@ -446,8 +458,9 @@ int steer_tensors_writer_add(steer_tensors_writer *w, const char *name, steer_dt
     if (!w || !name || !*name) return steer_err(STEER_EARG, "safetensors writer: NULL writer or empty name");
     if (strcmp(name, "__metadata__") == 0 || !utf8_valid(name))
         return steer_err(STEER_EARG, "safetensors writer: invalid tensor name %s", name);
-    if ((int)dtype < 0 || dtype >= STEER_DTYPE_COUNT)
-        return steer_err(STEER_EARG, "safetensors writer: tensor %s: invalid dtype %d", name, (int)dtype);
+    if ((int)dtype < 0 || dtype >= ST_N_DTYPES)
+        return steer_err(STEER_EARG, "safetensors writer: tensor %s: invalid dtype %d%s", name, (int)dtype,
+                         dtype >= ST_N_DTYPES && dtype < STEER_DTYPE_COUNT ? " (block types are GGUF-only)" : "");
     if (n_dims < 0 || n_dims > ST_MAX_DIMS || (n_dims > 0 && !shape))
         return steer_err(STEER_EARG, "safetensors writer: tensor %s: %d dimensions (0 to %d allowed)", name,
                          n_dims, ST_MAX_DIMS);

@@ -423,9 +423,9 @@ int steer_forward(steer_ctx *c, const steer_batch *b)
     float *x = c->x;
 
     /* token embeddings: x [n, d], scaled (Gemma: √d) */
-    const size_t esz = steer_dtype_size(m->tok_embd.dtype);
+    const size_t rowb = steer_dtype_row_bytes(m->tok_embd.dtype, (size_t)d); /* quantized: dequantized rows */
     for (int i = 0; i < n; i++)
-        ops_to_f32(x + (size_t)i * d, (const uint8_t *)m->tok_embd.data + (size_t)b->tokens[i] * d * esz,
+        ops_to_f32(x + (size_t)i * d, (const uint8_t *)m->tok_embd.data + (size_t)b->tokens[i] * rowb,
                    m->tok_embd.dtype, (size_t)d);
     if (cfg->embed_scale != 1.0f)
         for (size_t j = 0; j < (size_t)n * d; j++) x[j] *= cfg->embed_scale;

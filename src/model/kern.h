@@ -25,6 +25,7 @@
 #define STEER_KERN_H
 
 #include "ops.h"
+#include "quant.h"
 
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512"                               */
@@ -46,11 +47,9 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
     return dt == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : ops_f16_to_f32(h);
 }
 
-/* Bytes of one row of K weights of dtype dt, and whether dt is quantized
- * (TEMPORARY forms until the quantized types land). */
-static inline size_t kern_row_bytes(steer_dtype dt, size_t K) { return steer_dtype_size(dt) * K; }
-static inline int kern_is_quant(steer_dtype dt) { (void)dt; return 0; }
-#define q_dequant_row(dt, src, dst, n) ((void)(dt), (void)(src), (void)(dst), (void)(n))
+/* Bytes of one row of K weights of dtype dt, and whether dt is quantized. */
+static inline size_t kern_row_bytes(steer_dtype dt, size_t K) { return q_row_bytes(dt, K); }
+static inline int kern_is_quant(steer_dtype dt) { return q_is_quantized(dt); }
 
 extern const ops_kernels ops_kern_scalar, ops_kern_avx2, ops_kern_avx512;
 

@@ -3,6 +3,7 @@
  * table, the tokenizer wrappers and the head.
  */
 #include "model.h"
+#include "quant.h"
 
 #include <float.h>
 #include <limits.h>
@@ -264,15 +265,8 @@ typedef struct {
     int64_t rows, cols; /* row-major; a vector has rows = 0 */
 } tview;
 
-static int ggml_to_dtype(int t, steer_dtype *out)
-{
-    switch (t) {
-    case GGML_TYPE_F32: *out = STEER_DTYPE_F32; return 1;
-    case GGML_TYPE_F16: *out = STEER_DTYPE_F16; return 1;
-    case GGML_TYPE_BF16: *out = STEER_DTYPE_BF16; return 1;
-    default: return 0;
-    }
-}
+/* F32, F16, BF16 and the block-quantized types (quant.h). */
+static int ggml_to_dtype(int t, steer_dtype *out) { return q_from_ggml_type((uint32_t)t, out) == 0; }
 
 /* 1 found, 0 missing, < 0 error (unsupported dtype or rank). */
 static int src_find(const tsrc *s, const char *name, tview *out)
@@ -281,7 +275,7 @@ static int src_find(const tsrc *s, const char *name, tview *out)
         const gg_tensor *t = gg_find_tensor(s->gguf, name);
         if (!t) return 0;
         if (!ggml_to_dtype(t->type, &out->dtype))
-            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s has ggml type %d (supported: F32, F16, BF16)", s->path,
+            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s has ggml type %d (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K … Q6_K)", s->path,
                              name, t->type);
         if (t->n_dims > 2) return steer_err(STEER_EFORMAT, "%s: tensor %s has %d dims", s->path, name, t->n_dims);
         out->data = t->data;

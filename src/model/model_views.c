@@ -5,6 +5,7 @@
  * computes; the forward pass reads the same fields directly.
  */
 #include "model.h"
+#include "quant.h"
 
 #include <string.h>
 
@@ -19,8 +20,18 @@ _Static_assert((int)STEER_WEIGHT_TOK_EMBD == (int)W_TOK_EMBD && (int)STEER_WEIGH
 
 int steer_dtype_to_f32(float *dst, const void *src, steer_dtype t, size_t n)
 {
+    if (q_is_quantized(t)) {
+        size_t be;
+        q_block(t, &be, NULL);
+        if (n % be != 0)
+            return steer_err(STEER_EARG, "to f32: %zu elements is not a multiple of the %s block size %zu", n,
+                             steer_dtype_name(t), be);
+        q_dequant_row(t, src, dst, n);
+        return STEER_OK;
+    }
     if (t != STEER_DTYPE_F32 && t != STEER_DTYPE_F16 && t != STEER_DTYPE_BF16)
-        return steer_err(STEER_EARG, "to f32: dtype %s is not F32, F16 or BF16", steer_dtype_name(t));
+        return steer_err(STEER_EARG, "to f32: dtype %s is not F32, F16, BF16 or a block-quantized type",
+                         steer_dtype_name(t));
     ops_to_f32(dst, src, t, n);
     return STEER_OK;
 }

@@ -6,6 +6,7 @@
  */
 #include "ops.h"
 #include "kern.h"
+#include "quant.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -92,6 +93,10 @@ uint16_t steer_f32_to_bf16(float f) { return ops_f32_to_bf16(f); }
 
 void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n)
 {
+    if (q_is_quantized(dtype)) { /* whole blocks: n a multiple of the block size */
+        q_dequant_row(dtype, src, dst, n);
+        return;
+    }
     if (dtype == STEER_DTYPE_F32) {
         memcpy(dst, src, n * sizeof(float));
     } else if (dtype == STEER_DTYPE_BF16) {
@@ -183,6 +188,38 @@ void ops_attention(float *att, const float *q, const float *kc, const float *vc,
                    int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap, float *scores)
 {
     ops_kern()->attention(att, q, kc, vc, pos, seq, n, nh, nkv, hd, n_ctx, window, scale, softcap, scores);
+}
+
+/* ---- precision for quantized weights (steer.h) */
+
+static int prec_cur = -1; /* -1: not read from the environment yet */
+
+int ops_precision(void)
+{
+    int p = __atomic_load_n(&prec_cur, __ATOMIC_ACQUIRE);
+    if (p >= 0) return p;
+    const char *e = getenv("STEER_PRECISION");
+    p = e && !strcmp(e, "exact") ? STEER_PRECISION_EXACT : STEER_PRECISION_FAST;
+    __atomic_store_n(&prec_cur, p, __ATOMIC_RELEASE);
+    return p;
+}
+
+void steer_set_precision(steer_precision p)
+{
+    __atomic_store_n(&prec_cur, p == STEER_PRECISION_EXACT ? STEER_PRECISION_EXACT : STEER_PRECISION_FAST,
+                     __ATOMIC_RELEASE);
+}
+
+steer_precision steer_get_precision(void) { return (steer_precision)ops_precision(); }
+
+const char *steer_precision_name(steer_precision p) { return p == STEER_PRECISION_EXACT ? "exact" : "fast"; }
+
+int steer_precision_parse(const char *name, steer_precision *out)
+{
+    if (name && !strcmp(name, "fast")) *out = STEER_PRECISION_FAST;
+    else if (name && !strcmp(name, "exact")) *out = STEER_PRECISION_EXACT;
+    else return steer_err(STEER_EARG, "precision '%s': expected fast or exact", name ? name : "");
+    return STEER_OK;
 }
 
 /* ---- public (steer.h, "CPU") */

@@ -27,7 +27,8 @@ float ops_f16_to_f32(uint16_t h);
 uint16_t ops_f32_to_f16(float f);
 float ops_bf16_to_f32(uint16_t h);
 uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
-/* dst[n] = src[n] converted from dtype to f32. */
+/* dst[n] = src[n] converted from dtype to f32 (F32, F16, BF16, or a
+ * quantized type: dequantized as ggml does; n a multiple of its block). */
 STEER_PRIVATE void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n);
 
 /* out[n, W.rows] = in[n, W.cols] · Wᵀ. The one matmul interface: the
@@ -37,6 +38,8 @@ void ops_matmul(float *out, const float *in, const steer_mat *W, int n);
 /* The same product through OpenBLAS sgemm (f32 weights only; not
  * batch-invariant). Baseline for bench/. */
 void ops_matmul_blas(float *out, const float *in, const steer_mat *W, int n);
+/* STEER_PRECISION_FAST or _EXACT (steer_set_precision; steer.h). */
+int ops_precision(void);
 /* Scalar reference for tests: plain loops, each dot product summed in double
  * (not bitwise equal to ops_matmul; compare within TOL_MATMUL_REF). */
 void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);

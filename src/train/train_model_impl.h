@@ -205,9 +205,9 @@ static int R_(trm_load_rows_)(REAL *dst, const void *src, steer_dtype dt, int64_
 {
     float *tmp = malloc((size_t)cols * sizeof(float));
     if (!tmp) return steer_err(STEER_ENOMEM, "training model: out of memory");
-    const size_t esz = steer_dtype_size(dt);
+    const size_t rowb = steer_dtype_row_bytes(dt, (size_t)cols); /* quantized: dequantized, the base untouched */
     for (int64_t r = 0; r < rows; r++) {
-        ops_to_f32(tmp, (const uint8_t *)src + (size_t)r * cols * esz, dt, (size_t)cols);
+        ops_to_f32(tmp, (const uint8_t *)src + (size_t)r * rowb, dt, (size_t)cols);
         for (int64_t c = 0; c < cols; c++) dst[r * cols + c] = (REAL)tmp[c];
     }
     free(tmp);
@@ -592,6 +592,22 @@ static int R_(trm_check_spec_)(const steer_model *m, const trm_spec *s)
         if (s->steer != TRM_STEER_ADAPTER || steer_model_site_width(m, s->steer_site) != c->d_model)
             return steer_err(STEER_EARG, "training model: joint needs an adapter at a d_model-wide site");
     }
+    steer_dtype qdt = steer_dtype_is_quantized(m->tok_embd.dtype) ? m->tok_embd.dtype
+                      : steer_dtype_is_quantized(m->output.dtype) ? m->output.dtype
+                                                                  : STEER_DTYPE_F32;
+    for (int l = 0; l < c->n_layer; l++) {
+        const steer_mat *ms[] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv, &m->layers[l].wo,
+                                 &m->layers[l].w_gate, &m->layers[l].w_up, &m->layers[l].w_down};
+        for (int k = 0; k < 7; k++)
+            if (steer_dtype_is_quantized(ms[k]->dtype)) qdt = ms[k]->dtype;
+    }
+    if (s->full && qdt != STEER_DTYPE_F32)
+        return steer_err(STEER_EUNSUPPORTED,
+                         "training model: full fine-tuning needs float weights, and this model's are quantized (%s): "
+                         "its updates would be lost to the quantization grid; convert it to f32/bf16 first "
+                         "(steer convert --dtype f32), or train a vector, adapter, LoReFT or LoRA on the frozen "
+                         "quantized base",
+                         steer_dtype_name(qdt));
     if (c->head_dim % 2 || c->n_head % c->n_kv_head)
         return steer_err(STEER_EUNSUPPORTED, "training model: head layout %d/%d/%d", c->n_head, c->n_kv_head,
                          c->head_dim);

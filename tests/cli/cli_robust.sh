@@ -58,9 +58,9 @@ expect_fail "GGUF: unknown version" "v9.gguf: unknown GGUF version 9" "$STEER" i
 cp "$GGUF" "$TMP/be.gguf" && put "$TMP/be.gguf" 4 '\x00\x00\x00\x03'
 expect_fail "GGUF: big-endian" "be.gguf: big-endian GGUF files are not supported" "$STEER" info "$TMP/be.gguf"
 # tensor info of output_norm.weight: name (18 bytes), n_dims u32, ne[0] u64, type u32
-cp "$GGUF" "$TMP/q4.gguf" && put "$TMP/q4.gguf" $(($(offset_of "$TMP/q4.gguf" output_norm.weight) + 18 + 4 + 8)) '\x02'
-expect_fail "GGUF: unsupported tensor type (Q4_0)" "q4.gguf: tensor output_norm.weight has unsupported ggml type 2 (Q4_0)" \
-    "$STEER" logits -m "$TMP/q4.gguf" --ids "1 403" -o "$OUT"
+cp "$GGUF" "$TMP/iq2.gguf" && put "$TMP/iq2.gguf" $(($(offset_of "$TMP/iq2.gguf" output_norm.weight) + 18 + 4 + 8)) '\x10'
+expect_fail "GGUF: unsupported tensor type (IQ2_XXS)" "iq2.gguf: tensor output_norm.weight has unsupported ggml type 16 (IQ2_XXS)" \
+    "$STEER" logits -m "$TMP/iq2.gguf" --ids "1 403" -o "$OUT"
 cp "$GGUF" "$TMP/dims.gguf" && put "$TMP/dims.gguf" $(($(offset_of "$TMP/dims.gguf" output_norm.weight) + 18)) '\x07'
 expect_fail "GGUF: tensor with 7 dimensions" "dims.gguf: tensor output_norm.weight has 7 dimensions" \
     "$STEER" info "$TMP/dims.gguf"

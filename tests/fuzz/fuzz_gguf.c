@@ -3,10 +3,16 @@
  * steer reads, every tensor's data range) and, when the file opens, the model
  * loader on it (steer_model_load: hyper-parameters, tensor binding, the GGUF
  * vocabulary), then tokenizer, chat formatting and a 2-token forward pass.
+ * Every tensor of a type quant.h decodes (F32, F16, BF16 and the block
+ * types Q8_0 … Q6_K) is dequantized row by row over exactly the bytes the
+ * reader gives it (in the fuzz build the file is an exact-size heap buffer,
+ * so a row past the data is an ASan report).
  * Seeds: tests/fuzz/corpus/gguf (tiny random models of every GGUF
- * architecture, cut-down real vocabularies). See fuzz_util.h.
+ * architecture, cut-down real vocabularies, a llama with Q8_0/Q4_0 matrices,
+ * one tensor of every block type). See fuzz_util.h.
  */
 #include "fuzz_util.h"
+#include "quant.h"
 
 /* Keys steer (and llama.cpp) read; each is tried with every getter, so
  * wrong-kind values exercise the error paths. */
@@ -21,6 +27,26 @@ static const char *const fuzz_gguf_keys[] = {
     "tokenizer.ggml.add_space_prefix", "tokenizer.chat_template", "controlvector.layer_count",
     "controlvector.model_hint",
 };
+
+/* Dequantizes every row of t: the reader's byte count must be whole rows of
+ * ne[0] elements (q_row_bytes), and the decoder reads only those bytes. */
+static unsigned fuzz_gguf_dequant(const gg_tensor *t)
+{
+    steer_dtype dt;
+    if (q_from_ggml_type((uint32_t)t->type, &dt) != 0) fuzz_fail("the reader accepted a type quant.h lacks", t->name);
+    if (t->nbytes == 0) return 0;
+    size_t ne0 = (size_t)t->ne[0], rb = q_row_bytes(dt, ne0);
+    if (rb == 0 || t->nbytes % rb != 0) fuzz_fail("tensor bytes are not whole rows", t->name);
+    float *row = malloc(ne0 * sizeof *row);
+    if (!row) return 0;
+    unsigned sum = 0;
+    for (size_t r = 0; r < t->nbytes / rb; r++) {
+        q_dequant_row(dt, (const uint8_t *)t->data + r * rb, row, ne0);
+        sum += (unsigned)(row[ne0 - 1] == row[ne0 - 1]);
+    }
+    free(row);
+    return sum;
+}
 
 static unsigned fuzz_gguf_getters(const gg_file *f)
 {
@@ -67,6 +93,7 @@ static unsigned fuzz_gguf_getters(const gg_file *f)
         if (gg_find_tensor(f, t->name) != t) fuzz_fail("gg_find_tensor disagrees with gg_tensor_at", t->name);
         if (t->nbytes && !t->data) fuzz_fail("tensor without data", t->name);
         sum += fuzz_touch(t->data, t->nbytes);
+        sum += fuzz_gguf_dequant(t);
     }
     return sum;
 }

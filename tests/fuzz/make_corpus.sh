@@ -42,6 +42,97 @@ for a in qwen2 gemma gemma2 gemma3; do
     q convert "$T/$a" "$C/gguf/${a}_bf16.gguf" --dtype bf16
 done
 head -c 4096 "$REPO/models/stories260K/stories260K.gguf" >"$C/gguf/stories260K_head4k.gguf"
+# quantized GGUFs (src/formats/quant.h): a tiny llama whose matrices are Q8_0 and Q4_0 (the model
+# loader's quantized paths) and one tensor of every block type (the decoders), written here in Python
+q make-model --arch llama --d 32 --ff 64 --layers 1 --heads 2 --kv-heads 1 --vocab 259 --ctx 16 --seed 9 -o "$T/lq"
+q convert "$T/lq" "$T/lq.gguf"
+python3 - "$T/lq.gguf" "$C/gguf" <<'EOF'
+import struct, sys
+src, out = sys.argv[1], sys.argv[2]
+d = open(src, "rb").read()
+n_t, n_kv = struct.unpack_from("<QQ", d, 8)
+SZ = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+def skip(t, p):
+    if t == 8:
+        return p + 8 + struct.unpack_from("<Q", d, p)[0]
+    if t == 9:
+        et, n = struct.unpack_from("<IQ", d, p)
+        p += 12
+        if et != 8:
+            return p + n * SZ[et]
+        for _ in range(n):
+            p = skip(8, p)
+        return p
+    return p + SZ[t]
+pos, align = 24, 32
+for _ in range(n_kv):
+    kl = struct.unpack_from("<Q", d, pos)[0]
+    key = d[pos + 8:pos + 8 + kl]
+    pos += 8 + kl
+    t = struct.unpack_from("<I", d, pos)[0]
+    pos += 4
+    if key == b"general.alignment":
+        align = struct.unpack_from("<I", d, pos)[0]
+    pos = skip(t, pos)
+kvs = d[24:pos]
+infos = []
+for _ in range(n_t):
+    nl = struct.unpack_from("<Q", d, pos)[0]
+    name = d[pos + 8:pos + 8 + nl]
+    pos += 8 + nl
+    nd = struct.unpack_from("<I", d, pos)[0]
+    ne = struct.unpack_from("<%dQ" % nd, d, pos + 4)
+    pos += 4 + 8 * nd
+    ty, off = struct.unpack_from("<IQ", d, pos)
+    pos += 12
+    infos.append((name, ne, ty, off))
+base = -(-pos // align) * align
+def f16(x):
+    return struct.pack("<e", x)
+def q8_0(xs):  # ggml's reference scheme (the bytes need not be llama-quantize's)
+    dd = max(abs(v) for v in xs) / 127
+    idd = 1 / dd if dd else 0.0
+    return f16(dd) + bytes(int(round(v * idd)) & 0xFF for v in xs)
+def q4_0(xs):
+    dd = max(xs, key=abs) / -8
+    idd = 1 / dd if dd else 0.0
+    q = [min(15, int(v * idd + 8.5)) for v in xs]
+    return f16(dd) + bytes(q[j] | (q[j + 16] << 4) for j in range(16))
+def gguf(path, kv_count, kv_bytes, tensors):  # tensors: (name, ne, type, bytes)
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), kv_count) + kv_bytes
+    body, ti = b"", b""
+    for name, ne, ty, raw in tensors:
+        body += b"\0" * (-len(body) % align)
+        ti += struct.pack("<Q", len(name)) + name + struct.pack("<I%dQ" % len(ne), len(ne), *ne)
+        ti += struct.pack("<IQ", ty, len(body))
+        body += raw
+    hdr = head + ti
+    open(path, "wb").write(hdr + b"\0" * (-len(hdr) % align) + body)
+tensors, k = [], 0
+for name, ne, ty, off in infos:
+    n = 1
+    for x in ne:
+        n *= x
+    raw = d[base + off:base + off + 4 * n]
+    if ty == 0 and len(ne) == 2 and ne[0] % 32 == 0:
+        xs = struct.unpack("<%df" % n, raw)
+        qt, fn = (8, q8_0) if k % 2 == 0 else (2, q4_0)
+        raw = b"".join(fn(xs[i:i + 32]) for i in range(0, n, 32))
+        ty, k = qt, k + 1
+    tensors.append((name, ne, ty, raw))
+gguf(out + "/llama_q8_0_q4_0.gguf", n_kv, kvs, tensors)
+# one tensor of every block type (2 rows of one block; deterministic bytes)
+blocks = {8: (32, 34), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
+          10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
+state, tensors = 12345, []
+for ty, (be, bb) in blocks.items():
+    raw = bytearray()
+    for _ in range(2 * bb):
+        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+        raw.append((state >> 16) & 0xFF)
+    tensors.append((b"q.%d" % ty, (be, 2), ty, bytes(raw)))
+gguf(out + "/quant_types.gguf", 0, b"", tensors)
+EOF
 mkdir -p "$T/l2c" "$T/l2c_untied"
 q convert "$T/llama" "$T/l2c/model.bin"
 cp "$T/l2c/model.bin" "$C/llama2c/llama_d16_v259.bin"

@@ -123,13 +123,15 @@ static void test_dtype_parse(void)
     static const struct {
         const char *s;
         steer_dtype t;
-    } ok[] = {{"f32", STEER_DTYPE_F32}, {"F32", STEER_DTYPE_F32},   {"f16", STEER_DTYPE_F16},
-              {"F16", STEER_DTYPE_F16}, {"bf16", STEER_DTYPE_BF16}, {"BF16", STEER_DTYPE_BF16}};
+    } ok[] = {{"f32", STEER_DTYPE_F32},   {"F32", STEER_DTYPE_F32},   {"f16", STEER_DTYPE_F16},
+              {"F16", STEER_DTYPE_F16},   {"bf16", STEER_DTYPE_BF16}, {"BF16", STEER_DTYPE_BF16},
+              {"Bf16", STEER_DTYPE_BF16}, {"q8_0", STEER_DTYPE_Q8_0}, {"Q4_K", STEER_DTYPE_Q4_K},
+              {"q6_k", STEER_DTYPE_Q6_K}}; /* case-insensitive; the block types: test_quant.c */
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         steer_dtype t = STEER_DTYPE_KEEP;
         CHECK(steer_dtype_parse(ok[i].s, &t) == STEER_OK && t == ok[i].t, "%s -> %d", ok[i].s, (int)t);
     }
-    static const char *bad[] = {"f64", "Bf16", "fp16", "", "I8", "q8_0"};
+    static const char *bad[] = {"f64", "fp16", "", "I8", "q8", "q4_k_m"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         steer_dtype t = STEER_DTYPE_KEEP;
         int rc = steer_dtype_parse(bad[i], &t);

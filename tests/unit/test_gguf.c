@@ -304,8 +304,9 @@ static void test_writer(void)
     CHECK(rc == STEER_EARG && strstr(steer_last_error(), "neg"), "negative dim: %d %s", rc, steer_last_error());
     rc = steer_gguf_writer_add_tensor(w, "five", STEER_GGML_F32, 5, five, w32);
     CHECK(rc == STEER_EARG, "5 dims: %d %s", rc, steer_last_error());
-    rc = steer_gguf_writer_add_tensor(w, "q4", 2 /* Q4_0 */, 2, mat, w32);
-    CHECK(rc == STEER_EUNSUPPORTED && strstr(steer_last_error(), "Q4_0"), "Q4_0: %d %s", rc, steer_last_error());
+    rc = steer_gguf_writer_add_tensor(w, "iq2", 16 /* IQ2_XXS */, 2, mat, w32);
+    CHECK(rc == STEER_EUNSUPPORTED && strstr(steer_last_error(), "IQ2_XXS"), "IQ2_XXS: %d %s", rc,
+          steer_last_error());
     rc = steer_gguf_writer_add_tensor(w, "qodd", STEER_GGML_Q8_0, 2, odd, q8);
     CHECK(rc == STEER_EARG, "Q8_0 row of 31: %d %s", rc, steer_last_error());
     printf("writer errors: %s\n", steer_last_error());

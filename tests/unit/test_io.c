@@ -406,8 +406,8 @@ static void test_gguf_roundtrip(void)
     CHECK_OK(gg_writer_add_tensor(w, "t.q8", GGML_TYPE_Q8_0, 2, ne_q8, t_q8));
 
     const uint64_t ne_bad[1] = {33};
-    check_fail("writer: unsupported type Q4_0", gg_writer_add_tensor(w, "x", 2, 1, ne_f16, t_f16),
-               STEER_EUNSUPPORTED, NULL, "Q4_0");
+    check_fail("writer: unsupported type IQ2_XXS", gg_writer_add_tensor(w, "x", 16, 1, ne_f16, t_f16),
+               STEER_EUNSUPPORTED, NULL, "IQ2_XXS");
     check_fail("writer: Q8_0 with ne[0] = 33", gg_writer_add_tensor(w, "x", GGML_TYPE_Q8_0, 1, ne_bad, t_q8),
                STEER_EARG, NULL, NULL);
     check_fail("writer: duplicate tensor", gg_writer_add_tensor(w, "t.f16", GGML_TYPE_F16, 1, ne_f16, t_f16),
@@ -685,7 +685,7 @@ static void test_bad_gguf(void)
     CASE("invalid value type 99", STEER_EFORMAT, "invalid value type", value_type, 99);
     CASE("duplicate key", STEER_EFORMAT, "duplicate key test.key", dup_key, 1);
     CASE("general.alignment 3", STEER_EFORMAT, "power of two", align, 3);
-    CASE("tensor type Q4_K", STEER_EUNSUPPORTED, "tensor w has unsupported ggml type 12 (Q4_K)", ttype, 12);
+    CASE("tensor type IQ2_XXS", STEER_EUNSUPPORTED, "tensor w has unsupported ggml type 16 (IQ2_XXS)", ttype, 16);
     CASE("tensor offset past the end", STEER_EFORMAT, "tensor w data runs past end of file", offset, 4096);
     CASE("tensor offset 2^63", STEER_EFORMAT, "runs past end of file", offset, 1ull << 63);
     CASE("tensor offset not aligned", STEER_EFORMAT, "alignment", offset, 4);

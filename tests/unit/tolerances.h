@@ -305,4 +305,36 @@
  * mlp_in); twins.csv prints it with %.6g, so |ratio − 1| <= 1e-6. */
 #define TOL_TWINS_MLP_IN_NORM_RATIO 1e-6
 
+/* ---------------------------------------------------------------- quantized types (tests/unit/test_quant.c, issue 19)
+ * TOL_QUANT_K_RMS_RATIO — our K-type quantizers (Q2_K … Q6_K) follow ggml's
+ *   reference search without an importance matrix but need not produce the
+ *   same bytes as llama-quantize (the issue asks for "close in error"): the
+ *   RMS error of dequant(our quantization) against the F32 weights may be at
+ *   most 10% above that of llama-quantize's file for the same tensor (the
+ *   brief's bound). A wrong scale packing or level clamp costs far more
+ *   (a factor of 2 or more). Dequantization and the legacy quantizers are
+ *   tested exactly (no tolerance). */
+#define TOL_QUANT_K_RMS_RATIO 1.10
+
+/* ---------------------------------------------------------------- quantized models (tests/unit/test_quant_model.c, issue 19)
+ * TOL_QUANT_LLAMACPP_MAX, _RMS — logits of a quantized GGUF against llama.cpp's
+ *   logits for the same file (llama-logits, F32 KV cache), per file over 24
+ *   positions × 512 vocabulary. The fixture README measured what a
+ *   dequantize-then-float32 implementation must expect: llama.cpp quantizes
+ *   each matmul's input rows to 8 bits, and an f32 model holding exactly the
+ *   dequantized weights differs from its logits by max 0.047-0.061, rms
+ *   0.011-0.015; one flipped rounding of that activation quantization moves
+ *   logits by up to 0.05 (llama.cpp's own AVX2 vs AVX-512 builds). The README
+ *   suggests 0.15 / 0.03 for both schemes; the effect being measured
+ *   (quantization itself, F32 vs Q* logits) is 0.07-1.6 max, so a wrong
+ *   decoder or kernel fails (e.g. Q8_0 read as Q4_0 blocks). */
+#define TOL_QUANT_LLAMACPP_MAX 0.15
+#define TOL_QUANT_LLAMACPP_RMS 0.03
+/* TOL_QUANT_EXACT_VS_DOUBLE — exact precision (dequantized weights × f32
+ *   activations) against the double-precision training graph on the same
+ *   dequantized weights, max |logit diff| (|logits| <= ~4): float rounding of
+ *   dot products of 256-768 terms through 2 layers is ~1e-6; 1e-4 is the
+ *   issue's bound and is 500 times below the fast path's difference. */
+#define TOL_QUANT_EXACT_VS_DOUBLE 1e-4
+
 #endif
