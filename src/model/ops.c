@@ -128,24 +128,58 @@ const ops_kernels *const *ops_kern_all(int *n)
     return kern_paths;
 }
 
-/* __builtin_cpu_supports reads cpuid and, for AVX and AVX-512, whether the
- * OS saves the registers (xgetbv), once, in libgcc. */
+/* The CPU's features, read once: cpuid for what the CPU has, xgetbv for what
+ * the OS saves on a context switch (AVX needs the YMM state, AVX-512 the
+ * opmask and ZMM states too). */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+enum { F_AVX2 = 1, F_FMA = 2, F_F16C = 4, F_AVX512F = 8, F_AVX512VL = 16, F_AVX512BW = 32, F_AVX512DQ = 64,
+       F_AVX512BF16 = 128, F_AVX512VNNI = 256, F_AVXVNNI = 512 };
+static unsigned cpu_features(void)
+{
+    static unsigned feat = 0, done = 0;
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) return feat;
+    unsigned a, b, c, d, f = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27))) { /* OSXSAVE: xgetbv is there */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        const int ymm = (lo & 0x6) == 0x6, zmm = (lo & 0xe6) == 0xe6;
+        if (ymm && (c & (1u << 12))) f |= F_FMA;
+        if (ymm && (c & (1u << 29))) f |= F_F16C;
+        if (ymm && __get_cpuid_max(0, NULL) >= 7) {
+            __cpuid_count(7, 0, a, b, c, d);
+            if (b & (1u << 5)) f |= F_AVX2;
+            if (zmm) {
+                if (b & (1u << 16)) f |= F_AVX512F;
+                if (b & (1u << 17)) f |= F_AVX512DQ;
+                if (b & (1u << 30)) f |= F_AVX512BW;
+                if (b & (1u << 31)) f |= F_AVX512VL;
+                if (c & (1u << 11)) f |= F_AVX512VNNI;
+            }
+            __cpuid_count(7, 1, a, b, c, d);
+            if (a & (1u << 4)) f |= F_AVXVNNI;
+            if (zmm && (a & (1u << 5))) f |= F_AVX512BF16;
+        }
+    }
+    feat = f;
+    __atomic_store_n(&done, 1u, __ATOMIC_RELEASE);
+    return f;
+}
+#else
+static unsigned cpu_features(void) { return 0; }
+#endif
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} cpu_names[] = {{"avx2", 1},      {"fma", 2},         {"f16c", 4},         {"avx512f", 8},
+                 {"avx512vl", 16}, {"avx512bw", 32},   {"avx512dq", 64},    {"avx512bf16", 128},
+                 {"avx512vnni", 256}, {"avxvnni", 512}};
+
 static int cpu_has(const char *f)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (!strcmp(f, "avx2")) return __builtin_cpu_supports("avx2");
-    if (!strcmp(f, "fma")) return __builtin_cpu_supports("fma");
-    if (!strcmp(f, "f16c")) return __builtin_cpu_supports("f16c");
-    if (!strcmp(f, "avx512f")) return __builtin_cpu_supports("avx512f");
-    if (!strcmp(f, "avx512vl")) return __builtin_cpu_supports("avx512vl");
-    if (!strcmp(f, "avx512bw")) return __builtin_cpu_supports("avx512bw");
-    if (!strcmp(f, "avx512dq")) return __builtin_cpu_supports("avx512dq");
-    if (!strcmp(f, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
-    if (!strcmp(f, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
-    if (!strcmp(f, "avxvnni")) return __builtin_cpu_supports("avxvnni");
-#endif
-    (void)f;
+    for (size_t i = 0; i < sizeof cpu_names / sizeof cpu_names[0]; i++)
+        if (!strcmp(f, cpu_names[i].name)) return (cpu_features() & cpu_names[i].bit) != 0;
     return 0;
 }
 
@@ -242,14 +276,12 @@ int steer_cpu_set_path(const char *name)
 const char *steer_cpu_features(void)
 {
     static char buf[160];
-    static const char *names[] = {"avx2", "fma", "f16c", "avx512f", "avx512vl", "avx512bw", "avx512dq",
-                                  "avx512bf16", "avx512vnni", "avxvnni"};
     if (!buf[0]) {
         char tmp[160] = "";
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (cpu_has(names[i])) {
+        for (size_t i = 0; i < sizeof cpu_names / sizeof cpu_names[0]; i++)
+            if (cpu_has(cpu_names[i].name)) {
                 strcat(tmp, tmp[0] ? " " : "");
-                strcat(tmp, names[i]);
+                strcat(tmp, cpu_names[i].name);
             }
         if (!tmp[0]) strcpy(tmp, "none");
         memcpy(buf, tmp, sizeof buf); /* the same bytes from every thread */
