@@ -75,10 +75,11 @@ STEER_API int steer_cancelled(void);
 /* ---------------------------------------------------------------- CPU kernel paths */
 /* The matmul and attention kernels exist in several paths, one per
  * instruction set: "scalar" (portable C; the same bits as avx2), "avx2"
- * (AVX2/FMA/F16C) and "avx512" (AVX-512 F/VL/BW/DQ; 16 lanes, so another
- * summation order). The best one the CPU has is chosen at the first call;
- * the environment variable STEER_CPU=scalar|avx2|avx512 chooses another one
- * the CPU has. Each path is batch-invariant by itself. */
+ * (AVX2/FMA/F16C), "avx512" (AVX-512 F/VL/BW/DQ; 16 lanes, so another
+ * summation order) and "avx512bf16" (avx512 + VDPBF16PS for bf16 weights at
+ * fast precision). The best one the CPU has is chosen at the first call;
+ * the environment variable STEER_CPU=scalar|avx2|avx512|avx512bf16 chooses
+ * another one the CPU has. Each path is batch-invariant by itself. */
 STEER_API const char *steer_cpu_path(void);     /* the path in use (static string)              */
 STEER_API const char *steer_cpu_features(void); /* e.g. "avx2 fma f16c" (static string)         */
 /* Use path name from now on (process-wide). STEER_EUNSUPPORTED if the CPU
@@ -92,8 +93,10 @@ STEER_API int steer_cpu_set_path(const char *name);
  *   STEER_PRECISION_EXACT the weights dequantized exactly (ggml's values) and
  *                         multiplied with the float32 activations, as an f32
  *                         copy of the dequantized model would be.
- * Both are batch-invariant. F32, F16 and BF16 weights are computed the same
- * way under both. Process-wide; STEER_PRECISION=exact|fast in the
+ * Both are batch-invariant. F32 and F16 weights are computed the same way
+ * under both; BF16 weights too, except on the avx512bf16 path, where fast
+ * rounds the activations to bf16 and uses VDPBF16PS pair dot products (as
+ * llama.cpp does) and exact widens the weights to f32. Process-wide; STEER_PRECISION=exact|fast in the
  * environment sets the value at start. Not while a forward pass runs. */
 typedef enum { STEER_PRECISION_FAST = 0, STEER_PRECISION_EXACT = 1 } steer_precision;
 STEER_API void steer_set_precision(steer_precision p);

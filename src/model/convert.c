@@ -16,18 +16,29 @@
  * Every other tensor is copied bit for bit (or converted to the requested
  * dtype; norms and biases are always F32).
  *
+ * Quantizing (GGUF output only): a block type for every matrix, or one of
+ * llama-quantize's mixes (a llama.cpp file type: Q4_K_M, …) whose
+ * per-tensor rules, taken from llama.cpp's llama_tensor_get_type, choose
+ * each matrix's type (cv_mix_type). Rows are quantized with ggml's reference
+ * quantizers (quant.c), so a matrix gets the bytes llama-quantize (without an
+ * importance matrix) writes for it. A quantized input tensor is dequantized
+ * exactly first, unless it already has the target type (then copied, as
+ * llama-quantize does).
+ *
  * Every output is written under a temporary name, loaded back with
  * steer_model_load and its configuration compared with the input's (sizes,
  * hyper-parameters, sliding layers, RoPE frequencies, special tokens), and
  * only then renamed into place; on any failure nothing is left behind.
  */
 #include "model.h"
+#include "quant.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +73,7 @@ typedef struct {
     const float *l2c_freq;       /* llama2.c input: freq_cis [2, n_ctx, hd/2]   */
     const tokenizer *tok;
     char name[256];              /* general.name                                */
+    int in_ftype;                /* GGUF input: its general.file_type, else -1  */
     void **owned;
     int n_owned, cap_owned;
 } cv_set;
@@ -108,6 +120,7 @@ static int cv_init(cv_set *s, const arch_info *a, const steer_model_config *c)
     s->arch = a;
     s->cfg = *c;
     s->rope_linear = 1.0f;
+    s->in_ftype = -1;
     s->t = calloc((size_t)(c->n_layer + 1) * W_COUNT, sizeof *s->t);
     s->sliding = calloc((size_t)c->n_layer, 1);
     if (!s->t || !s->sliding) return steer_err(STEER_ENOMEM, "convert: out of memory");
@@ -136,15 +149,8 @@ static int role_permutes(weight_role r) { return r == W_Q || r == W_K || r == W_
 
 /* ---------------------------------------------------------------- reading the input */
 
-static int dtype_of_ggml(int t, steer_dtype *out)
-{
-    switch (t) {
-    case GGML_TYPE_F32: *out = STEER_DTYPE_F32; return 1;
-    case GGML_TYPE_F16: *out = STEER_DTYPE_F16; return 1;
-    case GGML_TYPE_BF16: *out = STEER_DTYPE_BF16; return 1;
-    default: return 0;
-    }
-}
+/* F32, F16, BF16 and the block types (quant.h). */
+static int dtype_of_ggml(int t, steer_dtype *out) { return t >= 0 && q_from_ggml_type((uint32_t)t, out) == 0; }
 
 /* A tensor of an HF or GGUF input by name (the loader has checked shapes). */
 static int read_named(const steer_model *m, const char *name, cv_tensor *out)
@@ -152,8 +158,11 @@ static int read_named(const steer_model *m, const char *name, cv_tensor *out)
     if (m->gguf) {
         const gg_tensor *t = gg_find_tensor(m->gguf, name);
         if (!t) return steer_err(STEER_EFORMAT, "%s: missing tensor %s", gg_path(m->gguf), name);
-        if (!dtype_of_ggml(t->type, &out->dtype) || t->n_dims > 2)
-            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s: unsupported type or rank", gg_path(m->gguf), name);
+        if (!dtype_of_ggml(t->type, &out->dtype))
+            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s has unsupported ggml type %d", gg_path(m->gguf), name,
+                             t->type);
+        if (t->n_dims > 2)
+            return steer_err(STEER_EUNSUPPORTED, "%s: tensor %s has %d dims", gg_path(m->gguf), name, t->n_dims);
         out->data = t->data;
         out->cols = (int64_t)t->ne[0];
         out->rows = t->n_dims == 2 ? (int64_t)t->ne[1] : 0;
@@ -264,6 +273,10 @@ static int cv_from_model(cv_set *s, const steer_model *m, const char *in)
     const char *gname = NULL;
     if (m->gguf && gg_has_key(m->gguf, "general.name") && gg_get_str(m->gguf, "general.name", &gname) == STEER_OK)
         snprintf(s->name, sizeof s->name, "%s", gname);
+    uint32_t ft = 0;
+    if (m->gguf && gg_has_key(m->gguf, "general.file_type") && gg_get_u32(m->gguf, "general.file_type", &ft) == STEER_OK &&
+        ft < 1024)
+        s->in_ftype = (int)ft;
 
     for (int l = -1; l < c->n_layer; l++) {
         for (int r = 0; r < W_COUNT; r++) {
@@ -294,16 +307,36 @@ static int64_t perm_src_row(int64_t ro, int hd, int to_adjacent)
     return h * hd + src;
 }
 
+/* dst[0..n) = n elements of type t widened to float32 (exact; block types as
+ * ggml dequantizes them). */
+static void to_f32(float *dst, const void *src, steer_dtype t, size_t n)
+{
+    if (q_is_quantized(t)) q_dequant_row(t, src, dst, n);
+    else ops_to_f32(dst, src, t, n);
+}
+
 /* The tensor of role r in an output's conventions: matrices in dtype
- * `want` (-1: as stored), vectors F32, q/k rows in `order`, Gemma-family
- * norms as 1 + w (eff = 1) or w (eff = 0). *out aliases the input when
- * nothing changes, else points at a buffer owned by the set. */
+ * `want` (-1: as stored; the caller resolves block types a format cannot
+ * hold), vectors F32, q/k rows in `order`, Gemma-family norms as 1 + w
+ * (eff = 1) or w (eff = 0). A row changes type through float32: widened
+ * exactly (dequantized), then narrowed (rounded, or quantized with ggml's
+ * reference quantizer); a row that keeps its type is copied. *out aliases
+ * the input when nothing changes, else points at a buffer owned by the set. */
 static int cv_emit(cv_set *s, weight_role r, int layer, int want, rope_style order, int eff, cv_tensor *out)
 {
-    const cv_tensor *in = cv_at(s, r, layer);
+    cv_tensor vin = *cv_at(s, r, layer);
+    const cv_tensor *in = &vin;
     *out = *in;
     if (!in->data) return STEER_OK;
     const int is_vec = in->rows == 0;
+    if (is_vec && in->dtype != STEER_DTYPE_F32 && q_is_quantized(in->dtype)) {
+        /* a block-typed vector (llama.cpp never writes one): widen it first */
+        float *v = cv_alloc(s, (size_t)in->cols * sizeof *v);
+        if (!v) return steer_err(STEER_ENOMEM, "convert: out of memory");
+        q_dequant_row(in->dtype, in->data, v, (size_t)in->cols);
+        vin.data = v;
+        vin.dtype = STEER_DTYPE_F32;
+    }
     const steer_dtype dt = is_vec ? STEER_DTYPE_F32 : want < 0 ? in->dtype : (steer_dtype)want;
     const int hd = s->cfg.head_dim;
     const int perm = role_permutes(r) && order != s->order;
@@ -315,29 +348,79 @@ static int cv_emit(cv_set *s, weight_role r, int layer, int want, rope_style ord
     if (perm && nrows != (int64_t)role_heads(s, r) * hd)
         return steer_err(STEER_EFORMAT, "convert: q/k tensor has %lld rows, expected %d heads x %d", (long long)nrows,
                          role_heads(s, r), hd);
-    const size_t ssz = steer_dtype_size(in->dtype), dsz = steer_dtype_size(dt);
-    uint8_t *buf = cv_alloc(s, (size_t)(nrows * ncols) * dsz);
-    float *tmp = dt != in->dtype && dt != STEER_DTYPE_F32 ? malloc((size_t)ncols * sizeof *tmp) : NULL;
-    if (!buf || (dt != in->dtype && dt != STEER_DTYPE_F32 && !tmp)) {
-        free(tmp);
-        return steer_err(STEER_ENOMEM, "convert: out of memory");
+    const size_t srb = q_row_bytes(in->dtype, (size_t)ncols), drb = q_row_bytes(dt, (size_t)ncols);
+    if (!srb || !drb) {
+        const steer_dtype t = srb ? dt : in->dtype;
+        size_t be = 0;
+        q_block(t, &be, NULL);
+        char name[160];
+        arch_tensor_name(s->arch, 1, r, layer, name, sizeof name);
+        return steer_err(STEER_EARG, "convert: %s: a row of %lld elements is not a whole number of %s blocks (%zu)",
+                         name, (long long)ncols, steer_dtype_name(t), be);
     }
-    for (int64_t ro = 0; ro < nrows; ro++) {
-        int64_t ri = perm ? perm_src_row(ro, hd, order == ROPE_ADJACENT) : ro;
-        const uint8_t *src = (const uint8_t *)in->data + (size_t)(ri * ncols) * ssz;
-        uint8_t *dst = buf + (size_t)(ro * ncols) * dsz;
-        if (dt == in->dtype) {
-            memcpy(dst, src, (size_t)ncols * dsz);
-        } else if (dt == STEER_DTYPE_F32) {
-            ops_to_f32((float *)dst, src, in->dtype, (size_t)ncols);
-        } else {
-            ops_to_f32(tmp, src, in->dtype, (size_t)ncols);
-            uint16_t *d16 = (uint16_t *)dst;
-            for (int64_t k = 0; k < ncols; k++)
-                d16[k] = dt == STEER_DTYPE_F16 ? ops_f32_to_f16(tmp[k]) : ops_f32_to_bf16(tmp[k]);
+    uint8_t *buf = cv_alloc(s, (size_t)nrows * drb);
+    if (!buf) return steer_err(STEER_ENOMEM, "convert: out of memory");
+    const int via_f32 = dt != in->dtype && dt != STEER_DTYPE_F32;
+    int64_t bad_row = -1;
+#pragma omp parallel if (nrows * ncols >= (1 << 16) && via_f32)
+    {
+        float *tmp = via_f32 ? malloc((size_t)ncols * sizeof *tmp) : NULL;
+#pragma omp for schedule(static)
+        for (int64_t ro = 0; ro < nrows; ro++) {
+            if (via_f32 && !tmp) {
+#pragma omp critical
+                if (bad_row < 0 || ro < bad_row) bad_row = ro;
+                continue;
+            }
+            int64_t ri = perm ? perm_src_row(ro, hd, order == ROPE_ADJACENT) : ro;
+            const uint8_t *src = (const uint8_t *)in->data + (size_t)ri * srb;
+            uint8_t *dst = buf + (size_t)ro * drb;
+            if (dt == in->dtype) {
+                memcpy(dst, src, drb);
+            } else if (dt == STEER_DTYPE_F32) {
+                to_f32((float *)dst, src, in->dtype, (size_t)ncols);
+            } else {
+                to_f32(tmp, src, in->dtype, (size_t)ncols);
+                if (dt == STEER_DTYPE_F16 || dt == STEER_DTYPE_BF16) {
+                    uint16_t *d16 = (uint16_t *)dst;
+                    for (int64_t k = 0; k < ncols; k++)
+                        d16[k] = dt == STEER_DTYPE_F16 ? ops_f32_to_f16(tmp[k]) : ops_f32_to_bf16(tmp[k]);
+                } else {
+                    int bad = 0;
+                    for (int64_t k = 0; k < ncols; k++) bad |= !isfinite(tmp[k]);
+                    if (bad || q_quantize_row(dt, tmp, dst, (size_t)ncols) != STEER_OK) {
+#pragma omp critical
+                        if (bad_row < 0 || ro < bad_row) bad_row = ro;
+                    }
+                }
+            }
         }
+        free(tmp);
     }
-    free(tmp);
+    if (bad_row >= 0) {
+        /* again on this thread, for the message (steer_err is per thread) */
+        float *tmp = malloc((size_t)ncols * sizeof *tmp);
+        if (!tmp) return steer_err(STEER_ENOMEM, "convert: out of memory");
+        int64_t ri = perm ? perm_src_row(bad_row, hd, order == ROPE_ADJACENT) : bad_row;
+        to_f32(tmp, (const uint8_t *)in->data + (size_t)ri * srb, in->dtype, (size_t)ncols);
+        char name[160];
+        arch_tensor_name(s->arch, 1, r, layer, name, sizeof name);
+        int64_t k = 0;
+        while (k < ncols && isfinite(tmp[k])) k++;
+        int rc;
+        if (k < ncols)
+            rc = steer_err(STEER_EARG, "convert: %s row %lld element %lld is %s: cannot quantize it to %s", name,
+                           (long long)bad_row, (long long)k, isnan(tmp[k]) ? "NaN" : "infinite", steer_dtype_name(dt));
+        else if ((rc = q_quantize_row(dt, tmp, buf + (size_t)bad_row * drb, (size_t)ncols)) != STEER_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", steer_last_error());
+            rc = steer_err(rc, "convert: %s: %s", name, msg);
+        } else {
+            rc = steer_err(STEER_ENOMEM, "convert: out of memory");
+        }
+        free(tmp);
+        return rc;
+    }
     if (shift != 0.0f) {
         float *v = (float *)buf;
         for (int64_t i = 0; i < nrows; i++) v[i] = v[i] + shift; /* float32, as llama.cpp's converter */
@@ -350,6 +433,199 @@ static int cv_emit(cv_set *s, weight_role r, int layer, int want, rope_style ord
 static steer_dtype main_dtype(const cv_set *s, int want)
 {
     return want >= 0 ? (steer_dtype)want : cv_at(s, W_Q, 0)->dtype;
+}
+
+/* want for a format that holds F32, F16 and BF16 only: a block-typed
+ * tensor kept "as stored" is dequantized to F32. */
+static int float_want(const cv_tensor *t, int want)
+{
+    return want < 0 && q_is_quantized(t->dtype) ? STEER_DTYPE_F32 : want;
+}
+
+/* ---------------------------------------------------------------- quantization mixes */
+
+/* llama.cpp's file types (llama.h, enum llama_ftype; general.file_type). */
+enum {
+    FT_ALL_F32 = 0, FT_F16 = 1, FT_Q4_0 = 2, FT_Q4_1 = 3, FT_Q8_0 = 7, FT_Q5_0 = 8, FT_Q5_1 = 9, FT_Q2_K = 10,
+    FT_Q3_K_S = 11, FT_Q3_K_M = 12, FT_Q3_K_L = 13, FT_Q4_K_S = 14, FT_Q4_K_M = 15, FT_Q5_K_S = 16, FT_Q5_K_M = 17,
+    FT_Q6_K = 18, FT_BF16 = 32,
+};
+
+static const struct {
+    int ftype;
+    const char *name;
+} FTYPE_NAMES[] = {
+    {0, "F32"},      {1, "F16"},      {2, "Q4_0"},     {3, "Q4_1"},     {4, "Q4_1_SOME_F16"}, {7, "Q8_0"},
+    {8, "Q5_0"},     {9, "Q5_1"},     {10, "Q2_K"},    {11, "Q3_K_S"},  {12, "Q3_K_M"},       {13, "Q3_K_L"},
+    {14, "Q4_K_S"},  {15, "Q4_K_M"},  {16, "Q5_K_S"},  {17, "Q5_K_M"},  {18, "Q6_K"},         {19, "IQ2_XXS"},
+    {20, "IQ2_XS"},  {21, "Q2_K_S"},  {22, "IQ3_XS"},  {23, "IQ3_XXS"}, {24, "IQ1_S"},        {25, "IQ4_NL"},
+    {26, "IQ3_S"},   {27, "IQ3_M"},   {28, "IQ2_S"},   {29, "IQ2_M"},   {30, "IQ4_XS"},       {31, "IQ1_M"},
+    {32, "BF16"},    {33, "Q4_0_4_4"}, {34, "Q4_0_4_8"}, {35, "Q4_0_8_8"}, {36, "TQ1_0"},     {37, "TQ2_0"},
+    {38, "MXFP4_MOE"},
+};
+
+const char *steer_ftype_name(int ftype)
+{
+    for (size_t i = 0; i < sizeof FTYPE_NAMES / sizeof FTYPE_NAMES[0]; i++)
+        if (FTYPE_NAMES[i].ftype == ftype) return FTYPE_NAMES[i].name;
+    return NULL;
+}
+
+/* The default type of a mix steer writes (llama_ftype_get_default_type), or
+ * -1 for another file type. */
+static int mix_base(int ftype)
+{
+    switch (ftype) {
+    case FT_Q4_0: return STEER_DTYPE_Q4_0;
+    case FT_Q4_1: return STEER_DTYPE_Q4_1;
+    case FT_Q8_0: return STEER_DTYPE_Q8_0;
+    case FT_Q5_0: return STEER_DTYPE_Q5_0;
+    case FT_Q5_1: return STEER_DTYPE_Q5_1;
+    case FT_Q2_K: return STEER_DTYPE_Q2_K;
+    case FT_Q3_K_S: case FT_Q3_K_M: case FT_Q3_K_L: return STEER_DTYPE_Q3_K;
+    case FT_Q4_K_S: case FT_Q4_K_M: return STEER_DTYPE_Q4_K;
+    case FT_Q5_K_S: case FT_Q5_K_M: return STEER_DTYPE_Q5_K;
+    case FT_Q6_K: return STEER_DTYPE_Q6_K;
+    default: return -1;
+    }
+}
+
+int steer_ftype_parse(const char *name, int *ftype)
+{
+    static const struct {
+        const char *name;
+        int ftype;
+    } mixes[] = {
+        {"q4_0", FT_Q4_0},     {"q4_1", FT_Q4_1},     {"q8_0", FT_Q8_0},     {"q5_0", FT_Q5_0},
+        {"q5_1", FT_Q5_1},     {"q2_k", FT_Q2_K},     {"q3_k_s", FT_Q3_K_S}, {"q3_k_m", FT_Q3_K_M},
+        {"q3_k_l", FT_Q3_K_L}, {"q4_k_s", FT_Q4_K_S}, {"q4_k_m", FT_Q4_K_M}, {"q5_k_s", FT_Q5_K_S},
+        {"q5_k_m", FT_Q5_K_M}, {"q6_k", FT_Q6_K},
+        /* llama-quantize's aliases */
+        {"q3_k", FT_Q3_K_M},   {"q4_k", FT_Q4_K_M},   {"q5_k", FT_Q5_K_M},
+    };
+    if (!name) return steer_err(STEER_EARG, "file type: no name");
+    for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++)
+        if (strcasecmp(name, mixes[i].name) == 0) {
+            if (ftype) *ftype = mixes[i].ftype;
+            return STEER_OK;
+        }
+    return steer_err(STEER_EARG, "unknown quantization mix '%s' (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k_s, q3_k_m, "
+                     "q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k)", name);
+}
+
+/* general.file_type of a file whose matrices are all t (llama-quantize
+ * --pure writes the requested file type; Q3_K, Q4_K and Q5_K, which have
+ * no file type of their own, as its aliases: Q3_K_M, Q4_K_M, Q5_K_M). */
+static int ftype_of_dtype(steer_dtype t)
+{
+    switch (t) {
+    case STEER_DTYPE_F16: return FT_F16;
+    case STEER_DTYPE_BF16: return FT_BF16;
+    case STEER_DTYPE_Q4_0: return FT_Q4_0;
+    case STEER_DTYPE_Q4_1: return FT_Q4_1;
+    case STEER_DTYPE_Q8_0: return FT_Q8_0;
+    case STEER_DTYPE_Q5_0: return FT_Q5_0;
+    case STEER_DTYPE_Q5_1: return FT_Q5_1;
+    case STEER_DTYPE_Q2_K: return FT_Q2_K;
+    case STEER_DTYPE_Q3_K: return FT_Q3_K_M;
+    case STEER_DTYPE_Q4_K: return FT_Q4_K_M;
+    case STEER_DTYPE_Q5_K: return FT_Q5_K_M;
+    case STEER_DTYPE_Q6_K: return FT_Q6_K;
+    default: return FT_ALL_F32;
+    }
+}
+
+/* A matrix whose row length (cols) is not a multiple of t's block gets
+ * another type, as llama-quantize's tensor_type_fallback picks it: Q2_K and
+ * Q3_K → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and F16 when the row
+ * is not a multiple of 32 either (llama-quantize refuses that for the
+ * 32-element types; steer writes F16 then too). */
+static steer_dtype q_fallback(steer_dtype t, int64_t cols)
+{
+    size_t be = 1;
+    q_block(t, &be, NULL);
+    if (cols % (int64_t)be == 0) return t;
+    switch (t) {
+    case STEER_DTYPE_Q2_K: case STEER_DTYPE_Q3_K: t = STEER_DTYPE_Q4_0; break;
+    case STEER_DTYPE_Q4_K: t = STEER_DTYPE_Q5_0; break;
+    case STEER_DTYPE_Q5_K: t = STEER_DTYPE_Q5_1; break;
+    case STEER_DTYPE_Q6_K: t = STEER_DTYPE_Q8_0; break;
+    default: return STEER_DTYPE_F16;
+    }
+    return cols % Q_BLOCK_LEGACY == 0 ? t : STEER_DTYPE_F16;
+}
+
+/* llama.cpp's "use more bits" layers: the first and last eighth, and every
+ * third layer in between. */
+static int use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* llama.cpp's LLM_TYPE_70B (80 layers: llama with grouped-query attention,
+ * qwen2), for which attn_v gets more bits. */
+static int is_70b(const cv_set *s)
+{
+    const steer_model_config *c = &s->cfg;
+    if (c->n_layer != 80) return 0;
+    if (s->arch->arch == STEER_ARCH_QWEN2) return 1;
+    return (s->arch->arch == STEER_ARCH_LLAMA || s->arch->arch == STEER_ARCH_MISTRAL) && c->n_head != c->n_kv_head;
+}
+
+/* The type llama-quantize (llama_tensor_get_type, without an importance
+ * matrix and without overrides) gives matrix r of `layer` (cols per row) in
+ * file type ftype. The per-layer counters llama.cpp keeps (i_attention_wv,
+ * i_ffn_down) equal the layer index here: it visits tensors ordered by layer
+ * number and these models have one attn_v and one ffn_down per layer. Only
+ * the rules of the mixes steer writes are here (no IQ types, MoE or Falcon
+ * rules). */
+static steer_dtype cv_mix_type(const cv_set *s, weight_role r, int layer, int64_t cols, int ftype)
+{
+    const steer_dtype base = (steer_dtype)mix_base(ftype);
+    steer_dtype t = base;
+    const int n = s->cfg.n_layer, i = layer;
+    const int tied = s->cfg.tied_embeddings;
+    if (r == W_OUTPUT || (tied && r == W_TOK_EMBD)) {
+        size_t be = 1;
+        q_block(base, &be, NULL);
+        if (cols % (int64_t)be != 0) t = STEER_DTYPE_Q8_0;
+        else if (base != STEER_DTYPE_Q8_0) t = STEER_DTYPE_Q6_K;
+    } else if (r == W_V) {
+        const int n_gqa = s->cfg.n_kv_head > 0 ? s->cfg.n_head / s->cfg.n_kv_head : 1;
+        if (ftype == FT_Q2_K) t = n_gqa >= 4 ? STEER_DTYPE_Q4_K : STEER_DTYPE_Q3_K;
+        else if (ftype == FT_Q3_K_M) t = i < 2 ? STEER_DTYPE_Q5_K : STEER_DTYPE_Q4_K;
+        else if (ftype == FT_Q3_K_L) t = STEER_DTYPE_Q5_K;
+        else if ((ftype == FT_Q4_K_M || ftype == FT_Q5_K_M) && use_more_bits(i, n)) t = STEER_DTYPE_Q6_K;
+        else if (ftype == FT_Q4_K_S && i < 4) t = STEER_DTYPE_Q5_K;
+        if (is_70b(s) && (t == STEER_DTYPE_Q3_K || t == STEER_DTYPE_Q4_K)) t = STEER_DTYPE_Q5_K;
+    } else if (r == W_DOWN) {
+        if (ftype == FT_Q2_K) t = STEER_DTYPE_Q3_K;
+        else if (ftype == FT_Q3_K_M) t = i < n / 16 ? STEER_DTYPE_Q5_K : STEER_DTYPE_Q4_K;
+        else if (ftype == FT_Q3_K_L) t = STEER_DTYPE_Q5_K;
+        else if (ftype == FT_Q4_K_M) { if (use_more_bits(i, n)) t = STEER_DTYPE_Q6_K; }
+        else if (ftype == FT_Q5_K_M && use_more_bits(i, n)) t = STEER_DTYPE_Q6_K;
+        else if (ftype == FT_Q4_K_S && i < n / 8) t = STEER_DTYPE_Q5_K;
+    } else if (r == W_O) {
+        if (ftype == FT_Q2_K) t = STEER_DTYPE_Q3_K;
+        else if (ftype == FT_Q3_K_M) t = STEER_DTYPE_Q4_K;
+        else if (ftype == FT_Q3_K_L) t = STEER_DTYPE_Q5_K;
+    }
+    return q_fallback(t, cols);
+}
+
+/* The type a GGUF output stores matrix r of `layer` in: the mix's (ftype >
+ * 0), the input's (want < 0), else want (with the fallback for short rows). */
+static steer_dtype gguf_matrix_type(const cv_set *s, weight_role r, int layer, int want, int ftype)
+{
+    const cv_tensor *t = cv_at(s, r, layer);
+    if (ftype > 0) return cv_mix_type(s, r, layer, t->cols, ftype);
+    if (want < 0) return t->dtype;
+    return q_fallback((steer_dtype)want, t->cols);
+}
+
+/* general.file_type of a GGUF output. */
+static int gguf_file_type(const cv_set *s, int want, int ftype)
+{
+    if (ftype > 0) return ftype;
+    if (want < 0 && s->in_ftype >= 0) return s->in_ftype; /* tensors kept as they were */
+    return ftype_of_dtype(main_dtype(s, want));
 }
 
 /* ---------------------------------------------------------------- sliding layouts */
@@ -399,19 +675,14 @@ static int gguf_check(const cv_set *s, const char *out)
     return STEER_OK;
 }
 
-static int ggml_of(steer_dtype t)
-{
-    return t == STEER_DTYPE_F16 ? GGML_TYPE_F16 : t == STEER_DTYPE_BF16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
-}
-
-/* Writes s as a GGUF v3 file at path (atomically). */
-static int write_gguf(cv_set *s, const char *path, const char *out, int want)
+/* Writes s as a GGUF v3 file at path (atomically): matrices as
+ * gguf_matrix_type says. */
+static int write_gguf(cv_set *s, const char *path, const char *out, int want, int ftype)
 {
     int rc = gguf_check(s, out);
     if (rc) return rc;
     const steer_model_config *c = &s->cfg;
     const arch_info *a = s->arch;
-    const steer_dtype mdt = main_dtype(s, want);
     gg_writer *w = NULL;
     if ((rc = gg_writer_new(&w))) return rc;
     const int mark = s->n_owned;
@@ -420,7 +691,7 @@ static int write_gguf(cv_set *s, const char *path, const char *out, int want)
 #define TRY(expr) do { if (!rc) rc = (expr); } while (0)
     TRY(gg_writer_set_str(w, "general.architecture", a->gguf_arch));
     TRY(gg_writer_set_str(w, "general.name", s->name));
-    TRY(gg_writer_set_u32(w, "general.file_type", mdt == STEER_DTYPE_F16 ? 1 : mdt == STEER_DTYPE_BF16 ? 32 : 0));
+    TRY(gg_writer_set_u32(w, "general.file_type", (uint32_t)gguf_file_type(s, want, ftype)));
     TRY(gg_writer_set_u32(w, "general.quantization_version", 2));
     TRY(gg_writer_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx_train));
     TRY(gg_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c->d_model));
@@ -449,13 +720,17 @@ static int write_gguf(cv_set *s, const char *path, const char *out, int want)
     for (int l = -1; !rc && l < c->n_layer; l++) {
         for (int r = 0; !rc && r < W_COUNT; r++) {
             if ((l < 0) == weight_is_layer((weight_role)r)) continue;
+            const int layer = l < 0 ? 0 : l;
+            const cv_tensor *src = cv_at(s, (weight_role)r, layer);
+            if (!src->data) continue;
+            const int dt = src->rows ? (int)gguf_matrix_type(s, (weight_role)r, layer, want, ftype) : -1;
             cv_tensor t;
-            TRY(cv_emit(s, (weight_role)r, l < 0 ? 0 : l, want, order, 1, &t));
+            TRY(cv_emit(s, (weight_role)r, layer, dt, order, 1, &t));
             if (rc || !t.data) continue;
             char name[160];
-            arch_tensor_name(a, 1, (weight_role)r, l < 0 ? 0 : l, name, sizeof name);
+            arch_tensor_name(a, 1, (weight_role)r, layer, name, sizeof name);
             uint64_t ne[2] = {(uint64_t)t.cols, (uint64_t)t.rows};
-            TRY(gg_writer_add_tensor(w, name, ggml_of(t.dtype), t.rows ? 2 : 1, ne, t.data));
+            TRY(gg_writer_add_tensor(w, name, (int)q_to_ggml_type(t.dtype), t.rows ? 2 : 1, ne, t.data));
         }
     }
     if (s->rope_factors) {
@@ -598,7 +873,8 @@ static int write_hf(cv_set *s, const char *dir, const char *out, int want)
         for (int r = 0; !rc && r < W_COUNT; r++) {
             if ((l < 0) == weight_is_layer((weight_role)r)) continue;
             cv_tensor t;
-            rc = cv_emit(s, (weight_role)r, l < 0 ? 0 : l, want, ROPE_HALF, 0, &t);
+            rc = cv_emit(s, (weight_role)r, l < 0 ? 0 : l, float_want(cv_at(s, (weight_role)r, l < 0 ? 0 : l), want),
+                         ROPE_HALF, 0, &t);
             if (rc || !t.data) continue;
             char name[160];
             arch_tensor_name(a, 0, (weight_role)r, l < 0 ? 0 : l, name, sizeof name);
@@ -612,7 +888,7 @@ static int write_hf(cv_set *s, const char *dir, const char *out, int want)
     cv_release(s, mark);
     if (rc) return rc;
 
-    cJSON *j = hf_config_json(s, main_dtype(s, want));
+    cJSON *j = hf_config_json(s, main_dtype(s, float_want(cv_at(s, W_Q, 0), want)));
     char *txt = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!txt) return steer_err(STEER_ENOMEM, "%s: out of memory writing config.json", out);
@@ -910,7 +1186,7 @@ static int file_target_ok(const char *out)
     return parent_ok(out);
 }
 
-static int out_gguf(cv_set *s, const char *out, int want)
+static int out_gguf(cv_set *s, const char *out, int want, int ftype)
 {
     char tmp[4200];
     int rc = file_target_ok(out);
@@ -918,7 +1194,7 @@ static int out_gguf(cv_set *s, const char *out, int want)
     io_sweep_stale(out, ".conv."); /* files of interrupted runs */
     snprintf(tmp, sizeof tmp, "%s.conv.%ld", out, (long)getpid());
     io_tmp_register(tmp, 0);
-    rc = write_gguf(s, tmp, out, want);
+    rc = write_gguf(s, tmp, out, want, ftype);
     if (!rc) rc = cv_verify(s, tmp, NULL, out, "GGUF");
     if (!rc && rename(tmp, out) != 0) rc = steer_err(STEER_EIO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
     if (rc) unlink(tmp);
@@ -990,7 +1266,7 @@ static int out_llama2c(cv_set *s, const char *out, int want)
 
 steer_convert_params steer_convert_default_params(void)
 {
-    steer_convert_params p = {.dtype = STEER_DTYPE_KEEP, .format = NULL, .tokenizer_path = NULL};
+    steer_convert_params p = {.dtype = STEER_DTYPE_KEEP, .format = NULL, .tokenizer_path = NULL, .ftype = 0};
     return p;
 }
 
@@ -1020,14 +1296,28 @@ int steer_convert(const char *in, const char *out, const steer_convert_params *p
     if (!in || !*in) return steer_err(STEER_EARG, "convert: no input path");
     if (!out || !*out) return steer_err(STEER_EARG, "convert: no output path");
     if (strlen(out) > CV_PATH_MAX) return steer_err(STEER_EARG, "%.64s...: output path too long", out);
-    if (p->dtype != STEER_DTYPE_KEEP && p->dtype != STEER_DTYPE_F32 && p->dtype != STEER_DTYPE_F16 && p->dtype != STEER_DTYPE_BF16)
-        return steer_err(STEER_EARG, "convert: dtype must be F32, F16 or BF16 (or -1 to keep), got %d", p->dtype);
+    const int want_q = p->dtype >= 0 && p->dtype < STEER_DTYPE_COUNT && steer_dtype_is_quantized(p->dtype);
+    if (p->dtype != STEER_DTYPE_KEEP && p->dtype != STEER_DTYPE_F32 && p->dtype != STEER_DTYPE_F16 &&
+        p->dtype != STEER_DTYPE_BF16 && !want_q)
+        return steer_err(STEER_EARG, "convert: dtype must be F32, F16, BF16 or a block type Q8_0 ... Q6_K (or -1 to "
+                         "keep), got %d", p->dtype);
+    if (p->ftype != 0 && mix_base(p->ftype) < 0)
+        return steer_err(STEER_EARG, "convert: file type %d (%s) is not a quantization mix steer writes (Q4_0, Q4_1, "
+                         "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K)", p->ftype,
+                         steer_ftype_name(p->ftype) ? steer_ftype_name(p->ftype) : "unknown");
+    if (p->ftype != 0 && p->dtype != STEER_DTYPE_KEEP)
+        return steer_err(STEER_EARG, "convert: a quantization mix (%s) chooses every matrix's type: give no dtype with it",
+                         steer_ftype_name(p->ftype));
     char outb[CV_PATH_MAX + 1];
     out = strip_slashes(out, outb);
     const char *fmt = p->format;
     if (!fmt) fmt = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
     int kind = strcmp(fmt, "hf") == 0 ? 0 : strcmp(fmt, "gguf") == 0 ? 1 : strcmp(fmt, "llama2c") == 0 ? 2 : -1;
     if (kind < 0) return steer_err(STEER_EARG, "convert: unknown format '%s' (hf, gguf, llama2c)", fmt);
+    if (kind != 1 && (want_q || p->ftype))
+        return steer_err(STEER_EUNSUPPORTED, "%s: block-quantized weights (%s) need a GGUF output (.gguf); %s hold F32, "
+                         "F16 and BF16 only", out, want_q ? steer_dtype_name(p->dtype) : steer_ftype_name(p->ftype),
+                         kind == 0 ? "Hugging Face safetensors" : "llama2.c checkpoints");
     if (kind == 2 && p->dtype != STEER_DTYPE_KEEP && p->dtype != STEER_DTYPE_F32)
         return steer_err(STEER_EUNSUPPORTED, "%s: llama2.c checkpoints are F32 only (asked for %s)", out,
                          steer_dtype_name((steer_dtype)p->dtype));
@@ -1042,7 +1332,7 @@ int steer_convert(const char *in, const char *out, const steer_convert_params *p
     rc = cv_from_model(&s, m, in);
     if (!rc) {
         if (kind == 0) rc = out_hf(&s, out, p->dtype);
-        else if (kind == 1) rc = out_gguf(&s, out, p->dtype);
+        else if (kind == 1) rc = out_gguf(&s, out, p->dtype, p->ftype);
         else rc = out_llama2c(&s, out, p->dtype);
     }
     cv_free(&s);

@@ -10,6 +10,8 @@
  *   avx2        AVX2 + FMA + F16C, 256-bit (kern_avx2.c)
  *   avx512      AVX-512 F/VL/BW/DQ, 512-bit: 16 lanes, so another summation
  *               order than avx2 (kern_avx512.c)
+ *   avx512bf16  avx512 + AVX512_BF16: bf16 weights at fast precision by
+ *               VDPBF16PS on activations rounded to bf16 (kern_avx512bf16.c)
  *
  * Each path is one translation unit that defines a small vector layer and
  * includes kern_body.h, the kernels written once against that layer; the
@@ -28,8 +30,9 @@
 #include "quant.h"
 
 typedef struct {
-    const char *name; /* "scalar", "avx2", "avx512"                               */
+    const char *name; /* "scalar", "avx2", "avx512", "avx512bf16"                  */
     int lanes;        /* f32 lanes per vector: the summation order's period   */
+    int dot2;         /* 1: bf16 weights at fast precision use bf16 pair dot products (KERN_DOT2) */
     /* instruction-set features the path needs, as __builtin_cpu_supports
      * names, space-separated ("" = none) */
     const char *needs;
@@ -51,7 +54,7 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
 static inline size_t kern_row_bytes(steer_dtype dt, size_t K) { return q_row_bytes(dt, K); }
 static inline int kern_is_quant(steer_dtype dt) { return q_is_quantized(dt); }
 
-extern const ops_kernels ops_kern_scalar, ops_kern_avx2, ops_kern_avx512;
+extern const ops_kernels ops_kern_scalar, ops_kern_avx2, ops_kern_avx512, ops_kern_avx512bf16;
 
 /* Every path compiled in, best last; *n = count. */
 const ops_kernels *const *ops_kern_all(int *n);

@@ -278,8 +278,18 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
     }
 }
 
+#ifdef KERN_DOT2
+static void d2_matmul(float *out, const float *in, const steer_mat *W, int n);
+#endif
+
 static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
 {
+#ifdef KERN_DOT2
+    if (W->dtype == STEER_DTYPE_BF16 && ops_precision() == STEER_PRECISION_FAST) {
+        d2_matmul(out, in, W, n);
+        return;
+    }
+#endif
     const int rows = W->rows;
     const int n_panels = (rows + MM_RB - 1) / MM_RB;
     const long macs = (long)n * rows * W->cols;
@@ -385,4 +395,108 @@ static void kern_attention(float *att, const float *q, const float *kc, const fl
     }
 }
 
-const ops_kernels KERN_TABLE = {KERN_NAME, VW, KERN_NEEDS, kern_matmul, kern_attention};
+#ifdef KERN_DOT2
+/*
+ * bf16 weights × activations rounded to bf16, by pair dot products (fast
+ * precision on CPUs with AVX512_BF16, as llama.cpp computes bf16 models):
+ * vf_dot2(acc, x, w) adds, per lane j < VW, x[2j+1]·w[2j+1] and then
+ * x[2j]·w[2j] to acc[j] (VDPBF16PS; the products of two bf16 are exact in
+ * float). The fixed order of one output element: lane j sums the pairs at
+ * k = 2·VW·m + 2j over m ascending (k < K2 = K & ~(2·VW − 1)), the lanes
+ * summed by vf_hsum, then the tail k = K2 .. K−1 added with fmaf of the
+ * rounded x and w, in order. Per element nothing depends on n, the tile or
+ * the thread split: batch-invariant like the f32 order. The weights are read
+ * where they are (no packing); the inputs are rounded to bf16 once per call.
+ */
+#define D2_STEP (2 * VW)
+
+/* acc lanes of the MI x MR tile over k in [0, K2). x rows at stride ldx
+ * (bf16), w rows at stride ldw (bf16). */
+static inline __attribute__((always_inline)) void d2_micro(const int MI, const int MR, const uint16_t *x, size_t ldx,
+                                                           const uint16_t *w, size_t ldw, int K2, vf *acc)
+{
+    vf a[4][12];
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) a[i][r] = vf_zero();
+    for (int k = 0; k < K2; k += D2_STEP)
+#pragma GCC unroll 4
+        for (int i = 0; i < MI; i++)
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++) a[i][r] = vf_dot2(a[i][r], x + (size_t)i * ldx + k, w + (size_t)r * ldw + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) acc[i * MR + r] = a[i][r];
+}
+
+typedef void (*d2_fn)(const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw, int K2, vf *acc);
+#define D2_DEF(MI, MR)                                                                                   \
+    static void d2_##MI##x##MR(const uint16_t *x, size_t ldx, const uint16_t *w, size_t ldw, int K2, vf *acc) \
+    {                                                                                                    \
+        d2_micro(MI, MR, x, ldx, w, ldw, K2, acc);                                                       \
+    }
+D2_DEF(1, 1) D2_DEF(1, 2) D2_DEF(1, 3) D2_DEF(2, 1) D2_DEF(2, 2) D2_DEF(2, 3) D2_DEF(3, 1) D2_DEF(3, 2) D2_DEF(3, 3)
+D2_DEF(4, 1) D2_DEF(4, 2) D2_DEF(4, 3) D2_DEF(1, 12)
+static const d2_fn d2_table[4][3] = {{d2_1x1, d2_1x2, d2_1x3}, {d2_2x1, d2_2x2, d2_2x3}, {d2_3x1, d2_3x2, d2_3x3},
+                                     {d2_4x1, d2_4x2, d2_4x3}};
+
+static void d2_finish(float *o, const uint16_t *xr, const uint16_t *wr, int K2, int K, vf acc)
+{
+    float s = vf_hsum(acc);
+    for (int k = K2; k < K; k++) s = fmaf(ops_bf16_to_f32(xr[k]), ops_bf16_to_f32(wr[k]), s);
+    *o = s;
+}
+
+static void d2_matmul(float *out, const float *in, const steer_mat *W, int n)
+{
+    const int rows = W->rows, K = W->cols, K2 = K & ~(D2_STEP - 1);
+    const uint16_t *wd = W->data;
+    uint16_t *xb = malloc((size_t)n * K * sizeof(uint16_t) + 1);
+    if (!xb) { /* no memory for the rounded inputs: NaN, never a wrong number */
+        for (size_t i = 0; i < (size_t)n * rows; i++) out[i] = NAN;
+        return;
+    }
+    for (size_t i = 0; i < (size_t)n * K; i++) xb[i] = ops_f32_to_bf16(in[i]);
+    const long macs = (long)n * rows * K;
+#pragma omp parallel if (macs >= MM_PARALLEL_MACS && rows > MM_RB)
+    {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int units = (rows + MM_MR - 1) / MM_MR;
+        const int u0 = (int)((long)units * t / nt), u1 = (int)((long)units * (t + 1) / nt);
+        const int rbeg = u0 * MM_MR, rend = u1 * MM_MR < rows ? u1 * MM_MR : rows;
+        vf acc[12];
+        for (int r0 = rbeg; r0 < rend; r0 += MM_RB) { /* a panel stays in cache across the input tiles */
+            const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;
+            for (int i0 = 0; i0 < n; i0 += MM_MI) {
+                const int mi = n - i0 < MM_MI ? n - i0 : MM_MI;
+                const uint16_t *x = xb + (size_t)i0 * K;
+                for (int rr = 0; rr < nr; rr += MM_MR) {
+                    const uint16_t *w = wd + (size_t)(r0 + rr) * K;
+                    if (mi == 1 && nr - rr >= 12) { /* one input row: the wide tile */
+                        d2_1x12(x, (size_t)K, w, (size_t)K, K2, acc);
+                        for (int r = 0; r < 12; r++)
+                            d2_finish(out + (size_t)i0 * rows + r0 + rr + r, x, w + (size_t)r * K, K2, K, acc[r]);
+                        rr += 12 - MM_MR;
+                        continue;
+                    }
+                    const int mr = nr - rr < MM_MR ? nr - rr : MM_MR;
+                    d2_table[mi - 1][mr - 1](x, (size_t)K, w, (size_t)K, K2, acc);
+                    for (int i = 0; i < mi; i++)
+                        for (int r = 0; r < mr; r++)
+                            d2_finish(out + (size_t)(i0 + i) * rows + r0 + rr + r, x + (size_t)i * K,
+                                      w + (size_t)r * K, K2, K, acc[i * mr + r]);
+                }
+            }
+        }
+    }
+    free(xb);
+}
+#endif /* KERN_DOT2 */
+
+#ifdef KERN_DOT2
+const ops_kernels KERN_TABLE = {KERN_NAME, VW, 1, KERN_NEEDS, kern_matmul, kern_attention};
+#else
+const ops_kernels KERN_TABLE = {KERN_NAME, VW, 0, KERN_NEEDS, kern_matmul, kern_attention};
+#endif

