@@ -339,6 +339,47 @@ typedef struct {
 STEER_API int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
                          const steer_icl_exp_params *p, const char *out_dir, steer_icl_exp_result *res);
 
+/* steer_icl_experiment in steps, for sharing the held-out queries' passes
+ * over processes (steer icl --mpi). steer_icl_experiment is: a job with
+ * lead = 1, steer_icl_job_train, then for every held-out query i
+ * steer_icl_job_run into a record and steer_icl_job_put, then
+ * steer_icl_job_finish. A job picks the context and the queries
+ * (tokenizing only); the lead's steer_icl_job_train runs the training
+ * queries, (b) and (d). Other processes (lead = 0) take the lead's vectors
+ * (steer_icl_job_vectors → steer_icl_job_set_vectors) and only run held-out
+ * queries: the ICL and zero-shot runs, (a) every layer and each layer
+ * patched, (c)/(d) KL and the greedy answers. A record holds the query's
+ * numbers bit for bit; the lead sums them in query order, so the files do
+ * not depend on which process ran a query or in which order records were
+ * put (records are exchanged only between processes of one build on one
+ * byte order). The job borrows m, the datasets and the strings of p.
+ * steer_icl_job_run and steer_icl_job_put may run on two threads at once
+ * (never two runs or two puts); p->on_progress is called by train
+ * ("queries", "learn") and by put ("evaluate"). */
+typedef struct steer_icl_job steer_icl_job;
+STEER_API int steer_icl_job_new(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
+                                const steer_icl_exp_params *p, int lead, steer_icl_job **out);
+STEER_API void steer_icl_job_free(steer_icl_job *x);
+STEER_API int steer_icl_job_items(const steer_icl_job *x);                  /* held-out queries */
+STEER_API const char *steer_icl_job_item_id(const steer_icl_job *x, int i); /* query i's id     */
+/* The lead, once: the training queries' runs, Δ_A (b) and the learned
+ * vectors (d). */
+STEER_API int steer_icl_job_train(steer_icl_job *x);
+STEER_API size_t steer_icl_job_record_size(const steer_icl_job *x, int i);
+/* The lead's vectors (after train): Δ_A and (learn.steps > 0) the learned ones, each
+ * [n_layer·d_model] floats, layer-major; learned may be NULL. */
+STEER_API int steer_icl_job_vectors(const steer_icl_job *x, float *mean, float *learned);
+/* A job with lead = 0: the lead's vectors, before steer_icl_job_run. */
+STEER_API int steer_icl_job_set_vectors(steer_icl_job *x, const float *mean, const float *learned);
+/* Runs held-out query i into rec [n = its record size]. */
+STEER_API int steer_icl_job_run(steer_icl_job *x, int i, void *rec, size_t n);
+/* The lead: copies a record in. STEER_EFORMAT for a wrong size, STEER_EARG
+ * for a query put twice. */
+STEER_API int steer_icl_job_put(steer_icl_job *x, int i, const void *rec, size_t n);
+/* The lead, once every held-out query is put: aggregates and writes out_dir
+ * as steer_icl_experiment. */
+STEER_API int steer_icl_job_finish(steer_icl_job *x, const char *out_dir, steer_icl_exp_result *res);
+
 /* END icl section */
 
 /* ---------------------------------------------------------------- MLP modulation and attenuation (SPEC E2) */
@@ -471,6 +512,35 @@ typedef struct steer_mlp_result steer_mlp_result;
 STEER_API int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, const steer_mlp_params *p,
                   steer_mlp_result **out);
 STEER_API void steer_mlp_result_free(steer_mlp_result *r);
+
+/* steer_mlp_run in steps, for sharing the items' forward passes over
+ * processes (steer analyze-mlp --mpi). steer_mlp_run is: a job, then for
+ * every item with a record (size > 0) steer_mlp_job_run into a record and
+ * steer_mlp_job_put, then steer_mlp_job_finish. A record holds the item's
+ * captured rows as floats, bit for bit, so the result does not depend on
+ * which process ran an item or in which order items were put; records are
+ * exchanged only between processes of one build on one byte order.
+ * collect = 1: the job keeps the result's buffers (the process that puts and
+ * finishes); 0: it only runs items. The job borrows m, d, p and what p points
+ * to (they must outlive it); every check steer_mlp_run makes before its first
+ * forward pass is made here. steer_mlp_job_run and steer_mlp_job_put may run
+ * on two threads at once (never two runs or two puts). p->on_item is called
+ * by put. */
+typedef struct steer_mlp_job steer_mlp_job;
+STEER_API int steer_mlp_job_new(steer_model *m, const char *name, const steer_dataset *d, const steer_mlp_params *p,
+                                int collect, steer_mlp_job **out);
+STEER_API void steer_mlp_job_free(steer_mlp_job *j);
+STEER_API int steer_mlp_job_items(const steer_mlp_job *j); /* the dataset's items */
+/* Bytes of item's record; 0: the item is skipped (too short), nothing to run. */
+STEER_API size_t steer_mlp_job_record_size(const steer_mlp_job *j, int item);
+/* Runs the item's forward pass into rec [n = its record size]. */
+STEER_API int steer_mlp_job_run(steer_mlp_job *j, int item, void *rec, size_t n);
+/* Copies a record in (collect). STEER_EFORMAT for a wrong size, STEER_EARG
+ * for an item put twice. */
+STEER_API int steer_mlp_job_put(steer_mlp_job *j, int item, const void *rec, size_t n);
+/* Once every item with a record is put: the statistics and attenuation rows,
+ * as steer_mlp_run. *out is the caller's; the job can only be freed after. */
+STEER_API int steer_mlp_job_finish(steer_mlp_job *j, steer_mlp_result **out);
 
 typedef struct {
     long n;                      /* values: positions × d_ff                   */

@@ -8,9 +8,14 @@
  * (padded with -1). The rows are bit for bit those of a single-prompt
  * capture of the same prompt (the forward pass is batch-invariant).
  * One hook, added after the steering options, copies the rows of every
- * sequence to its item's place. */
+ * sequence of a batch to the batch's buffer; each batch then becomes a
+ * record (its rows, site by site and layer by layer) that is put into the
+ * file's tensors at its prompts' places. With --mpi (docs/SCALING.md) the
+ * batches are the items the ranks share and rank 0 puts every record, so
+ * the file is byte for byte the one-process file (but for "command"). */
 #include "cli.h"
 #include "capture_batch.h"
+#include "mpi/mpi_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +26,24 @@ enum { POS_ALL = 0, POS_LAST, POS_MEAN };
 
 typedef struct {
     const steer_model *m;
-    int n_layer, T_max, mode;
+    const capture_batch_args *a;
+    int n_layer, T_max, mode, n_sel, rows;
     int want[STEER_SITE_COUNT];        /* 1: a chosen site                   */
     unsigned char *mask;               /* [n_layer]                          */
     int *lidx;                         /* [n_layer] chosen layer → 0..n_sel-1 */
-    float *buf[STEER_SITE_COUNT];      /* per site: [n_sel][N][T_max or 1][w] */
-    double *acc[STEER_SITE_COUNT];     /* mean: [n_sel][batch][w]            */
+    float *buf[STEER_SITE_COUNT];      /* collect: per site [n_sel][N][rows][w] */
+    float *bb[STEER_SITE_COUNT];       /* one batch: per site [n_sel][B][rows][w] */
+    double *acc[STEER_SITE_COUNT];     /* mean: [n_sel][B][w]                */
     int width[STEER_SITE_COUNT];
-    int N, base;                       /* items; first item of this batch    */
+    int N, base;                       /* prompts; first prompt of this batch */
+    int **toks;                        /* [N] each [len]                     */
     const int *len;                    /* [N]                                */
-    int batch;
+    int batch;                         /* B                                  */
+    steer_ctx *c;
+    int *b_tok, *b_pos, *b_seq;        /* [B·T_max]                          */
+    int8_t *b_want;
+    int progress, n_put;               /* collect: prompts put               */
+    double t0, last_print;
 } bstate;
 
 static int b_wants(void *ud, steer_site site, int layer)
@@ -45,21 +58,140 @@ static int b_apply(void *ud, steer_site site, int layer, float *h, const steer_h
     const int w = s->width[site];
     layer = s->lidx[layer];
     for (int i = 0; i < b->n; i++) {
-        const int item = s->base + b->seq[i], p = b->pos[i];
+        const int seq = b->seq[i], p = b->pos[i];
         const float *x = h + (size_t)i * w;
         if (s->mode == POS_ALL) {
-            float *dst = s->buf[site] + (((size_t)layer * s->N + item) * s->T_max + p) * w;
+            float *dst = s->bb[site] + (((size_t)layer * s->batch + seq) * s->T_max + p) * w;
             memcpy(dst, x, (size_t)w * sizeof *x);
         } else if (s->mode == POS_LAST) {
-            if (p == s->len[item] - 1)
-                memcpy(s->buf[site] + ((size_t)layer * s->N + item) * w, x, (size_t)w * sizeof *x);
+            if (p == s->len[s->base + seq] - 1)
+                memcpy(s->bb[site] + ((size_t)layer * s->batch + seq) * w, x, (size_t)w * sizeof *x);
         } else {
-            double *acc = s->acc[site] + ((size_t)layer * s->batch + b->seq[i]) * w;
+            double *acc = s->acc[site] + ((size_t)layer * s->batch + seq) * w;
             for (int j = 0; j < w; j++) acc[j] += x[j];
         }
     }
     return STEER_OK;
 }
+
+/* Batch k: prompts k·B … k·B + nb − 1. */
+static int batch_count(const bstate *st, int k) { return st->N - k * st->batch < st->batch ? st->N - k * st->batch : st->batch; }
+
+/* The record of batch k: per chosen site, per chosen layer, nb·rows·w floats. */
+static size_t record_size(const bstate *st, int k)
+{
+    size_t w = 0;
+    for (int s = 0; s < st->a->n_sites; s++) w += (size_t)st->width[st->a->sites[s]];
+    return (size_t)batch_count(st, k) * st->rows * st->n_sel * w * sizeof(float);
+}
+
+/* Runs batch k (one forward pass of its prompts as sequences) into rec. */
+static int run_batch(bstate *st, int k, float *rec)
+{
+    const capture_batch_args *a = st->a;
+    const int i0 = k * st->batch, nb = batch_count(st, k), B = st->batch;
+    int n = 0;
+    steer_ctx_clear(st->c, -1);
+    for (int s = 0; s < nb; s++) {
+        steer_ctx_set_prompt_len(st->c, s, st->len[i0 + s]);
+        for (int t = 0; t < st->len[i0 + s]; t++, n++) {
+            st->b_tok[n] = st->toks[i0 + s][t];
+            st->b_pos[n] = t;
+            st->b_seq[n] = s;
+        }
+    }
+    st->base = i0;
+    for (int s = 0; s < a->n_sites; s++) {
+        const steer_site site = a->sites[s];
+        if (st->mode == POS_ALL) /* rows past a prompt's length stay zero */
+            memset(st->bb[site], 0, (size_t)st->n_sel * B * st->T_max * st->width[site] * sizeof(float));
+        if (st->mode == POS_MEAN) memset(st->acc[site], 0, (size_t)st->n_sel * B * st->width[site] * sizeof(double));
+    }
+    /* one logit row is enough for the pass (no logits are used) */
+    st->b_want[0] = 1;
+    steer_batch bt = {.n = n, .tokens = st->b_tok, .pos = st->b_pos, .seq = st->b_seq, .logits = st->b_want};
+    if (steer_forward(st->c, &bt) != STEER_OK) return -1;
+    if (st->mode == POS_MEAN)
+        for (int si = 0; si < a->n_sites; si++) {
+            const steer_site site = a->sites[si];
+            const int wd = st->width[site];
+            for (int l = 0; l < st->n_sel; l++)
+                for (int s = 0; s < nb; s++) {
+                    const double *acc = st->acc[site] + ((size_t)l * B + s) * wd;
+                    float *dst = st->bb[site] + ((size_t)l * B + s) * wd;
+                    for (int j = 0; j < wd; j++) dst[j] = (float)(acc[j] / st->len[i0 + s]);
+                }
+        }
+    for (int si = 0; si < a->n_sites; si++) {
+        const steer_site site = a->sites[si];
+        const size_t piece = (size_t)nb * st->rows * st->width[site];
+        for (int l = 0; l < st->n_sel; l++, rec += piece)
+            memcpy(rec, st->bb[site] + (size_t)l * B * st->rows * st->width[site], piece * sizeof(float));
+    }
+    return 0;
+}
+
+/* Copies batch k's record to its prompts' rows of the file's tensors. */
+static void put_batch(bstate *st, int k, const float *rec)
+{
+    const capture_batch_args *a = st->a;
+    const int i0 = k * st->batch, nb = batch_count(st, k);
+    for (int si = 0; si < a->n_sites; si++) {
+        const steer_site site = a->sites[si];
+        const size_t piece = (size_t)nb * st->rows * st->width[site];
+        for (int l = 0; l < st->n_sel; l++, rec += piece)
+            memcpy(st->buf[site] + ((size_t)l * st->N + i0) * st->rows * st->width[site], rec, piece * sizeof(float));
+    }
+    st->n_put += nb;
+    const double now = cli_now();
+    const int progress = st->progress, done_n = st->n_put, N = st->N;
+    if (progress && (done_n == N || now - st->last_print >= (progress == 1 ? 0.2 : 5.0))) {
+        st->last_print = now;
+        double el = now - st->t0;
+        fprintf(stderr, "%scapture: %d/%d prompts, %.1f s, ~%.0f s left%s", progress == 1 ? "\r" : "", done_n, N, el,
+                el / done_n * (N - done_n), progress == 1 ? (done_n == N ? "\n" : "   ") : "\n");
+        fflush(stderr);
+    }
+}
+
+#ifdef STEER_HAVE_MPI
+/* ---------------------------------------------------------------- --mpi: batches over the ranks */
+typedef struct {
+    bstate *st;
+    float *rec;
+} cb_mpi;
+
+static int cb_compute(void *ud, mpi_pool *pool)
+{
+    cb_mpi *m = ud;
+    for (;;) {
+        const int k = mpi_pool_next(pool);
+        if (k < 0) return 0;
+        if (run_batch(m->st, k, m->rec)) return -1;
+        const int rc = mpi_pool_put(pool, k, m->rec, record_size(m->st, k));
+        if (rc < 0) return rc;
+    }
+}
+
+static int cb_consume(void *ud, int k, const void *rec, size_t n, char *msg, size_t msg_size)
+{
+    cb_mpi *m = ud;
+    if (n != record_size(m->st, k)) {
+        snprintf(msg, msg_size, "--mpi: batch %d: a record of %zu bytes, want %zu", k, n, record_size(m->st, k));
+        return STEER_EFORMAT;
+    }
+    put_batch(m->st, k, rec);
+    return 0;
+}
+
+static void cb_name_item(void *ud, int k, char *buf, size_t n)
+{
+    const bstate *st = ((cb_mpi *)ud)->st;
+    const int i0 = k * st->batch, nb = batch_count(st, k);
+    if (nb == 1) snprintf(buf, n, "prompt %d", i0 + 1);
+    else snprintf(buf, n, "prompts %d-%d", i0 + 1, i0 + nb);
+}
+#endif
 
 /* The prompts: non-empty lines of a file, or a dataset's prompts. */
 static int read_prompts(const capture_batch_args *a, char ***out, int *n)
@@ -130,50 +262,55 @@ int capture_batch(const capture_batch_args *a)
     else if (!strcmp(a->positions, "mean")) mode = POS_MEAN;
     else return cli_usage("--positions must be all, last or mean, got '%s'", a->positions);
     if (a->batch < 0) return cli_usage("--batch must be >= 0, got %d", a->batch);
+    if (a->n_ctx < 0) return cli_usage("--ctx must be >= 0, got %d", a->n_ctx);
+    int rank, n_ranks, rc;
+    if ((rc = cli_mpi_start(a->mpi, a->mpi_timeout, &rank, &n_ranks)) >= 0) return rc;
+    const int quiet = a->quiet || rank != 0; /* rank 0 speaks for the run */
+    const int collect = rank == 0;           /* rank 0 puts every batch and writes the file */
 
     steer_model *m = NULL, *base = NULL;
     steer_adapter *ad = NULL;
-    steer_ctx *c = NULL;
     char **prompts = NULL;
-    int N = 0, rc, **toks = NULL, *len = NULL, *tok_all = NULL;
+    int N = 0, **toks = NULL, *len = NULL, *tok_all = NULL;
     unsigned char *mask = NULL;
     steer_tensors_writer *w = NULL;
     char(*names)[48] = NULL;
+    float *rec = NULL;
     bstate st;
     memset(&st, 0, sizeof st);
-    int *b_tok = NULL, *b_pos = NULL, *b_seq = NULL;
-    int8_t *b_want = NULL;
+    st.a = a;
+    int n_layer = 0, T_max = 0, B = 0, n_batches = 0;
+    long total_tok = 0;
+    char err[512];
 
-    if ((rc = read_prompts(a, &prompts, &N)) != 0) return rc;
-    if ((rc = cli_load_model(a->model, a->tokenizer, &base)) != 0) goto done;
+    if ((rc = read_prompts(a, &prompts, &N)) != 0) goto setup_done;
+    if ((rc = cli_load_model(a->model, a->tokenizer, &base)) != 0) goto setup_done;
     m = base;
     if (a->adapter) { /* LoRA: the model with the LoRA merged; steering methods: a hook (added below) */
         if (steer_adapter_load(base, a->adapter, &ad) != STEER_OK) {
             rc = cli_lib_error_at("--adapter");
-            goto done;
+            goto setup_done;
         }
         m = steer_adapter_model(ad);
     }
-    const int n_layer = steer_model_get_config(m)->n_layer;
+    n_layer = steer_model_get_config(m)->n_layer;
     if (!(toks = calloc((size_t)N, sizeof *toks)) || !(len = calloc((size_t)N, sizeof *len)) ||
         !(mask = malloc((size_t)n_layer))) {
         rc = cli_error("out of memory");
-        goto done;
+        goto setup_done;
     }
-    char err[512];
     if (cli_parse_layers(a->layers_arg, n_layer, mask, err, sizeof err)) {
         rc = cli_error("--layers: %s", err);
-        goto done;
+        goto setup_done;
     }
-    int T_max = 0;
-    long total_tok = 0;
     for (int i = 0; i < N; i++) {
-        if ((rc = cli_prompt_tokens(m, prompts[i], NULL, a->chat, &toks[i], &len[i])) != 0) goto done;
+        if ((rc = cli_prompt_tokens(m, prompts[i], NULL, a->chat, &toks[i], &len[i])) != 0) goto setup_done;
         if (len[i] > T_max) T_max = len[i];
         total_tok += len[i];
     }
-    int B = a->batch ? a->batch : 32;
+    B = a->batch ? a->batch : 32;
     if (B > N) B = N;
+    n_batches = B > 0 ? (N + B - 1) / B : 0;
     /* --ctx 0: the model's training context, but no more positions per
      * sequence than the longest prompt (the KV cache holds B of them) */
     const int n_train = steer_model_get_config(m)->n_ctx_train;
@@ -181,40 +318,39 @@ int capture_batch(const capture_batch_args *a)
     cp.n_ctx = a->n_ctx ? a->n_ctx : (n_train > 0 && T_max > n_train ? n_train : T_max);
     cp.n_seq = B;
     cp.n_threads = a->n_threads;
-    if (a->n_ctx < 0) {
-        rc = cli_usage("--ctx must be >= 0, got %d", a->n_ctx);
-        goto done;
-    }
-    if (steer_ctx_new(m, &cp, &c) != STEER_OK) {
+    if (steer_ctx_new(m, &cp, &st.c) != STEER_OK) {
         rc = cli_lib_error();
-        goto done;
+        goto setup_done;
     }
     for (int i = 0; i < N; i++)
-        if (len[i] > steer_ctx_n_ctx(c)) {
+        if (len[i] > steer_ctx_n_ctx(st.c)) {
             rc = cli_error("prompt %d is %d tokens but the context holds %d positions (see --ctx)", i + 1, len[i],
-                           steer_ctx_n_ctx(c));
-            goto done;
+                           steer_ctx_n_ctx(st.c));
+            goto setup_done;
         }
-    if (ad && steer_adapter_install(ad, c) != STEER_OK) {
+    if (ad && steer_adapter_install(ad, st.c) != STEER_OK) {
         rc = cli_lib_error_at("--adapter");
-        goto done;
+        goto setup_done;
     }
-    if ((rc = cli_add_steering(c, m, a->steers, a->cvs, NULL, a->ablates)) != 0) goto done;
+    if ((rc = cli_add_steering(st.c, m, a->steers, a->cvs, NULL, a->ablates)) != 0) goto setup_done;
 
-    /* Buffers: per site [n_sel][N][rows][w], chosen layers only. */
+    /* Buffers: one batch's per site [n_sel][B][rows][w]; the file's (rank 0)
+     * per site [n_sel][N][rows][w]; chosen layers only. */
     const int rows = mode == POS_ALL ? T_max : 1;
-    int n_sel = 0;
     if (!(st.lidx = malloc((size_t)n_layer * sizeof *st.lidx))) {
         rc = cli_error("out of memory");
-        goto done;
+        goto setup_done;
     }
-    for (int l = 0; l < n_layer; l++) st.lidx[l] = mask[l] ? n_sel++ : -1;
+    for (int l = 0; l < n_layer; l++) st.lidx[l] = mask[l] ? st.n_sel++ : -1;
+    const int n_sel = st.n_sel;
     st.m = m;
     st.n_layer = n_layer;
     st.T_max = T_max;
     st.mode = mode;
+    st.rows = rows;
     st.mask = mask;
     st.N = N;
+    st.toks = toks;
     st.len = len;
     st.batch = B;
     size_t bytes = 0;
@@ -224,81 +360,71 @@ int capture_batch(const capture_batch_args *a)
         st.width[site] = steer_model_site_width(m, site);
         bytes += (size_t)n_sel * N * rows * st.width[site] * sizeof(float);
     }
-    if (!a->quiet && bytes > ((size_t)1 << 30))
+    if (!quiet && bytes > ((size_t)1 << 30))
         fprintf(stderr, "capture: holding %.1f GiB of activations in memory (--positions last or mean hold less)\n",
                 (double)bytes / (1 << 30));
     for (int s = 0; s < a->n_sites; s++) {
         steer_site site = a->sites[s];
-        st.buf[site] = calloc((size_t)n_sel * N * rows * st.width[site], sizeof(float));
+        if (collect) st.buf[site] = calloc((size_t)n_sel * N * rows * st.width[site], sizeof(float));
+        st.bb[site] = calloc((size_t)n_sel * B * rows * st.width[site], sizeof(float));
         if (mode == POS_MEAN) st.acc[site] = calloc((size_t)n_sel * B * st.width[site], sizeof(double));
-        if (!st.buf[site] || (mode == POS_MEAN && !st.acc[site])) {
+        if ((collect && !st.buf[site]) || !st.bb[site] || (mode == POS_MEAN && !st.acc[site])) {
             rc = cli_error("out of memory (%d prompts x %d positions x %d layers of %s)", N, rows, n_sel,
                            steer_site_name(site));
-            goto done;
+            goto setup_done;
         }
     }
     steer_hook hk = {.wants = b_wants, .apply = b_apply, .ud = &st};
-    if (steer_ctx_add_hook(c, &hk) < 0) {
+    if (steer_ctx_add_hook(st.c, &hk) < 0) {
         rc = cli_lib_error();
-        goto done;
+        goto setup_done;
     }
     size_t cap_tok = (size_t)B * T_max;
-    b_tok = malloc(cap_tok * sizeof *b_tok);
-    b_pos = malloc(cap_tok * sizeof *b_pos);
-    b_seq = malloc(cap_tok * sizeof *b_seq);
-    b_want = calloc(cap_tok, 1);
-    if (!b_tok || !b_pos || !b_seq || !b_want) {
+    st.b_tok = malloc(cap_tok * sizeof *st.b_tok);
+    st.b_pos = malloc(cap_tok * sizeof *st.b_pos);
+    st.b_seq = malloc(cap_tok * sizeof *st.b_seq);
+    st.b_want = calloc(cap_tok, 1);
+    rec = malloc(record_size(&st, 0) > 0 ? record_size(&st, 0) : 1); /* batch 0 is the largest */
+    if (!st.b_tok || !st.b_pos || !st.b_seq || !st.b_want || !rec) {
         rc = cli_error("out of memory");
+        goto setup_done;
+    }
+setup_done:
+#ifdef STEER_HAVE_MPI
+    if (a->mpi && !cli_mpi_all_ok(rc == 0)) { /* the failing rank printed why */
+        if (!rc) rc = 1;
         goto done;
     }
-    const int progress = a->quiet ? 0 : isatty(2) ? 1 : 2;
-    const double t0 = cli_now();
-    double last_print = t0;
-    for (int i0 = 0; i0 < N; i0 += B) {
-        const int nb = N - i0 < B ? N - i0 : B;
-        int n = 0;
-        steer_ctx_clear(c, -1);
-        for (int s = 0; s < nb; s++) {
-            steer_ctx_set_prompt_len(c, s, len[i0 + s]);
-            for (int t = 0; t < len[i0 + s]; t++, n++) {
-                b_tok[n] = toks[i0 + s][t];
-                b_pos[n] = t;
-                b_seq[n] = s;
+#endif
+    if (rc) goto done;
+    st.progress = quiet ? 0 : isatty(2) ? 1 : 2;
+    st.t0 = st.last_print = cli_now();
+    if (a->mpi) {
+#ifdef STEER_HAVE_MPI
+        if (!quiet && n_ranks > 1)
+            fprintf(stderr, "steer capture: %d ranks share %d batch(es) of at most %d prompts\n", n_ranks, n_batches, B);
+        cb_mpi cm = {.st = &st, .rec = rec};
+        int *todo = NULL;
+        if (rank == 0) {
+            if (!(todo = malloc((size_t)n_batches * sizeof *todo))) cli_mpi_die("capture", "out of memory");
+            for (int k = 0; k < n_batches; k++) todo[k] = k;
+        }
+        mpi_pool_params pp = {.what = "capture", .n_data = n_batches, .todo = todo, .n_todo = rank == 0 ? n_batches : 0,
+                              .timeout_s = a->mpi_timeout, .consume = cb_consume, .consume_ud = &cm,
+                              .compute = cb_compute, .compute_ud = &cm};
+        mpi_share_report rep = {.name_item = cb_name_item, .ud = &cm, .verbose = !quiet};
+        rc = cli_mpi_share(&pp, &rep);
+        free(todo);
+        if (rc || rank != 0) goto done;
+#endif
+    } else
+        for (int k = 0; k < n_batches; k++) {
+            if (run_batch(&st, k, rec)) {
+                rc = cli_lib_error();
+                goto done;
             }
+            put_batch(&st, k, rec);
         }
-        st.base = i0;
-        if (mode == POS_MEAN)
-            for (int s = 0; s < a->n_sites; s++)
-                memset(st.acc[a->sites[s]], 0, (size_t)n_sel * B * st.width[a->sites[s]] * sizeof(double));
-        /* one logit row is enough for the pass (no logits are used) */
-        b_want[0] = 1;
-        steer_batch bt = {.n = n, .tokens = b_tok, .pos = b_pos, .seq = b_seq, .logits = b_want};
-        if (steer_forward(c, &bt) != STEER_OK) {
-            rc = cli_lib_error();
-            goto done;
-        }
-        if (mode == POS_MEAN)
-            for (int si = 0; si < a->n_sites; si++) {
-                steer_site site = a->sites[si];
-                const int wd = st.width[site];
-                for (int l = 0; l < n_sel; l++) {
-                    for (int s = 0; s < nb; s++) {
-                        const double *acc = st.acc[site] + ((size_t)l * B + s) * wd;
-                        float *dst = st.buf[site] + ((size_t)l * N + i0 + s) * wd;
-                        for (int j = 0; j < wd; j++) dst[j] = (float)(acc[j] / len[i0 + s]);
-                    }
-                }
-            }
-        const double now = cli_now();
-        const int done_n = i0 + nb;
-        if (progress && (done_n == N || now - last_print >= (progress == 1 ? 0.2 : 5.0))) {
-            last_print = now;
-            double el = now - t0;
-            fprintf(stderr, "%scapture: %d/%d prompts, %.1f s, ~%.0f s left%s", progress == 1 ? "\r" : "", done_n, N,
-                    el, el / done_n * (N - done_n), progress == 1 ? (done_n == N ? "\n" : "   ") : "\n");
-            fflush(stderr);
-        }
-    }
 
     /* The file: tensors of the chosen layers, lengths, tokens, metadata. */
     if (!(tok_all = malloc((size_t)N * T_max * sizeof *tok_all)) ||
@@ -320,7 +446,7 @@ int capture_batch(const capture_batch_args *a)
             snprintf(name, sizeof names[0], "%s.%d", steer_site_name(site), l);
             int64_t shape[3] = {N, T_max, st.width[site]};
             int64_t shape2[2] = {N, st.width[site]};
-            const float *data = st.buf[site] + (size_t)st.lidx[l] * N * rows * st.width[site];
+            const float *data = st.buf[site] + (size_t)st.lidx[l] * N * st.rows * st.width[site];
             if (mode == POS_ALL ? steer_tensors_writer_add(w, name, STEER_DTYPE_F32, 3, shape, data)
                                 : steer_tensors_writer_add(w, name, STEER_DTYPE_F32, 2, shape2, data))
                 rc = cli_lib_error();
@@ -350,22 +476,24 @@ int capture_batch(const capture_batch_args *a)
         }
     }
     if (!rc && steer_tensors_writer_write(w, a->out) != STEER_OK) rc = cli_lib_error();
-    if (!rc && !a->quiet)
+    if (!rc && !quiet)
         fprintf(stderr, "capture: %d prompts (%ld tokens, longest %d) in %.2f s -> %s\n", N, total_tok, T_max,
-                cli_now() - t0, a->out);
+                cli_now() - st.t0, a->out);
 done:
     if (w) steer_tensors_writer_free(w);
     free(names);
     free(tok_all);
-    free(b_tok);
-    free(b_pos);
-    free(b_seq);
-    free(b_want);
+    free(rec);
+    free(st.b_tok);
+    free(st.b_pos);
+    free(st.b_seq);
+    free(st.b_want);
     for (int s = 0; s < STEER_SITE_COUNT; s++) {
         free(st.buf[s]);
+        free(st.bb[s]);
         free(st.acc[s]);
     }
-    if (c) steer_ctx_free(c);
+    if (st.c) steer_ctx_free(st.c);
     steer_adapter_free(ad);
     if (base) steer_model_free(base);
     for (int i = 0; toks && i < N; i++) free(toks[i]);
@@ -373,7 +501,10 @@ done:
     free(len);
     free(mask);
     free(st.lidx);
-    for (int i = 0; i < N; i++) free(prompts[i]);
+    for (int i = 0; prompts && i < N; i++) free(prompts[i]);
     free(prompts);
+#ifdef STEER_HAVE_MPI
+    if (a->mpi) cli_mpi_finalize();
+#endif
     return rc;
 }

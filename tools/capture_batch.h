@@ -14,6 +14,8 @@ typedef struct {
     int chat, n_ctx, n_threads, batch, quiet;
     const cli_strlist *steers, *cvs, *ablates;
     const char *adapter;                  /* --adapter or NULL                */
+    int mpi;                              /* --mpi: batches over MPI ranks    */
+    float mpi_timeout;                    /* --mpi-timeout                    */
 } capture_batch_args;
 
 /* Runs the batch capture and writes a->out; returns an exit status (errors

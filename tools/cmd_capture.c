@@ -3,6 +3,7 @@
  * results written to a safetensors file. */
 #include "cli.h"
 #include "capture_batch.h"
+#include "mpi/mpi_cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +136,9 @@ int cmd_capture(int argc, char **argv)
     memset(&st, 0, sizeof st);
     const char *sites_arg = "resid_post", *layers_arg = "all";
     const char *prompts_file = NULL, *data_spec = NULL, *positions = "all"; /* batch capture (capture_batch.c) */
-    int batch = 0, quiet = 0;
-    cli_opt opts[N_RUN_OPTS + 7];
+    int batch = 0, quiet = 0, mpi = 0;
+    float mpi_timeout = 60.0f;
+    cli_opt opts[N_RUN_OPTS + 9];
     run_opts(&st, opts);
     opts[N_RUN_OPTS] = (cli_opt){NULL, "--sites", OPT_STR, &sites_arg, "LIST",
                                  "sites, comma-separated, or all (default resid_post)"};
@@ -149,6 +151,11 @@ int cmd_capture(int argc, char **argv)
                                      "batch: every position [N, T_max, w], the last [N, w] or the mean [N, w] (default all)"};
     opts[N_RUN_OPTS + 5] = (cli_opt){NULL, "--batch", OPT_INT, &batch, "N", "batch: prompts per forward pass (0 = 32)"};
     opts[N_RUN_OPTS + 6] = (cli_opt){"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress on stderr"};
+    {
+        const cli_opt mo[2] = {CLI_MPI_OPTS(&mpi, &mpi_timeout, "batches of prompts")};
+        opts[N_RUN_OPTS + 7] = mo[0];
+        opts[N_RUN_OPTS + 8] = mo[1];
+    }
     const cli_spec spec = {
         .usage = "steer capture -m MODEL (-p PROMPT | --ids \"1 403 ...\" | --prompts FILE | --data SPEC)\n"
                  "       [--sites LIST] [--layers LIST] [--positions all|last|mean] -o FILE",
@@ -160,13 +167,16 @@ int cmd_capture(int argc, char **argv)
                        "run (--batch at a time) into ONE file: <site>.<layer> [N, T_max, width] (rows past\n"
                        "a prompt's length are zero), or [N, width] with --positions last (the last token)\n"
                        "or mean (over positions 0..len-1, BOS included), plus lengths [N] I32 and tokens\n"
-                       "[N, T_max] I32 (padded with -1). Rows are bit for bit the single-prompt captures.",
+                       "[N, T_max] I32 (padded with -1). Rows are bit for bit the single-prompt captures.\n"
+                       "With --mpi (under mpirun/srun) the batches are shared over the ranks and rank 0\n"
+                       "writes the same file (docs/SCALING.md).",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .example = "  steer capture -m models/stories260K/stories260K.bin -p \"Once upon a time\" \\\n"
                    "      --sites resid_post,attn_out --layers all -o acts.safetensors\n"
                    "  steer capture -m models/stories260K/stories260K.bin --prompts prompts.txt \\\n"
-                   "      --layers -1 --positions last -o acts.safetensors",
+                   "      --layers -1 --positions last -o acts.safetensors\n"
+                   "  mpirun -np 4 steer capture ... --data winogrande:dev.jsonl --threads 1 --mpi -o acts.safetensors",
     };
     int rc = cli_parse(&spec, argc, argv, NULL);
     if (rc >= 0)
@@ -190,11 +200,12 @@ int cmd_capture(int argc, char **argv)
                                  .positions = positions, .sites = bsites, .n_sites = n_bsites, .chat = st.chat,
                                  .n_ctx = st.n_ctx, .n_threads = st.n_threads, .batch = batch, .quiet = quiet,
                                  .steers = &st.steers, .cvs = &st.cvs, .ablates = &st.ablates,
-                                 .adapter = st.adapter};
+                                 .adapter = st.adapter, .mpi = mpi, .mpi_timeout = mpi_timeout};
         return capture_batch(&ba);
     }
     if (strcmp(positions, "all") != 0 || batch)
         return cli_usage("--positions and --batch go with --prompts or --data");
+    if (mpi) return cli_usage("--mpi goes with --prompts or --data");
     if ((rc = check_common(&st)) != 0)
         return rc;
     steer_site sites[STEER_SITE_COUNT];

@@ -12,9 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef STEER_HAVE_MPI
-#include "mpi/mpi_pool.h"
-#endif
+#include "mpi/mpi_cli.h"
 
 /* "i/n" with 0 <= i < n. */
 static int parse_shard(const char *s, int *i, int *n)
@@ -127,6 +125,7 @@ typedef struct {
     int n_cells;
     mpi_pool *pool;
     sweep_state *st; /* rank 0 */
+    const char *out;
     unsigned char *buf;
     size_t cap;
 } mpi_sweep;
@@ -202,13 +201,23 @@ static int mpi_consume(void *ud, int item, const void *rec, size_t n, char *msg,
     return rc;
 }
 
+/* The "missing" line's end: the journal holds the rest. */
+static void sweep_after_missing(void *ud, const mpi_pool_result *res, char *buf, size_t n)
+{
+    const mpi_sweep *m = ud;
+    (void)res;
+    snprintf(buf, n, "the other %d item(s) are in %s/progress.jsonl: run the same command again to compute only the "
+             "missing ones", m->st->done0 + m->st->done, m->out);
+}
+
 /* Runs the sweep over every rank. Rank 0: 0 = every item is in the table,
  * 3 = stopped by --stop-after-items, else the exit status (message printed).
  * Other ranks: 0 or 1. */
 static int sweep_mpi(steer_model *mb, steer_model *mf, const steer_dataset *d, const steer_sweep_params *p,
-                     sweep_state *st, int rank, int n_ranks, double timeout, const char *out, int verbose)
+                     sweep_state *st, int rank, double timeout, const char *out, int verbose)
 {
-    mpi_sweep m = {.mb = mb, .mf = mf, .d = d, .p = *p, .n_cells = p->n_sites * p->n_layers * p->n_alphas, .st = st};
+    mpi_sweep m = {.mb = mb, .mf = mf, .d = d, .p = *p, .n_cells = p->n_sites * p->n_layers * p->n_alphas, .st = st,
+                   .out = out};
     const int n_data = steer_data_count(d);
     int *todo = NULL, n_todo = 0;
     if (rank == 0) {
@@ -221,32 +230,10 @@ static int sweep_mpi(steer_model *mb, steer_model *mf, const steer_dataset *d, c
         m.p.skip = NULL;    /* any item of the shard may come */
     mpi_pool_params pp = {.what = "sweep", .n_data = n_data, .todo = todo, .n_todo = n_todo, .timeout_s = timeout,
                           .consume = mpi_consume, .consume_ud = &m, .compute = mpi_compute, .compute_ud = &m};
-    mpi_pool_result res;
-    int err = mpi_pool_run(&pp, &res);
+    mpi_share_report rep = {.after_missing = sweep_after_missing, .ud = &m, .verbose = verbose};
+    int rc = cli_mpi_share(&pp, &rep);
     free(todo);
     free(m.buf);
-    int rc = 0;
-    if (rank != 0) rc = err ? 1 : 0;
-    else if (err) {
-        rc = cli_error("%s", res.msg);
-    } else if (res.n_missing > 0) {
-        char list[1024] = "";
-        for (int i = 0; i < res.n_missing && strlen(list) < sizeof list - 32; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", res.missing[i]);
-        if (strlen(list) >= sizeof list - 32) strcat(list, ", ...");
-        rc = cli_error("%d item(s) missing, handed to %d lost rank(s): %s; the other %d item(s) are in "
-                       "%s/progress.jsonl: run the same command again to compute only the missing ones",
-                       res.n_missing, res.n_lost, list, st->done0 + st->done, out);
-    } else if (res.stopped)
-        rc = 3;
-    if (rank == 0 && verbose) {
-        char by[1024] = "";
-        for (int r = 0; r < n_ranks && strlen(by) < sizeof by - 32; r++)
-            snprintf(by + strlen(by), sizeof by - strlen(by), " %d:%d", r, res.by_rank ? res.by_rank[r] : 0);
-        fprintf(stderr, "steer sweep: items computed per rank:%s\n", by);
-    }
-    free(res.missing);
-    free(res.by_rank);
     return rc;
 }
 #endif
@@ -280,14 +267,7 @@ int cmd_sweep(int argc, char **argv)
         {NULL, "--stop-after-items", OPT_INT, &stop_after, "K", "stop after K items (resume by running again)"},
         {NULL, "--progress", OPT_FLAG, &progress, NULL, "a progress line per item even when stderr is not a TTY"},
         {"-q", "--quiet", OPT_FLAG, &quiet, NULL, "no progress and no summary"},
-#ifdef STEER_HAVE_MPI
-        {NULL, "--mpi", OPT_FLAG, &mpi, NULL,
-         "under mpirun/srun: rank 0 hands items out and writes DIR; every rank computes (docs/SCALING.md)"},
-#else
-        {NULL, "--mpi", OPT_FLAG, &mpi, NULL, "share items over MPI ranks (not in this build: configure with Open MPI)"},
-#endif
-        {NULL, "--mpi-timeout", OPT_FLOAT, &mpi_timeout, "S",
-         "--mpi: a rank silent for S seconds is lost; its items are reported missing (default 60)"},
+        CLI_MPI_OPTS(&mpi, &mpi_timeout, "items"),
     };
     const cli_spec spec = {
         .usage = "steer sweep --base B --ft F --data SPEC --out DIR [options]",
@@ -322,7 +302,6 @@ int cmd_sweep(int argc, char **argv)
         return cli_usage("--tokens must be 1..%d, got %d", STEER_SWEEP_MAX_TOKENS, tokens);
     if (threads < 0) return cli_usage("--threads must be >= 0, got %d", threads);
     if (stop_after < 0) return cli_usage("--stop-after-items must be >= 0, got %d", stop_after);
-    if (!(mpi_timeout > 0)) return cli_usage("--mpi-timeout must be > 0, got %g", (double)mpi_timeout);
 
     steer_sweep_params p = steer_sweep_default_params();
     char err[512];
@@ -349,17 +328,9 @@ int cmd_sweep(int argc, char **argv)
     if (shard && parse_shard(shard, &p.shard_index, &p.shard_count))
         return cli_usage("--shard expects I/N with 0 <= I < N, got '%s'", shard);
 
-    int rank = 0, n_ranks = 1;
-    (void)n_ranks; /* used only with MPI */
-    if (mpi) {
-#ifdef STEER_HAVE_MPI
-        if (cli_mpi_init(&rank, &n_ranks)) return 1;
-        if (rank != 0) quiet = 1; /* rank 0 speaks for the run */
-#else
-        return cli_error("--mpi: this steer was built without MPI (install libopenmpi-dev and build with "
-                         "-DSTEER_MPI=ON; scripts/setup.sh does)");
-#endif
-    }
+    int rank, n_ranks;
+    if ((rc = cli_mpi_start(mpi, mpi_timeout, &rank, &n_ranks)) >= 0) return rc;
+    if (rank != 0) quiet = 1; /* rank 0 speaks for the run */
 
     steer_model *mb = NULL, *mf = NULL;
     steer_dataset *d = NULL;
@@ -417,7 +388,7 @@ setup_done:
 #ifdef STEER_HAVE_MPI
         if (!quiet && n_ranks > 1)
             fprintf(stderr, "steer sweep: %d ranks share %d item(s)\n", n_ranks, st.total - n_read);
-        src = sweep_mpi(mb, mf, d, &p, &st, rank, n_ranks, mpi_timeout, out, !quiet || progress);
+        src = sweep_mpi(mb, mf, d, &p, &st, rank, mpi_timeout, out, !quiet || progress);
         if (st.progress == 1 && st.done) fputc('\n', stderr);
         if (rank != 0 || (src != 0 && src != 3)) {
             rc = src;

@@ -263,8 +263,10 @@ static int icl_pos(const steer_icl *e, int row) { return row < e->n_prefix ? row
 
 /* ---------------------------------------------------------------- queries */
 
-int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const char *completion,
-                        const char *const *choices, int n_choices, int label, steer_icl_score score)
+/* A query's tokens, scored rows and choices, checked against the window;
+ * no forward pass yet (query_run). *q is filled only on success. */
+static int query_prepare(steer_icl *e, const char *id, const char *prompt, const char *completion,
+                         const char *const *choices, int n_choices, int label, steer_icl_score score, icl_query *out)
 {
     if (!e || !prompt) return steer_err(STEER_EARG, "icl: NULL query");
     char idbuf[32];
@@ -275,18 +277,10 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     if (n_choices < 0 || (n_choices > 0 && !choices)) return steer_err(STEER_EARG, "query %s: bad choices", id);
     if (score == STEER_ICL_SCORE_ANSWER && !completion)
         return steer_err(STEER_EARG, "query %s has no completion (score the answer needs one; use all positions)", id);
-    if (e->n_q == e->cap_q) {
-        int nc = e->cap_q ? 2 * e->cap_q : 16;
-        icl_query *nq = realloc(e->q, (size_t)nc * sizeof *nq);
-        if (!nq) return steer_err(STEER_ENOMEM, "icl: out of memory");
-        e->q = nq;
-        e->cap_q = nc;
-    }
     icl_query q;
     memset(&q, 0, sizeof q);
-    const int pre = e->n_prefix, L = e->L, d = e->d, V = e->V;
-    int *full = NULL, *icl = NULL, n_icl = 0, *map = NULL;
-    float *zs = NULL;
+    const int pre = e->n_prefix;
+    int *full = NULL;
     int rc = steer_tokenize_alloc(e->m, prompt, 1, &q.prompt, &q.n_prompt);
     if (rc) goto fail;
     if (q.n_prompt <= pre) {
@@ -342,10 +336,7 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
     q.n_choices = n_choices;
     q.label = label;
     q.choices = n_choices ? calloc((size_t)n_choices, sizeof *q.choices) : NULL;
-    q.icl_logits = malloc((size_t)(q.r1 - q.r0) * V * sizeof(float));
-    q.icl_attn = calloc((size_t)L * q.n * d, sizeof(float));
-    zs = calloc((size_t)L * q.n * d, sizeof(float));
-    if (!q.id || (n_choices && !q.choices) || !q.icl_logits || !q.icl_attn || !zs) {
+    if (!q.id || (n_choices && !q.choices)) {
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
         goto fail;
     }
@@ -354,44 +345,113 @@ int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const 
             rc = steer_err(STEER_ENOMEM, "icl: out of memory");
             goto fail;
         }
+    *out = q;
+    return STEER_OK;
+fail:
+    free(full);
+    query_free(&q);
+    return rc;
+}
 
+/* The ICL and the zero-shot run of a prepared query: keeps the ICL logits at
+ * the scored rows and attn_out at every layer and query row (q->icl_logits,
+ * q->icl_attn) and adds the query to the Δ_A sums. */
+static int query_run(steer_icl *e, icl_query *q)
+{
+    const int pre = e->n_prefix, L = e->L, d = e->d, V = e->V;
+    int *icl = NULL, n_icl = 0, *map = NULL, rc = STEER_OK;
+    float *zs = NULL;
+    free(q->icl_logits);
+    free(q->icl_attn);
+    q->icl_logits = malloc((size_t)(q->r1 - q->r0) * V * sizeof(float));
+    q->icl_attn = calloc((size_t)L * q->n * d, sizeof(float));
+    zs = calloc((size_t)L * q->n * d, sizeof(float));
+    if (!q->icl_logits || !q->icl_attn || !zs) {
+        rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+        goto fail;
+    }
     /* ICL run: logits at the scored rows, attn_out at every query row. */
-    if ((rc = icl_tokens(e, q.tok, q.n, &icl, &n_icl))) goto fail;
-    if (!(map = malloc((size_t)(n_icl > q.n ? n_icl : q.n) * sizeof *map))) {
+    if ((rc = icl_tokens(e, q->tok, q->n, &icl, &n_icl))) goto fail;
+    if (!(map = malloc((size_t)(n_icl > q->n ? n_icl : q->n) * sizeof *map))) {
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
         goto fail;
     }
     steer_ctx_clear_hooks(e->c);
-    if ((rc = add_capture(e, q.icl_attn, q.n, e->n_ctx, map, n_icl))) goto fail;
-    rc = run(e, icl, n_icl, icl_pos(e, q.r0), icl_pos(e, q.r1 - 1) + 1);
+    if ((rc = add_capture(e, q->icl_attn, q->n, e->n_ctx, map, n_icl))) goto fail;
+    rc = run(e, icl, n_icl, icl_pos(e, q->r0), icl_pos(e, q->r1 - 1) + 1);
     steer_ctx_clear_hooks(e->c);
     if (rc) goto fail;
-    for (int r = q.r0; r < q.r1; r++)
-        memcpy(q.icl_logits + (size_t)(r - q.r0) * V, steer_ctx_logits(e->c, icl_pos(e, r)), (size_t)V * sizeof(float));
+    for (int r = q->r0; r < q->r1; r++)
+        memcpy(q->icl_logits + (size_t)(r - q->r0) * V, steer_ctx_logits(e->c, icl_pos(e, r)), (size_t)V * sizeof(float));
     /* Zero-shot run: attn_out for Δ_A. */
-    if ((rc = add_capture(e, zs, q.n, pre, map, q.n))) goto fail;
-    rc = run(e, q.tok, q.n, 0, 0);
+    if ((rc = add_capture(e, zs, q->n, pre, map, q->n))) goto fail;
+    rc = run(e, q->tok, q->n, 0, 0);
     steer_ctx_clear_hooks(e->c);
     if (rc) goto fail;
     for (int l = 0; l < L; l++)
-        for (int j = pre; j < q.n; j++) {
-            const float *a = q.icl_attn + ((size_t)l * q.n + j) * d, *z = zs + ((size_t)l * q.n + j) * d;
+        for (int j = pre; j < q->n; j++) {
+            const float *a = q->icl_attn + ((size_t)l * q->n + j) * d, *z = zs + ((size_t)l * q->n + j) * d;
             double *s = e->dsum + (size_t)l * d;
             for (int i = 0; i < d; i++) s[i] += (double)a[i] - (double)z[i];
         }
-    e->n_dpos += q.n - pre;
+    e->n_dpos += q->n - pre;
     free(zs);
     free(icl);
     free(map);
-    e->q[e->n_q++] = q;
     return STEER_OK;
 fail:
     steer_ctx_clear_hooks(e->c);
-    free(full);
     free(icl);
     free(zs);
     free(map);
+    free(q->icl_logits);
+    free(q->icl_attn);
+    q->icl_logits = NULL;
+    q->icl_attn = NULL;
+    return rc;
+}
+
+/* Appends a query (its ownership moves to e). */
+static int query_append(steer_icl *e, icl_query *q)
+{
+    if (e->n_q == e->cap_q) {
+        int nc = e->cap_q ? 2 * e->cap_q : 16;
+        icl_query *nq = realloc(e->q, (size_t)nc * sizeof *nq);
+        if (!nq) return steer_err(STEER_ENOMEM, "icl: out of memory");
+        e->q = nq;
+        e->cap_q = nc;
+    }
+    e->q[e->n_q++] = *q;
+    memset(q, 0, sizeof *q);
+    return STEER_OK;
+}
+
+int steer_icl_add_query(steer_icl *e, const char *id, const char *prompt, const char *completion,
+                        const char *const *choices, int n_choices, int label, steer_icl_score score)
+{
+    icl_query q;
+    memset(&q, 0, sizeof q);
+    int rc = query_prepare(e, id, prompt, completion, choices, n_choices, label, score, &q);
+    if (!rc) rc = query_run(e, &q);
+    if (!rc) rc = query_append(e, &q);
     query_free(&q);
+    return rc;
+}
+
+/* query_prepare of item i of d; errors name the file and line. */
+static int prepare_item(steer_icl *e, const steer_dataset *d, int i, steer_icl_score score, icl_query *q)
+{
+    const steer_data_item *it = steer_data_at(d, i);
+    int rc = query_prepare(e, it->id, it->prompt, it->completion, (const char *const *)it->choices, it->n_choices,
+                           it->label, score, q);
+    if (rc) {
+        const char *path = steer_data_path(d);
+        if (path && path[0] && it->line > 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", steer_last_error());
+            return steer_err(rc, "%s:%d: %s", path, it->line, msg);
+        }
+    }
     return rc;
 }
 
@@ -401,18 +461,21 @@ int steer_icl_add_dataset(steer_icl *e, const steer_dataset *d, int first, int n
     if (first < 0 || first > cnt) return steer_err(STEER_EARG, "icl: first item %d outside 0..%d", first, cnt);
     int last = n < 0 || first + n > cnt ? cnt : first + n;
     for (int i = first; i < last; i++) {
-        const steer_data_item *it = steer_data_at(d, i);
-        int rc = steer_icl_add_query(e, it->id, it->prompt, it->completion, (const char *const *)it->choices,
-                                     it->n_choices, it->label, score);
-        if (rc) {
+        icl_query q;
+        memset(&q, 0, sizeof q);
+        int rc = prepare_item(e, d, i, score, &q);
+        if (!rc && (rc = query_run(e, &q))) {
+            const steer_data_item *it = steer_data_at(d, i);
             const char *path = steer_data_path(d);
             if (path && path[0] && it->line > 0) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", steer_last_error());
-                return steer_err(rc, "%s:%d: %s", path, it->line, msg);
+                rc = steer_err(rc, "%s:%d: %s", path, it->line, msg);
             }
-            return rc;
         }
+        if (!rc) rc = query_append(e, &q);
+        query_free(&q);
+        if (rc) return rc;
     }
     return STEER_OK;
 }
@@ -962,40 +1025,93 @@ static const char *base_name(const char *path, char *buf, size_t n)
     return buf;
 }
 
-int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
-                         const steer_icl_exp_params *pp, const char *out_dir, steer_icl_exp_result *res)
+/* The experiment in steps (steer_exp.h: steer_icl_job). A record of held-out
+ * query i (R scored rows, L layers) holds, in this order: double exact
+ * (max |Δlogit| with every layer patched), double kl[M_COUNT], double
+ * layer_kl[L], double rows[3][R] (KL by scored row: zero-shot, mean Δ_A,
+ * learned), int pick[M_COUNT]. */
+struct steer_icl_job {
+    steer_icl_exp_params p;
+    steer_model *m;
+    const steer_dataset *queries, *pool;
+    int lead, L, d, pre;
+    double t_start;
+    int *chosen, *ctx, n_ctx, n_skipped;
+    steer_icl *ev, *tr;             /* held-out (prepared; run per item), training (lead) */
+    steer_vecset *vmean, *vlearn;
+    steer_icl_learn_result lr;
+    int do_learn, any_choices, Kmax;
+    int *ev_item;                   /* [NE] held-out query → dataset item */
+    int *tr_item;                   /* lead: training query → dataset item */
+    int trained;                    /* lead: steer_icl_job_train done   */
+    unsigned char **recs;           /* lead: [NE] the records put       */
+    int n_put;
+};
+
+enum { R_ZERO = 0, R_MEAN, R_LEARNED, R_COUNT }; /* the methods whose KL rows a record holds */
+
+static size_t rec_size(int L, int R)
 {
+    return (size_t)(1 + M_COUNT + L + R_COUNT * R) * sizeof(double) + (size_t)M_COUNT * sizeof(int);
+}
+
+void steer_icl_job_free(steer_icl_job *x)
+{
+    if (!x) return;
+    if (x->recs)
+        for (int i = 0; i < (x->ev ? x->ev->n_q : 0); i++) free(x->recs[i]);
+    free(x->recs);
+    free(x->ev_item);
+    free(x->tr_item);
+    steer_vecset_free(x->vmean);
+    steer_vecset_free(x->vlearn);
+    steer_icl_free(x->ev);
+    steer_icl_free(x->tr);
+    free(x->ctx);
+    free(x->chosen);
+    free(x);
+}
+
+int steer_icl_job_new(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
+                      const steer_icl_exp_params *pp, int lead, steer_icl_job **out)
+{
+    *out = NULL;
     const double t_start = io_now_s();
     steer_icl_exp_params p = pp ? *pp : steer_icl_exp_default_params();
-    if (res) memset(res, 0, sizeof *res);
-    if (!m || !queries || !out_dir) return steer_err(STEER_EARG, "icl: NULL argument");
+    if (!m || !queries) return steer_err(STEER_EARG, "icl: NULL argument");
     if (!pool) pool = queries;
     if (p.shots < 1) return steer_err(STEER_EARG, "icl: shots must be >= 1, got %d", p.shots);
     if (p.n_eval < 1) return steer_err(STEER_EARG, "icl: at least one held-out query is needed, got %d", p.n_eval);
     if (p.n_train < 1) return steer_err(STEER_EARG, "icl: at least one training query is needed, got %d", p.n_train);
     if (!isfinite(p.alpha)) return steer_err(STEER_EARG, "icl: alpha is not finite");
     const steer_model_config *cfg = steer_model_get_config(m);
-    const int L = cfg->n_layer, pre = adds_bos(m);
-    int rc = STEER_OK;
-    int *chosen = NULL, *ctx = NULL, n_ctx = 0, n_skipped = 0;
-    steer_icl *ev = NULL, *tr = NULL;
-    steer_vecset *vmean = NULL, *vlearn = NULL;
-    double *kl[M_COUNT] = {0}, *tok_sum[M_COUNT] = {0}, *tok_mean[M_COUNT] = {0}, *rows = NULL;
-    int *tok_n = NULL, *pick[M_COUNT] = {0};
-    double *layer_kl = NULL, *exact = NULL;
-    cJSON *js = NULL;
+    steer_icl_job *x = calloc(1, sizeof *x);
+    if (!x) return steer_err(STEER_ENOMEM, "icl: out of memory");
+    x->p = p;
+    x->m = m;
+    x->queries = queries;
+    x->pool = pool;
+    x->lead = lead;
+    x->L = cfg->n_layer;
+    x->d = cfg->d_model;
+    x->pre = adds_bos(m);
+    x->t_start = t_start;
+    x->do_learn = p.learn.steps > 0;
+    x->lr = (steer_icl_learn_result){0, NAN, NAN};
+    const int pre = x->pre;
+    int rc = STEER_OK, n_ctx = 0;
 
     /* Context: the first `shots` items of the seed's permutation of the pool
      * that have a completion (and, with max_shot_tokens, are that short),
      * each tokenized on its own — the order steer_data_fewshot uses. */
-    chosen = malloc((size_t)p.shots * sizeof *chosen);
+    int *chosen = x->chosen = malloc((size_t)p.shots * sizeof *chosen);
     int *perm = malloc((size_t)(steer_data_count(pool) ? steer_data_count(pool) : 1) * sizeof *perm);
     int cap = 64;
-    ctx = malloc((size_t)cap * sizeof *ctx);
+    int *ctx = x->ctx = malloc((size_t)cap * sizeof *ctx);
     if (!chosen || !perm || !ctx) {
         free(perm);
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
-        goto done;
+        goto fail;
     }
     steer_data_permutation(steer_data_count(pool), p.seed, perm);
     if (pre) ctx[n_ctx++] = steer_token_bos(m);
@@ -1027,7 +1143,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
                 rc = steer_err(STEER_ENOMEM, "icl: out of memory");
                 break;
             }
-            ctx = nc;
+            ctx = x->ctx = nc;
         }
         memcpy(ctx + n_ctx, t, (size_t)n * sizeof *t);
         n_ctx += n;
@@ -1035,26 +1151,29 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
         chosen[got++] = perm[j];
     }
     free(perm);
-    if (rc) goto done;
+    x->n_ctx = n_ctx;
+    if (rc) goto fail;
     if (got < p.shots) {
         rc = steer_err(STEER_EARG, "%s: %d demonstrations asked for but the pool has only %d with an answer%s",
                        steer_data_path(pool), p.shots, got,
                        p.max_shot_tokens > 0 ? " and at most --max-shot-tokens tokens" : "");
-        goto done;
+        goto fail;
     }
-    if ((rc = steer_icl_new(m, ctx, n_ctx, p.n_threads, &ev))) {
+    if ((rc = steer_icl_new(m, ctx, n_ctx, p.n_threads, &x->ev))) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", steer_last_error());
         rc = steer_err(rc, "%d demonstrations: %s (use fewer --shots or --max-shot-tokens)", p.shots, msg);
-        goto done;
+        goto fail;
     }
-    if ((rc = steer_icl_new(m, ctx, n_ctx, p.n_threads, &tr))) goto done;
+    if (lead && (rc = steer_icl_new(m, ctx, n_ctx, p.n_threads, &x->tr))) goto fail;
 
-    /* Queries: held-out first, then training; demonstrations are skipped. */
+    /* Queries: held-out first, then training; demonstrations are skipped,
+     * and so are queries that do not fit the window after C. The held-out
+     * ones are only prepared here (steer_icl_job_run runs them); the lead
+     * runs the training ones, the others only check them. */
     {
         const int nq = steer_data_count(queries);
         int got_e = 0, got_t = 0;
-        n_skipped = 0;
         for (int i = 0; i < nq && (got_e < p.n_eval || got_t < p.n_train); i++) {
             const steer_data_item *it = steer_data_at(queries, i);
             int is_demo = 0;
@@ -1064,108 +1183,316 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             }
             if (is_demo) continue;
             const int to_eval = got_e < p.n_eval;
-            steer_icl *dst = to_eval ? ev : tr;
-            if ((rc = steer_icl_add_dataset(dst, queries, i, 1, p.score)) == STEER_ECONTEXT) {
-                n_skipped++; /* C ⊕ q does not fit the window: not a query of this context */
+            steer_icl *dst = to_eval ? x->ev : x->tr;
+            icl_query q;
+            memset(&q, 0, sizeof q);
+            if ((rc = prepare_item(dst ? dst : x->ev, queries, i, p.score, &q)) == STEER_ECONTEXT) {
+                x->n_skipped++; /* C ⊕ q does not fit the window: not a query of this context */
                 rc = STEER_OK;
                 continue;
             }
-            if (rc) goto done;
+            if (!rc && (to_eval || lead)) {
+                int **where = to_eval ? &x->ev_item : &x->tr_item, k = to_eval ? got_e : got_t;
+                int *ni = realloc(*where, (size_t)(k + 1) * sizeof *ni);
+                if (!ni) rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+                else (*where = ni)[k] = i;
+            }
+            if (!rc && (to_eval || lead)) rc = query_append(dst, &q);
+            query_free(&q);
+            if (rc) goto fail;
             if (to_eval) got_e++;
             else got_t++;
-            progress(&p, "queries", got_e + got_t, p.n_eval + p.n_train);
         }
         if (got_e == 0) {
             rc = steer_err(STEER_EARG, "%s: no queries (besides the demonstrations)", steer_data_path(queries));
-            goto done;
+            goto fail;
         }
         if (got_t == 0) {
             rc = steer_err(STEER_EARG, "%s: no training queries left after the %d held-out ones (use a smaller --n)",
                            steer_data_path(queries), got_e);
-            goto done;
+            goto fail;
         }
     }
-    const int NE = steer_icl_n_queries(ev);
-    int Kmax = 0, any_choices = 0;
+    const int NE = x->ev->n_q;
     for (int i = 0; i < NE; i++) {
-        if (steer_icl_n_scored(ev, i) > Kmax) Kmax = steer_icl_n_scored(ev, i);
-        any_choices |= ev->q[i].n_choices > 0;
+        if (steer_icl_n_scored(x->ev, i) > x->Kmax) x->Kmax = steer_icl_n_scored(x->ev, i);
+        x->any_choices |= x->ev->q[i].n_choices > 0;
     }
+    if (!lead) {
+        *out = x;
+        return STEER_OK;
+    }
+    if (!(x->recs = calloc((size_t)NE, sizeof *x->recs))) {
+        rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+        goto fail;
+    }
+    *out = x;
+    return STEER_OK;
+fail:
+    steer_icl_job_free(x);
+    return rc;
+}
+
+int steer_icl_job_train(steer_icl_job *x)
+{
+    if (!x || !x->lead || !x->tr) return steer_err(STEER_EARG, "icl job: only the lead trains");
+    if (x->trained) return steer_err(STEER_EARG, "icl job: trained already");
+    const steer_icl_exp_params p = x->p;
+    int rc = STEER_OK;
+    /* The training queries' ICL and zero-shot runs, in order (the Δ_A sums). */
+    for (int k = 0; k < x->tr->n_q; k++) {
+        if ((rc = query_run(x->tr, &x->tr->q[k]))) {
+            const steer_data_item *it = steer_data_at(x->queries, x->tr_item[k]);
+            const char *path = steer_data_path(x->queries);
+            if (path && path[0] && it->line > 0) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", steer_last_error());
+                rc = steer_err(rc, "%s:%d: %s", path, it->line, msg);
+            }
+            return rc;
+        }
+        progress(&p, "queries", k + 1, x->tr->n_q);
+    }
+    /* (b) Δ_A from the training queries; (d) learned from it. */
+    if ((rc = steer_icl_mean_delta(x->tr, &x->vmean))) return rc;
+    if ((rc = set_vec_meta(x->vmean, &x->p, "icl-mean"))) return rc;
+    if (x->do_learn) {
+        if ((rc = steer_icl_mean_delta(x->tr, &x->vlearn))) return rc;
+        steer_icl_learn_params lp = p.learn;
+        lp.on_step = learn_progress;
+        lp.ud = &x->p;
+        if ((rc = steer_icl_learn(x->tr, x->vlearn, &lp, &x->lr))) return rc;
+        if ((rc = set_vec_meta(x->vlearn, &x->p, "icl-learned"))) return rc;
+        char num[64];
+        snprintf(num, sizeof num, "%d", x->lr.steps);
+        if (!rc) rc = steer_vecset_set_meta(x->vlearn, "learn.steps", num);
+        snprintf(num, sizeof num, "%.17g", p.learn.lr);
+        if (!rc) rc = steer_vecset_set_meta(x->vlearn, "learn.lr", num);
+        snprintf(num, sizeof num, "%.9g", x->lr.loss_before);
+        if (!rc) rc = steer_vecset_set_meta(x->vlearn, "learn.loss_before", num);
+        snprintf(num, sizeof num, "%.9g", x->lr.loss_after);
+        if (!rc) rc = steer_vecset_set_meta(x->vlearn, "learn.loss_after", num);
+        if (rc) return rc;
+    }
+    x->trained = 1;
+    return STEER_OK;
+}
+
+int steer_icl_job_items(const steer_icl_job *x) { return x && x->ev ? x->ev->n_q : 0; }
+
+const char *steer_icl_job_item_id(const steer_icl_job *x, int i)
+{
+    return x && x->ev ? steer_icl_query_id(x->ev, i) : NULL;
+}
+
+size_t steer_icl_job_record_size(const steer_icl_job *x, int i)
+{
+    if (!x || !x->ev || i < 0 || i >= x->ev->n_q) return 0;
+    return rec_size(x->L, steer_icl_n_scored(x->ev, i));
+}
+
+int steer_icl_job_vectors(const steer_icl_job *x, float *mean, float *learned)
+{
+    if (!x || !x->vmean) return steer_err(STEER_EARG, "icl job: no vectors yet");
+    for (int l = 0; l < x->L; l++) {
+        const steer_vec *v = steer_vecset_find(x->vmean, STEER_SITE_ATTN_OUT, l);
+        const steer_vec *w = x->vlearn ? steer_vecset_find(x->vlearn, STEER_SITE_ATTN_OUT, l) : NULL;
+        if (!v || v->width != x->d || (x->vlearn && (!w || w->width != x->d)))
+            return steer_err(STEER_EARG, "icl job: no attn_out.%d vector", l);
+        memcpy(mean + (size_t)l * x->d, v->data, (size_t)x->d * sizeof(float));
+        if (learned && w) memcpy(learned + (size_t)l * x->d, w->data, (size_t)x->d * sizeof(float));
+    }
+    return STEER_OK;
+}
+
+int steer_icl_job_set_vectors(steer_icl_job *x, const float *mean, const float *learned)
+{
+    if (!x || !mean || (x->do_learn && !learned)) return steer_err(STEER_EARG, "icl job: missing vectors");
+    if (x->lead) return steer_err(STEER_EARG, "icl job: the lead makes its own vectors");
+    steer_vecset *vs[2] = {NULL, NULL};
+    const float *src[2] = {mean, x->do_learn ? learned : NULL};
+    int rc = STEER_OK;
+    for (int k = 0; k < 2 && !rc; k++) {
+        if (!src[k]) continue;
+        rc = steer_vecset_new(&vs[k]);
+        for (int l = 0; l < x->L && !rc; l++)
+            rc = steer_vecset_set(vs[k], STEER_SITE_ATTN_OUT, l, 0, x->d, src[k] + (size_t)l * x->d);
+    }
+    if (rc) {
+        steer_vecset_free(vs[0]);
+        steer_vecset_free(vs[1]);
+        return rc;
+    }
+    steer_vecset_free(x->vmean);
+    steer_vecset_free(x->vlearn);
+    x->vmean = vs[0];
+    x->vlearn = vs[1];
+    return STEER_OK;
+}
+
+int steer_icl_job_run(steer_icl_job *x, int i, void *rec, size_t n)
+{
+    if (!x || !x->ev || i < 0 || i >= x->ev->n_q) return steer_err(STEER_EARG, "icl: held-out query %d out of range", i);
+    if (n != steer_icl_job_record_size(x, i))
+        return steer_err(STEER_EARG, "icl: query %d: a record of %zu bytes, want %zu", i, n,
+                         steer_icl_job_record_size(x, i));
+    if (!x->vmean || (x->do_learn && !x->vlearn)) return steer_err(STEER_EARG, "icl job: no vectors yet");
+    steer_icl *ev = x->ev;
+    icl_query *q = &ev->q[i];
+    const int L = x->L, R = steer_icl_n_scored(ev, i);
+    double exact = NAN, kl[M_COUNT], *layer_kl = NULL, *rows = NULL;
+    int pick[M_COUNT];
+    for (int mth = 0; mth < M_COUNT; mth++) pick[mth] = -1, kl[mth] = NAN;
+    int rc = query_run(ev, q);
+    if (rc) {
+        const steer_data_item *it = steer_data_at(x->queries, x->ev_item[i]);
+        const char *path = steer_data_path(x->queries);
+        if (it && path && path[0] && it->line > 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", steer_last_error());
+            rc = steer_err(rc, "%s:%d: %s", path, it->line, msg);
+        }
+        return rc;
+    }
+    layer_kl = malloc((size_t)L * sizeof *layer_kl);
+    rows = malloc((size_t)R_COUNT * (R > 0 ? R : 1) * sizeof *rows);
+    if (!layer_kl || !rows) {
+        rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+        goto end;
+    }
+    for (int k = 0; k < R_COUNT * R; k++) rows[k] = NAN;
+    /* (a) every layer patched, then one layer at a time. */
+    if ((rc = steer_icl_patch(ev, i, NULL, &kl[M_PATCH], &exact))) goto end;
+    if (L > STEER_SWEEP_MAX_LAYERS) {
+        rc = steer_err(STEER_EARG, "icl: more than %d layers", STEER_SWEEP_MAX_LAYERS);
+        goto end;
+    }
+    for (int l = 0; l < L; l++) {
+        unsigned char mask[STEER_SWEEP_MAX_LAYERS];
+        memset(mask, 0, sizeof mask);
+        mask[l] = 1;
+        if ((rc = steer_icl_patch(ev, i, mask, &layer_kl[l], NULL))) goto end;
+    }
+    /* (c), (d): KL to ICL, zero-shot and steered. */
+    kl[M_ICL] = 0.0;
+    {
+        const int mths[R_COUNT] = {M_ZERO, M_MEAN, M_LEARNED};
+        const steer_vecset *vsm[R_COUNT] = {NULL, x->vmean, x->vlearn};
+        for (int k = 0; k < R_COUNT; k++) {
+            const int mth = mths[k];
+            if (mth == M_LEARNED && !x->do_learn) continue;
+            if ((rc = steer_icl_kl(ev, i, vsm[k], mth == M_ZERO ? 1.0f : x->p.alpha, &kl[mth], rows + (size_t)k * R)))
+                goto end;
+        }
+    }
+    if (x->any_choices) {
+        if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, NULL, 1.0f, &pick[M_ZERO], NULL))) goto end;
+        if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_CONTEXT, NULL, 1.0f, &pick[M_ICL], NULL))) goto end;
+        if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, x->vmean, x->p.alpha, &pick[M_MEAN], NULL))) goto end;
+        if (x->do_learn &&
+            (rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, x->vlearn, x->p.alpha, &pick[M_LEARNED], NULL)))
+            goto end;
+    }
+    {
+        unsigned char *o = rec;
+        memcpy(o, &exact, sizeof exact), o += sizeof exact;
+        memcpy(o, kl, sizeof kl), o += sizeof kl;
+        memcpy(o, layer_kl, (size_t)L * sizeof *layer_kl), o += (size_t)L * sizeof *layer_kl;
+        memcpy(o, rows, (size_t)R_COUNT * R * sizeof *rows), o += (size_t)R_COUNT * R * sizeof *rows;
+        memcpy(o, pick, sizeof pick);
+    }
+end:
+    /* The query's ICL logits and attn_out are not needed any more. */
+    free(q->icl_logits);
+    free(q->icl_attn);
+    q->icl_logits = NULL;
+    q->icl_attn = NULL;
+    free(layer_kl);
+    free(rows);
+    return rc;
+}
+
+int steer_icl_job_put(steer_icl_job *x, int i, const void *rec, size_t n)
+{
+    if (!x || !x->lead || !x->recs) return steer_err(STEER_EARG, "icl job: only the lead collects records");
+    if (i < 0 || i >= x->ev->n_q) return steer_err(STEER_EARG, "icl: held-out query %d out of range", i);
+    if (n != steer_icl_job_record_size(x, i))
+        return steer_err(STEER_EFORMAT, "icl: query %d: a record of %zu bytes, want %zu", i, n,
+                         steer_icl_job_record_size(x, i));
+    if (x->recs[i]) return steer_err(STEER_EARG, "icl: query %d put twice", i);
+    if (!(x->recs[i] = malloc(n))) return steer_err(STEER_ENOMEM, "icl: out of memory");
+    memcpy(x->recs[i], rec, n);
+    x->n_put++;
+    progress(&x->p, "evaluate", x->n_put, x->ev->n_q);
+    return STEER_OK;
+}
+
+int steer_icl_job_finish(steer_icl_job *x, const char *out_dir, steer_icl_exp_result *res)
+{
+    if (res) memset(res, 0, sizeof *res);
+    if (!x || !x->lead || !x->recs || !x->trained || !out_dir)
+        return steer_err(STEER_EARG, "icl job: only the lead finishes, after steer_icl_job_train");
+    if (x->n_put != x->ev->n_q) return steer_err(STEER_EARG, "icl: %d of %d held-out queries put", x->n_put, x->ev->n_q);
+    const steer_icl_exp_params p = x->p;
+    const steer_dataset *pool = x->pool;
+    const steer_model_config *cfg = steer_model_get_config(x->m);
+    const int L = x->L, n_ctx = x->n_ctx, n_skipped = x->n_skipped, do_learn = x->do_learn, any_choices = x->any_choices,
+              Kmax = x->Kmax;
+    const int *chosen = x->chosen;
+    steer_icl *ev = x->ev, *tr = x->tr;
+    const steer_vecset *vmean = x->vmean, *vlearn = x->vlearn;
+    const steer_icl_learn_result lr = x->lr;
+    const double t_start = x->t_start;
+    int rc = STEER_OK;
+    double *kl[M_COUNT] = {0}, *tok_sum[M_COUNT] = {0}, *tok_mean[M_COUNT] = {0};
+    int *tok_n = NULL, *pick[M_COUNT] = {0};
+    double *layer_kl = NULL, *exact = NULL, *lk_mean = NULL, *lk_se = NULL;
+    cJSON *js = NULL;
+    const int NE = steer_icl_n_queries(ev);
     for (int mth = 0; mth < M_COUNT; mth++) {
         kl[mth] = malloc((size_t)NE * sizeof(double));
-        tok_sum[mth] = calloc((size_t)Kmax, sizeof(double));
-        tok_mean[mth] = malloc((size_t)Kmax * sizeof(double));
+        tok_sum[mth] = calloc((size_t)Kmax + 1, sizeof(double));
+        tok_mean[mth] = malloc(((size_t)Kmax + 1) * sizeof(double));
         pick[mth] = malloc((size_t)NE * sizeof(int));
         if (!kl[mth] || !tok_sum[mth] || !tok_mean[mth] || !pick[mth]) {
             rc = steer_err(STEER_ENOMEM, "icl: out of memory");
             goto done;
         }
-        for (int i = 0; i < NE; i++) pick[mth][i] = -1, kl[mth][i] = NAN;
     }
-    tok_n = calloc((size_t)Kmax, sizeof *tok_n);
-    rows = malloc((size_t)Kmax * sizeof *rows);
+    tok_n = calloc((size_t)Kmax + 1, sizeof *tok_n);
     layer_kl = malloc((size_t)L * NE * sizeof *layer_kl);
     exact = malloc((size_t)NE * sizeof *exact);
-    if (!tok_n || !rows || !layer_kl || !exact) {
+    if (!tok_n || !layer_kl || !exact) {
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
         goto done;
     }
-
-    /* (b) Δ_A from the training queries; (d) learned from it. */
-    if ((rc = steer_icl_mean_delta(tr, &vmean))) goto done;
-    if ((rc = set_vec_meta(vmean, &p, "icl-mean"))) goto done;
-    steer_icl_learn_result lr = {0, NAN, NAN};
-    const int do_learn = p.learn.steps > 0;
-    if (do_learn) {
-        if ((rc = steer_icl_mean_delta(tr, &vlearn))) goto done;
-        steer_icl_learn_params lp = p.learn;
-        lp.on_step = learn_progress;
-        lp.ud = &p;
-        if ((rc = steer_icl_learn(tr, vlearn, &lp, &lr))) goto done;
-        if ((rc = set_vec_meta(vlearn, &p, "icl-learned"))) goto done;
-        char num[64];
-        snprintf(num, sizeof num, "%d", lr.steps);
-        if (!rc) rc = steer_vecset_set_meta(vlearn, "learn.steps", num);
-        snprintf(num, sizeof num, "%.17g", p.learn.lr);
-        if (!rc) rc = steer_vecset_set_meta(vlearn, "learn.lr", num);
-        snprintf(num, sizeof num, "%.9g", lr.loss_before);
-        if (!rc) rc = steer_vecset_set_meta(vlearn, "learn.loss_before", num);
-        snprintf(num, sizeof num, "%.9g", lr.loss_after);
-        if (!rc) rc = steer_vecset_set_meta(vlearn, "learn.loss_after", num);
-        if (rc) goto done;
-    }
-
-    /* (a), (c), (d) on the held-out queries. */
+    /* The records, in query order (the sums run in the order one process
+     * runs the queries). */
     for (int i = 0; i < NE; i++) {
         const int R = steer_icl_n_scored(ev, i);
-        if ((rc = steer_icl_patch(ev, i, NULL, &kl[M_PATCH][i], &exact[i]))) goto done;
-        for (int l = 0; l < L; l++) {
-            unsigned char mask[STEER_SWEEP_MAX_LAYERS];
-            memset(mask, 0, sizeof mask);
-            mask[l] = 1;
-            if (L > STEER_SWEEP_MAX_LAYERS) {
-                rc = steer_err(STEER_EARG, "icl: more than %d layers", STEER_SWEEP_MAX_LAYERS);
-                goto done;
-            }
-            if ((rc = steer_icl_patch(ev, i, mask, &layer_kl[(size_t)l * NE + i], NULL))) goto done;
-        }
-        kl[M_ICL][i] = 0.0;
-        const steer_vecset *vsm[M_COUNT] = {NULL, NULL, NULL, vmean, vlearn};
+        const unsigned char *o = x->recs[i];
+        double k5[M_COUNT];
+        int p5[M_COUNT];
+        memcpy(&exact[i], o, sizeof(double)), o += sizeof(double);
+        memcpy(k5, o, sizeof k5), o += sizeof k5;
+        for (int l = 0; l < L; l++, o += sizeof(double)) memcpy(&layer_kl[(size_t)l * NE + i], o, sizeof(double));
+        const unsigned char *rows = o;
+        o += (size_t)R_COUNT * R * sizeof(double);
+        memcpy(p5, o, sizeof p5);
         for (int mth = 0; mth < M_COUNT; mth++) {
-            if (mth == M_ICL || mth == M_PATCH || (mth == M_LEARNED && !do_learn)) continue;
-            if ((rc = steer_icl_kl(ev, i, vsm[mth], mth == M_ZERO ? 1.0f : p.alpha, &kl[mth][i], rows))) goto done;
-            for (int r = 0; r < R; r++) tok_sum[mth][r] += rows[r];
+            kl[mth][i] = k5[mth];
+            pick[mth][i] = p5[mth];
+        }
+        const int mths[R_COUNT] = {M_ZERO, M_MEAN, M_LEARNED};
+        for (int k = 0; k < R_COUNT; k++) {
+            if (mths[k] == M_LEARNED && !do_learn) continue;
+            for (int r = 0; r < R; r++) {
+                double v;
+                memcpy(&v, rows + ((size_t)k * R + r) * sizeof(double), sizeof v);
+                tok_sum[mths[k]][r] += v;
+            }
         }
         for (int r = 0; r < R; r++) tok_n[r]++;
-        if (any_choices) {
-            if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, NULL, 1.0f, &pick[M_ZERO][i], NULL))) goto done;
-            if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_CONTEXT, NULL, 1.0f, &pick[M_ICL][i], NULL))) goto done;
-            if ((rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, vmean, p.alpha, &pick[M_MEAN][i], NULL))) goto done;
-            if (do_learn &&
-                (rc = steer_icl_answer(ev, i, STEER_ICL_RUN_ZERO, vlearn, p.alpha, &pick[M_LEARNED][i], NULL)))
-                goto done;
-        }
-        progress(&p, "evaluate", i + 1, NE);
     }
     for (int mth = 0; mth < M_COUNT; mth++)
         for (int k = 0; k < Kmax; k++) tok_mean[mth][k] = tok_n[k] ? tok_sum[mth][k] / tok_n[k] : NAN;
@@ -1190,17 +1517,16 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             fmt[mth] = (double)nf / NE;
         }
     }
-    double *lk_mean = malloc((size_t)L * sizeof *lk_mean), *lk_se = malloc((size_t)L * sizeof *lk_se);
+    lk_mean = malloc((size_t)L * sizeof *lk_mean);
+    lk_se = malloc((size_t)L * sizeof *lk_se);
     if (!lk_mean || !lk_se) {
-        free(lk_mean);
-        free(lk_se);
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
         goto done;
     }
     for (int l = 0; l < L; l++) mean_se(layer_kl + (size_t)l * NE, NE, &lk_mean[l], &lk_se[l]);
 
     /* Files. */
-    if ((rc = io_mkdir_p(out_dir))) goto done_l;
+    if ((rc = io_mkdir_p(out_dir))) goto done;
     char model_name[256];
     base_name(p.model_path ? p.model_path : cfg->arch_name, model_name, sizeof model_name);
     {
@@ -1212,7 +1538,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             if (isfinite(acc[mth])) sb_printf(&b, "%.9g,%.9g,%d\n", acc[mth], fmt[mth], NE);
             else sb_printf(&b, ",,%d\n", NE);
         }
-        if ((rc = tb_write(&b, out_dir, "icl.csv"))) goto done_l;
+        if ((rc = tb_write(&b, out_dir, "icl.csv"))) goto done;
         sb_printf(&b, "layer,kl_patch_mean,kl_patch_se,recovery,delta_norm,learned_norm,n\n");
         for (int l = 0; l < L; l++) {
             const steer_vec *vm = steer_vecset_find(vmean, STEER_SITE_ATTN_OUT, l);
@@ -1222,7 +1548,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             if (vl) sb_printf(&b, "%.9g,%d\n", steer_vec_norm(vl->data, vl->width), NE);
             else sb_printf(&b, ",%d\n", NE);
         }
-        if ((rc = tb_write(&b, out_dir, "icl_layers.csv"))) goto done_l;
+        if ((rc = tb_write(&b, out_dir, "icl_layers.csv"))) goto done;
         sb_printf(&b, "id,label,n_scored,exact_max_abs,kl_zero,kl_mean_delta,kl_learned,pick_zero,pick_icl,"
                       "pick_mean_delta,pick_learned\n");
         for (int i = 0; i < NE; i++) {
@@ -1234,24 +1560,24 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
             if (do_learn) sb_printf(&b, "%d", pick[M_LEARNED][i]);
             sb_printf(&b, "\n");
         }
-        if ((rc = tb_write(&b, out_dir, "items_icl.csv"))) goto done_l;
+        if ((rc = tb_write(&b, out_dir, "items_icl.csv"))) goto done;
     }
     {
         char path[4200];
         snprintf(path, sizeof path, "%s/mean_delta.safetensors", out_dir);
-        if ((rc = steer_vecset_save(vmean, path))) goto done_l;
+        if ((rc = steer_vecset_save(vmean, path))) goto done;
         if (vlearn) {
             snprintf(path, sizeof path, "%s/learned.safetensors", out_dir);
-            if ((rc = steer_vecset_save(vlearn, path))) goto done_l;
+            if ((rc = steer_vecset_save(vlearn, path))) goto done;
         }
     }
-    if ((rc = write_figures(out_dir, &p, L, Kmax, tok_mean, have, lk_mean, km[M_ZERO], model_name))) goto done_l;
+    if ((rc = write_figures(out_dir, &p, L, Kmax, tok_mean, have, lk_mean, km[M_ZERO], model_name))) goto done;
 
     /* summary_icl.json */
     js = cJSON_CreateObject();
     if (!js) {
         rc = steer_err(STEER_ENOMEM, "icl: out of memory");
-        goto done_l;
+        goto done;
     }
     {
         cJSON_AddStringToObject(js, "format", "steer-icl/1");
@@ -1324,7 +1650,7 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
         char path[4200];
         snprintf(path, sizeof path, "%s/summary_icl.json", out_dir);
         rc = io_write_json(path, js);
-        if (rc) goto done_l;
+        if (rc) goto done;
     }
     if (res) {
         res->context_tokens = n_ctx;
@@ -1344,9 +1670,6 @@ int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const ste
         res->learn_before = lr.loss_before;
         res->learn_after = lr.loss_after;
     }
-done_l:
-    free(lk_mean);
-    free(lk_se);
 done:
     cJSON_Delete(js);
     for (int mth = 0; mth < M_COUNT; mth++) {
@@ -1356,14 +1679,39 @@ done:
         free(pick[mth]);
     }
     free(tok_n);
-    free(rows);
     free(layer_kl);
     free(exact);
-    steer_vecset_free(vmean);
-    steer_vecset_free(vlearn);
-    steer_icl_free(ev);
-    steer_icl_free(tr);
-    free(ctx);
-    free(chosen);
+    free(lk_mean);
+    free(lk_se);
+    return rc;
+}
+
+int steer_icl_experiment(steer_model *m, const steer_dataset *queries, const steer_dataset *pool,
+                         const steer_icl_exp_params *pp, const char *out_dir, steer_icl_exp_result *res)
+{
+    /* One process: every held-out query in order, run and put. */
+    if (res) memset(res, 0, sizeof *res);
+    if (!m || !queries || !out_dir) return steer_err(STEER_EARG, "icl: NULL argument");
+    steer_icl_job *x = NULL;
+    int rc = steer_icl_job_new(m, queries, pool, pp, 1, &x);
+    if (!rc) rc = steer_icl_job_train(x);
+    void *rec = NULL;
+    size_t cap = 0;
+    for (int i = 0; !rc && i < steer_icl_job_items(x); i++) {
+        const size_t n = steer_icl_job_record_size(x, i);
+        if (n > cap) {
+            void *nr = realloc(rec, n);
+            if (!nr) {
+                rc = steer_err(STEER_ENOMEM, "icl: out of memory");
+                break;
+            }
+            rec = nr;
+            cap = n;
+        }
+        if (!(rc = steer_icl_job_run(x, i, rec, n))) rc = steer_icl_job_put(x, i, rec, n);
+    }
+    free(rec);
+    if (!rc) rc = steer_icl_job_finish(x, out_dir, res);
+    steer_icl_job_free(x);
     return rc;
 }

@@ -170,10 +170,10 @@ static int widen(const steer_weight_view *W, double *out)
 {
     float *row = malloc((size_t)W->cols * sizeof *row);
     if (!row) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-    const size_t esz = steer_dtype_size(W->dtype);
+    const size_t rowb = steer_dtype_row_bytes(W->dtype, (size_t)W->cols);
     int rc = STEER_OK;
     for (int r = 0; r < W->rows && !rc; r++) {
-        rc = steer_dtype_to_f32(row, (const uint8_t *)W->data + (size_t)r * W->cols * esz, W->dtype, (size_t)W->cols);
+        rc = steer_dtype_to_f32(row, (const uint8_t *)W->data + (size_t)r * rowb, W->dtype, (size_t)W->cols);
         for (int c = 0; c < W->cols && !rc; c++) out[(size_t)r * W->cols + c] = row[c];
     }
     free(row);
@@ -819,10 +819,59 @@ static void quantile_stats(float *v, long n, steer_mlp_stats *s)
     s->p99 = q[2];
 }
 
-int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, const steer_mlp_params *p,
-                  steer_mlp_result **out)
+/* The run in steps (steer_exp.h: steer_mlp_job). A job holds the items'
+ * tokens and positions, a context whose captures write the chosen positions
+ * of one item into a scratch record, and (collect) the result buffers the
+ * records are put into. A record is, for k = resid_mid, mlp_in, mlp_gate,
+ * mlp_up (the first two only when an attenuation site needs them) and every
+ * chosen layer, the item's np rows of that capture as floats. */
+struct steer_mlp_job {
+    steer_model *m;
+    const steer_dataset *d;
+    steer_mlp_params p;
+    steer_mlp_result *r;
+    int n_items, T_max, np_max, collect;
+    int n_sel;                /* chosen layers (bufs, scratch: 4·n_sel)     */
+    item_job *jobs;
+    steer_site sites[2];
+    int n_sites;
+    int need[4];              /* captures kept: resid_mid, mlp_in, gate, up */
+    int width[4];
+    float **bufs;             /* collect: [4·n_sel] each [n_pos, width] (NULL: not kept) */
+    float **scratch;          /* [4·n_sel] each [np_max, width]             */
+    int *row_of, *pos;        /* [T_max]                                    */
+    int8_t *want_logits;      /* [T_max]                                    */
+    steer_ctx *c;
+    int n_put;
+    unsigned char *put_done;  /* [n_items]                                  */
+};
+
+void steer_mlp_job_free(steer_mlp_job *j)
 {
-    /* Ownership: borrows m, d and p; *out is the caller's. */
+    if (!j) return;
+    steer_ctx_free(j->c);
+    for (int i = 0; i < 4 * j->n_sel; i++) {
+        if (j->bufs) free(j->bufs[i]);
+        if (j->scratch) free(j->scratch[i]);
+    }
+    free(j->bufs);
+    free(j->scratch);
+    free(j->row_of);
+    free(j->pos);
+    free(j->want_logits);
+    free(j->put_done);
+    if (j->jobs)
+        for (int i = 0; i < j->n_items; i++) free(j->jobs[i].tok);
+    free(j->jobs);
+    steer_mlp_result_free(j->r);
+    free(j);
+}
+
+int steer_mlp_job_new(steer_model *m, const char *name, const steer_dataset *d, const steer_mlp_params *p, int collect,
+                      steer_mlp_job **out)
+{
+    /* Ownership: borrows m, d and p (p->vectors and p->layers must outlive
+     * the job); *out is the caller's. */
     *out = NULL;
     if (!m || !d || !p) return steer_err(STEER_EARG, "mlp analysis: missing model, data or parameters");
     if (p->token < 0) return steer_err(STEER_EARG, "mlp analysis: token must be >= 1 (or 0: all), got %d", p->token);
@@ -832,23 +881,26 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
     for (int l = 0; l < L; l++)
         if ((!p->layers || p->layers[l]) && (rc = check_gated(m, l))) return rc;
     if ((rc = steer_mlp_check_vectors(m, p))) return rc;
-    steer_site sites[2];
-    int n_sites = 0;
-    if ((rc = resolve_sites(p, sites, &n_sites))) return rc;
-    int need_mid = 0, need_in = 0;
-    for (int s = 0; s < n_sites; s++) {
-        need_mid |= sites[s] == STEER_SITE_ATTN_OUT;
-        need_in |= sites[s] == STEER_SITE_MLP_IN;
+    steer_mlp_job *j = calloc(1, sizeof *j);
+    if (!j) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
+    j->m = m;
+    j->d = d;
+    j->p = *p;
+    j->collect = collect;
+    if ((rc = resolve_sites(p, j->sites, &j->n_sites))) goto fail;
+    for (int s = 0; s < j->n_sites; s++) {
+        j->need[0] |= j->sites[s] == STEER_SITE_ATTN_OUT;
+        j->need[1] |= j->sites[s] == STEER_SITE_MLP_IN;
     }
+    j->need[2] = j->need[3] = 1;
+    j->width[0] = j->width[1] = dm;
+    j->width[2] = j->width[3] = f;
 
-    steer_mlp_result *r = calloc(1, sizeof *r);
-    const int n_items = steer_data_count(d);
-    item_job *jobs = calloc((size_t)(n_items > 0 ? n_items : 1), sizeof *jobs);
-    int *sel_of = malloc((size_t)L * sizeof *sel_of);
-    float **bufs = NULL; /* [4·n_sel]: mid, in, ag, au */
-    int *row_of = NULL;
-    steer_ctx *c = NULL;
-    if (!r || !jobs || !sel_of) {
+    steer_mlp_result *r = j->r = calloc(1, sizeof *r);
+    j->n_items = steer_data_count(d);
+    j->jobs = calloc((size_t)(j->n_items > 0 ? j->n_items : 1), sizeof *j->jobs);
+    j->put_done = calloc((size_t)(j->n_items > 0 ? j->n_items : 1), 1);
+    if (!r || !j->jobs || !j->put_done) {
         rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
         goto fail;
     }
@@ -866,30 +918,25 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
         rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
         goto fail;
     }
-    for (int l = 0; l < L; l++) {
-        sel_of[l] = -1;
-        if (!p->layers || p->layers[l]) {
-            sel_of[l] = r->n_sel;
-            r->layers[r->n_sel++] = l;
-        }
-    }
+    for (int l = 0; l < L; l++)
+        if (!p->layers || p->layers[l]) r->layers[r->n_sel++] = l;
     if (r->n_sel == 0) {
         rc = steer_err(STEER_EARG, "mlp analysis: no layers chosen");
         goto fail;
     }
 
     /* Tokenize every item; positions and rows. */
-    int T_max = 0;
-    for (int i = 0; i < n_items; i++) {
-        if ((rc = build_job(m, d, i, p->token, &jobs[i]))) goto fail;
-        if (jobs[i].np == 0) {
+    for (int i = 0; i < j->n_items; i++) {
+        if ((rc = build_job(m, d, i, p->token, &j->jobs[i]))) goto fail;
+        if (j->jobs[i].np == 0) {
             r->n_skipped++;
             continue;
         }
-        jobs[i].row0 = r->n_pos;
-        r->n_pos += jobs[i].np;
+        j->jobs[i].row0 = r->n_pos;
+        r->n_pos += j->jobs[i].np;
         r->n_items++;
-        if (jobs[i].T > T_max) T_max = jobs[i].T;
+        if (j->jobs[i].T > j->T_max) j->T_max = j->jobs[i].T;
+        if (j->jobs[i].np > j->np_max) j->np_max = j->jobs[i].np;
     }
     if (r->n_pos == 0) {
         rc = steer_err(STEER_EARG, "%s: no item has a completion token %d (every item was skipped)",
@@ -897,76 +944,130 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
         goto fail;
     }
 
-    /* Capture buffers. */
-    const int S = r->n_sel, N = r->n_pos;
-    bufs = calloc((size_t)4 * S, sizeof *bufs);
-    row_of = malloc((size_t)T_max * sizeof *row_of);
-    if (!bufs || !row_of) {
+    /* Buffers: the result's (collect) and one item's scratch. */
+    const int S = j->n_sel = r->n_sel, N = r->n_pos, T_max = j->T_max;
+    j->bufs = calloc((size_t)4 * S, sizeof *j->bufs);
+    j->scratch = calloc((size_t)4 * S, sizeof *j->scratch);
+    j->row_of = malloc((size_t)T_max * sizeof *j->row_of);
+    j->pos = malloc((size_t)T_max * sizeof *j->pos);
+    j->want_logits = calloc((size_t)T_max, 1);
+    if (!j->bufs || !j->scratch || !j->row_of || !j->pos || !j->want_logits) {
         rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
         goto fail;
     }
-    for (int li = 0; li < S && !rc; li++) {
-        if (need_mid && !(bufs[li] = malloc((size_t)N * dm * sizeof(float)))) rc = STEER_ENOMEM;
-        if (need_in && !(bufs[S + li] = malloc((size_t)N * dm * sizeof(float)))) rc = STEER_ENOMEM;
-        if (!(bufs[2 * S + li] = malloc((size_t)N * f * sizeof(float)))) rc = STEER_ENOMEM;
-        if (!(bufs[3 * S + li] = malloc((size_t)N * f * sizeof(float)))) rc = STEER_ENOMEM;
-    }
+    for (int k = 0; k < 4 && !rc; k++)
+        for (int li = 0; li < S && !rc; li++) {
+            if (!j->need[k]) continue;
+            if (collect && !(j->bufs[k * S + li] = malloc((size_t)N * j->width[k] * sizeof(float)))) rc = STEER_ENOMEM;
+            if (!(j->scratch[k * S + li] = calloc((size_t)j->np_max * j->width[k], sizeof(float)))) rc = STEER_ENOMEM;
+        }
     if (rc) {
         rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory (%d positions × %d layers)", N, S);
         goto fail;
     }
     /* Captures of the chosen positions of the current item: position t goes
-     * to row row_of[t] (-1: not captured), refilled per item. */
+     * to scratch row row_of[t] (-1: not captured), refilled per item. */
     steer_ctx_params cp = steer_ctx_default_params();
     cp.n_ctx = T_max;
-    if ((rc = steer_ctx_new(m, &cp, &c))) goto fail;
-    for (int t = 0; t < T_max; t++) row_of[t] = -1;
-    for (int li = 0; li < S && !rc; li++) {
-        static const steer_site cs[4] = {STEER_SITE_RESID_MID, STEER_SITE_MLP_IN, STEER_SITE_MLP_GATE,
-                                         STEER_SITE_MLP_UP};
-        for (int k = 0; k < 4 && !rc; k++) {
-            if (!bufs[k * S + li]) continue; /* resid_mid, mlp_in: when a site needs them */
-            const int id = steer_ctx_add_capture_into(c, cs[k], r->layers[li], 0, bufs[k * S + li], N,
-                                                      k < 2 ? dm : f, row_of, T_max);
+    if ((rc = steer_ctx_new(m, &cp, &j->c))) goto fail;
+    for (int t = 0; t < T_max; t++) {
+        j->row_of[t] = -1;
+        j->pos[t] = t;
+    }
+    static const steer_site cs[4] = {STEER_SITE_RESID_MID, STEER_SITE_MLP_IN, STEER_SITE_MLP_GATE, STEER_SITE_MLP_UP};
+    for (int k = 0; k < 4 && !rc; k++)
+        for (int li = 0; li < S && !rc; li++) {
+            if (!j->need[k]) continue;
+            const int id = steer_ctx_add_capture_into(j->c, cs[k], r->layers[li], 0, j->scratch[k * S + li], j->np_max,
+                                                      j->width[k], j->row_of, T_max);
             if (id < 0) rc = id;
         }
-    }
     if (rc) goto fail;
-    {
-        int *pos = malloc((size_t)T_max * sizeof *pos);
-        int8_t *want_logits = calloc((size_t)T_max, 1);
-        if (!pos || !want_logits) {
-            free(pos);
-            free(want_logits);
-            rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-            goto fail;
+    *out = j;
+    return STEER_OK;
+fail:
+    steer_mlp_job_free(j);
+    return rc;
+}
+
+int steer_mlp_job_items(const steer_mlp_job *j) { return j ? j->n_items : 0; }
+
+size_t steer_mlp_job_record_size(const steer_mlp_job *j, int item)
+{
+    if (!j || !j->r || item < 0 || item >= j->n_items) return 0;
+    size_t w = 0;
+    for (int k = 0; k < 4; k++) w += j->need[k] ? (size_t)j->width[k] : 0;
+    return (size_t)j->jobs[item].np * j->r->n_sel * w * sizeof(float);
+}
+
+int steer_mlp_job_run(steer_mlp_job *j, int item, void *rec, size_t n)
+{
+    if (!j || !j->r || !j->c || item < 0 || item >= j->n_items) return steer_err(STEER_EARG, "mlp analysis: item %d out of range", item);
+    const item_job *jb = &j->jobs[item];
+    if (n != steer_mlp_job_record_size(j, item))
+        return steer_err(STEER_EARG, "mlp analysis: item %d: a record of %zu bytes, want %zu", item, n,
+                         steer_mlp_job_record_size(j, item));
+    if (jb->np == 0) return STEER_OK;
+    for (int t = 0; t < j->T_max; t++) j->row_of[t] = t >= jb->p0 && t < jb->p0 + jb->np ? t - jb->p0 : -1;
+    steer_ctx_clear(j->c, -1);
+    steer_batch b = {jb->T, jb->tok, j->pos, NULL, j->want_logits};
+    int rc = steer_forward(j->c, &b);
+    if (rc) return rc;
+    const int S = j->r->n_sel;
+    unsigned char *q = rec;
+    for (int k = 0; k < 4; k++)
+        for (int li = 0; li < S; li++) {
+            if (!j->need[k]) continue;
+            const size_t bytes = (size_t)jb->np * j->width[k] * sizeof(float);
+            memcpy(q, j->scratch[k * S + li], bytes);
+            q += bytes;
         }
-        for (int t = 0; t < T_max; t++) pos[t] = t;
-        int done = 0;
-        for (int i = 0; i < n_items && !rc; i++) {
-            const item_job *j = &jobs[i];
-            if (j->np == 0) continue;
-            for (int t = 0; t < T_max; t++) row_of[t] = t >= j->p0 && t < j->p0 + j->np ? j->row0 + t - j->p0 : -1;
-            steer_ctx_clear(c, -1);
-            steer_batch b = {j->T, j->tok, pos, NULL, want_logits};
-            rc = steer_forward(c, &b);
-            done++;
-            if (!rc && p->on_item) p->on_item(p->ud, done, r->n_items);
+    return STEER_OK;
+}
+
+int steer_mlp_job_put(steer_mlp_job *j, int item, const void *rec, size_t n)
+{
+    if (!j || !j->r || item < 0 || item >= j->n_items) return steer_err(STEER_EARG, "mlp analysis: item %d out of range", item);
+    if (!j->collect) return steer_err(STEER_EARG, "mlp analysis: this job does not collect records");
+    if (n != steer_mlp_job_record_size(j, item))
+        return steer_err(STEER_EFORMAT, "mlp analysis: item %d: a record of %zu bytes, want %zu", item, n,
+                         steer_mlp_job_record_size(j, item));
+    const item_job *jb = &j->jobs[item];
+    if (jb->np == 0) return STEER_OK;
+    if (j->put_done[item]) return steer_err(STEER_EARG, "mlp analysis: item %d put twice", item);
+    const int S = j->r->n_sel;
+    const unsigned char *q = rec;
+    for (int k = 0; k < 4; k++)
+        for (int li = 0; li < S; li++) {
+            if (!j->need[k]) continue;
+            const size_t bytes = (size_t)jb->np * j->width[k] * sizeof(float);
+            memcpy(j->bufs[k * S + li] + (size_t)jb->row0 * j->width[k], q, bytes);
+            q += bytes;
         }
-        free(pos);
-        free(want_logits);
-        if (rc) goto fail;
-    }
-    steer_ctx_free(c);
-    c = NULL;
+    j->put_done[item] = 1;
+    j->n_put++;
+    if (j->p.on_item) j->p.on_item(j->p.ud, j->n_put, j->r->n_items);
+    return STEER_OK;
+}
+
+int steer_mlp_job_finish(steer_mlp_job *j, steer_mlp_result **out)
+{
+    *out = NULL;
+    if (!j || !j->r || !j->collect) return steer_err(STEER_EARG, "mlp analysis: this job does not collect records");
+    if (j->n_put != j->r->n_items)
+        return steer_err(STEER_EARG, "mlp analysis: %d of %d items put", j->n_put, j->r->n_items);
+    steer_ctx_free(j->c);
+    j->c = NULL;
+    steer_mlp_result *r = j->r;
+    const steer_model_config *cfg = steer_model_get_config(j->m);
+    const int S = r->n_sel, N = r->n_pos, f = r->f;
+    float **bufs = j->bufs;
+    int rc = STEER_OK;
 
     /* |g1|, |g2| per layer and their statistics. */
     r->absg = calloc((size_t)2 * S, sizeof *r->absg);
     r->stats = calloc((size_t)2 * S, sizeof *r->stats);
-    if (!r->absg || !r->stats) {
-        rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-        goto fail;
-    }
+    if (!r->absg || !r->stats) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
     {
         const size_t NF = (size_t)N * f;
         double *ag = dalloc(NF), *au = dalloc(NF), *g1 = dalloc(NF), *g2 = dalloc(NF), *ones = dalloc(NF);
@@ -1008,55 +1109,65 @@ int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, cons
         free(g2);
         free(ones);
         free(sorted);
-        if (rc) goto fail;
+        if (rc) return rc;
     }
 
     /* Attenuation per (site, layer). */
-    if (n_sites) {
-        r->att = calloc((size_t)n_sites * S, sizeof *r->att);
-        if (!r->att) {
-            rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
-            goto fail;
-        }
-        for (int s = 0; s < n_sites && !rc; s++)
+    if (j->n_sites) {
+        r->att = calloc((size_t)j->n_sites * S, sizeof *r->att);
+        if (!r->att) return steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
+        for (int s = 0; s < j->n_sites && !rc; s++)
             for (int li = 0; li < S && !rc; li++) {
                 const int l = r->layers[li];
                 steer_mlp_branch *br = NULL;
-                if ((rc = steer_mlp_branch_new(m, l, &br))) break;
-                const steer_vec *v = steer_vecset_find(p->vectors, sites[s], l);
+                if ((rc = steer_mlp_branch_new(j->m, l, &br))) break;
+                const steer_vec *v = steer_vecset_find(j->p.vectors, j->sites[s], l);
                 att_acc A;
                 memset(&A, 0, sizeof A);
-                const int norm = sites[s] == STEER_SITE_ATTN_OUT;
+                const int norm = j->sites[s] == STEER_SITE_ATTN_OUT;
                 rc = att_rows(br, norm, norm ? bufs[li] : bufs[S + li], N, v->data, &A);
                 steer_mlp_branch_free(br);
                 if (rc) break;
                 steer_mlp_att *o = &r->att[r->n_att++];
                 att_finish(&A, o);
                 snprintf(o->model, sizeof o->model, "%s", r->name);
-                o->site = sites[s];
+                o->site = j->sites[s];
                 o->layer = l;
             }
-        if (rc) goto fail;
+        if (rc) return rc;
     }
-    for (int i = 0; i < 4 * S; i++) free(bufs[i]);
-    free(bufs);
-    free(row_of);
-    for (int i = 0; i < n_items; i++) free(jobs[i].tok);
-    free(jobs);
-    free(sel_of);
     *out = r;
+    j->r = NULL; /* the caller's now: nothing more to run or put */
     return STEER_OK;
-fail:
-    steer_ctx_free(c);
-    if (bufs)
-        for (int i = 0; i < 4 * r->n_sel; i++) free(bufs[i]);
-    free(bufs);
-    free(row_of);
-    if (jobs)
-        for (int i = 0; i < n_items; i++) free(jobs[i].tok);
-    free(jobs);
-    free(sel_of);
-    steer_mlp_result_free(r);
+}
+
+int steer_mlp_run(steer_model *m, const char *name, const steer_dataset *d, const steer_mlp_params *p,
+                  steer_mlp_result **out)
+{
+    /* Ownership: borrows m, d and p; *out is the caller's. One process: every
+     * item's record is made and put in dataset order. */
+    *out = NULL;
+    steer_mlp_job *j = NULL;
+    int rc = steer_mlp_job_new(m, name, d, p, 1, &j);
+    void *rec = NULL;
+    size_t cap = 0;
+    for (int i = 0; !rc && i < j->n_items; i++) {
+        const size_t n = steer_mlp_job_record_size(j, i);
+        if (n == 0) continue;
+        if (n > cap) {
+            void *nr = realloc(rec, n);
+            if (!nr) {
+                rc = steer_err(STEER_ENOMEM, "mlp analysis: out of memory");
+                break;
+            }
+            rec = nr;
+            cap = n;
+        }
+        if (!(rc = steer_mlp_job_run(j, i, rec, n))) rc = steer_mlp_job_put(j, i, rec, n);
+    }
+    free(rec);
+    if (!rc) rc = steer_mlp_job_finish(j, out);
+    steer_mlp_job_free(j);
     return rc;
 }
 

@@ -11,7 +11,10 @@
  * to mpi_pool_put(). Rank 0 hands items out one at a time on request, in
  * the order of its to-do list, and passes every record — its own and the
  * other ranks' — to one consume callback, serialised, so one process writes
- * the journal and the tables exactly as a one-process run does.
+ * the output (the sweep's journal and tables, analyze-mlp's and icl's
+ * files, capture's tensor file) exactly as a one-process run does. One
+ * scheduler for every --mpi command: each brings an item source (todo) and
+ * a merge step (consume); mpi_share.c runs the pool and reports.
  *
  * A rank that sends nothing (not even its heartbeat, once a second) for
  * timeout_s seconds is lost: rank 0 hands it nothing more, the others
@@ -28,7 +31,9 @@ typedef struct mpi_pool mpi_pool;
  * MPI_COMM_WORLD. Prints one line and returns 1 on failure. */
 int cli_mpi_init(int *rank, int *size);
 void cli_mpi_finalize(void);
-/* 1 when ok is nonzero on every rank (a collective: every rank calls it). */
+/* 1 when ok is nonzero on every rank (a collective: every rank calls it).
+ * A rank that arrives early sleeps (1 ms steps) instead of spinning a core
+ * while a slower one loads. */
 int cli_mpi_all_ok(int ok);
 /* Prints "steer <what>: <msg>" and ends every rank (MPI_Abort): for out of
  * memory, where nothing sensible is left to do. */
@@ -50,6 +55,12 @@ typedef struct {
      * (< 0: its message in steer_last_error()). */
     int (*compute)(void *ud, mpi_pool *pool);
     void *compute_ud;
+    /* 1: rank 0 hands out nothing until its compute thread has called
+     * mpi_pool_publish (a first, sequential part of the work, e.g. training,
+     * whose result every rank needs: the blob), or has stopped. Meanwhile
+     * the ranks wait inside the pool: heartbeats go on, so a rank lost
+     * then is detected like any other. */
+    int publish;
 } mpi_pool_params;
 
 typedef struct {
@@ -70,8 +81,43 @@ int mpi_pool_run(const mpi_pool_params *pp, mpi_pool_result *res);
 /* Compute threads (calls serialised by the caller): the next item to compute,
  * or -1 when there is no more work. May block waiting for rank 0. */
 int mpi_pool_next(mpi_pool *p);
+/* Rank 0's compute thread (params.publish), once: n bytes (copied) that
+ * reach every other rank before its first item; from now on items are
+ * handed out. Returns 0, or < 0 for a second call (its message set as by
+ * mpi_pool_error). */
+int mpi_pool_publish(mpi_pool *p, const void *blob, size_t n);
+/* The published blob: on a rank > 0 once mpi_pool_next has returned an
+ * item (NULL before, or when nothing was published). Valid during the run. */
+const void *mpi_pool_blob(mpi_pool *p, size_t *n);
+/* Compute thread: an error of the command's own (not the library's), as
+ * the compute function's message; returns STEER_EARG to return from it. */
+int mpi_pool_error(mpi_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Compute threads: a finished item's record (copied). Returns 0 or < 0 (rank
  * 0: consume's error, whose message mpi_pool_run reports). */
 int mpi_pool_put(mpi_pool *p, int item, const void *rec, size_t n);
+
+/* ---------------------------------------------------------------- one command's share (mpi_share.c)
+ * What every --mpi command does with the pool: run it (a collective), then
+ * on rank 0 report. Each command brings one item source (pp->todo, in the
+ * order a one-process run takes the items) and one merge step
+ * (pp->consume, called in completion order; the command keeps what is
+ * needed to write its files in item order afterwards). */
+typedef struct {
+    /* Names item i in the "missing" line ("3", "prompts 33-64"); NULL: i. */
+    void (*name_item)(void *ud, int item, char *buf, size_t n);
+    void *ud;
+    /* What follows the missing items' list: where the finished ones are and
+     * how to get the rest. NULL: nothing was written, and a rerun computes
+     * every item again (a command without a journal). */
+    void (*after_missing)(void *ud, const mpi_pool_result *res, char *buf, size_t n);
+    int verbose; /* rank 0 prints "items computed per rank: 0:a 1:b ..." */
+} mpi_share_report;
+
+/* Runs the pool on every rank. Rank 0 returns 0 (every item handed out came
+ * back), 3 (consume asked to stop), or an exit status after one line on
+ * stderr: an error (its own or another rank's), or "N item(s) missing,
+ * handed to K lost rank(s): LIST; AFTER". Other ranks return 0, or 1 after
+ * an error. */
+int cli_mpi_share(const mpi_pool_params *pp, const mpi_share_report *rep);
 
 #endif
