@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "kern.h"
 #include "quant.h"
+#include "qdot.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -217,7 +218,15 @@ int ops_kern_set(const ops_kernels *k)
     return 0;
 }
 
-void ops_matmul(float *out, const float *in, const steer_mat *W, int n) { ops_kern()->matmul(out, in, W, n); }
+void ops_matmul(float *out, const float *in, const steer_mat *W, int n)
+{
+    /* quantized weights at fast precision: 8-bit activations and integer dots (qdot.h) */
+    if (q_is_quantized(W->dtype) && ops_precision() == STEER_PRECISION_FAST && qdot_can(W)) {
+        qdot_matmul(out, in, W, n);
+        return;
+    }
+    ops_kern()->matmul(out, in, W, n);
+}
 
 void ops_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
                    int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap, float *scores)
