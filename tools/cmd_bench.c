@@ -96,7 +96,7 @@ static uint64_t model_bytes(const steer_model *m)
             if (steer_model_weight(m, (steer_weight)w, l, &v) != STEER_OK || !v.data) continue;
             if (w == STEER_WEIGHT_TOK_EMBD) embd = v.data;
             if (w == STEER_WEIGHT_OUTPUT && v.data == embd) continue;
-            total += (uint64_t)v.rows * (uint64_t)v.cols * steer_dtype_size(v.dtype);
+            total += (uint64_t)v.rows * (uint64_t)steer_dtype_row_bytes(v.dtype, (size_t)v.cols); /* quantized: whole blocks */
         }
     }
     return total;

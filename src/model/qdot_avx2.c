@@ -73,6 +73,23 @@ AI __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d)
  * prefetcher alone, the same at 2048 and 4096). A block of bb bytes
  * advances the stream by bb: one prefetch per 64 bytes. */
 #define QD_PREFETCH 2048
+/* _mm_insert_epi16 with a lane known only at run time at -O0 (the ASan
+ * build): its lane must be a constant; unrolled loops make r one, and the
+ * switch folds away. */
+AI __m128i insert_u16(__m128i v, uint16_t h, int r)
+{
+    switch (r & 7) {
+    case 0: return _mm_insert_epi16(v, h, 0);
+    case 1: return _mm_insert_epi16(v, h, 1);
+    case 2: return _mm_insert_epi16(v, h, 2);
+    case 3: return _mm_insert_epi16(v, h, 3);
+    case 4: return _mm_insert_epi16(v, h, 4);
+    case 5: return _mm_insert_epi16(v, h, 5);
+    case 6: return _mm_insert_epi16(v, h, 6);
+    default: return _mm_insert_epi16(v, h, 7);
+    }
+}
+
 AI void prefetch_rows(const int MR, const uint8_t *w, size_t ldw, size_t bb)
 {
     for (int r = 0; r < MR; r++)
@@ -229,8 +246,7 @@ AI void tile_legacy(const steer_dtype T, const int MR, const int NR, int K, cons
         float mw[QDOT_MR];
         /* the block scale products D = dw·dx, MR at a time, read back broadcast */
         float D[QDOT_NR][4] __attribute__((aligned(16)));
-        uint16_t dwh[8] = {0}; /* the MR f16 scales, widened together (an array, not
-                                  _mm_insert_epi16: its lane must be a constant, and -O0 keeps r a variable) */
+        __m128i dwh = _mm_setzero_si128(); /* the MR f16 scales, widened together */
         #pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             const uint8_t *blk = w + (size_t)r * ldw + (size_t)b * bb;
@@ -238,10 +254,10 @@ AI void tile_legacy(const steer_dtype T, const int MR, const int NR, int K, cons
             if (!has_min) wa[r] = _mm256_sign_epi8(wv[r], wv[r]);
             uint16_t h;
             memcpy(&h, blk, 2);
-            dwh[r] = h;
+            dwh = insert_u16(dwh, h, r);
             if (has_min) mw[r] = f16s(blk + 2);
         }
-        const __m128 dwv = _mm_cvtph_ps(_mm_loadu_si128((const __m128i *)dwh));
+        const __m128 dwv = _mm_cvtph_ps(dwh);
         #pragma GCC unroll 8
         for (int i = 0; i < NR; i++)
             _mm_store_ps(D[i], _mm_mul_ps(dwv, _mm_set1_ps(((const float *)(x + (size_t)i * ldx + K))[b])));
