@@ -61,6 +61,25 @@
 
 #include "bench_util.h"
 
+#include <sys/stat.h>
+
+/* Bytes of the weights one generated token reads: every layer matrix and the
+ * head, as stored (quantized rows by their block bytes). */
+static double token_weight_bytes(const steer_model *m)
+{
+    static const steer_weight mats[] = {STEER_WEIGHT_Q, STEER_WEIGHT_K, STEER_WEIGHT_V, STEER_WEIGHT_O,
+                                        STEER_WEIGHT_GATE, STEER_WEIGHT_UP, STEER_WEIGHT_DOWN};
+    double b = 0.0;
+    steer_weight_view v;
+    for (int l = 0; l < steer_model_get_config(m)->n_layer; l++)
+        for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++)
+            if (steer_model_weight(m, mats[k], l, &v) == STEER_OK && v.data)
+                b += (double)v.rows * (double)steer_dtype_row_bytes(v.dtype, (size_t)v.cols);
+    if (steer_model_weight(m, STEER_WEIGHT_OUTPUT, 0, &v) == STEER_OK && v.data)
+        b += (double)v.rows * (double)steer_dtype_row_bytes(v.dtype, (size_t)v.cols);
+    return b;
+}
+
 static int die(const char *what, int rc)
 {
     fprintf(stderr, "bench_forward: %s failed (%d): %s\n", what, rc, steer_last_error());
@@ -296,7 +315,8 @@ int main(int argc, char **argv)
     /* pp_last: the head once */
     const double ppl_flop = n_prompt * 2.0 * mat_w + 2.0 * head_w + att_coef * (double)n_prompt * (n_prompt + 1) / 2.0;
     /* bytes read per generated token: every layer matrix and the head, once */
-    const double tok_bytes = (mat_w + head_w) * (double)steer_dtype_size(cfg->weight_dtype);
+    const double tok_bytes = token_weight_bytes(m);
+    (void)head_w;
 
     printf("model: %s\n", path);
     printf("config: arch=%s format=%s n_layer=%d d_model=%d n_head=%d n_kv_head=%d head_dim=%d d_ff=%d n_vocab=%d "
@@ -403,7 +423,10 @@ int main(int argc, char **argv)
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         const double rss = (double)ru.ru_maxrss * 1024.0;
-        const double w_bytes = (double)cfg->n_params * (double)steer_dtype_size(cfg->weight_dtype);
+        struct stat st; /* the weights: the file's size (as mapped; quantized types included) */
+        const double w_bytes = stat(path, &st) == 0 && S_ISREG(st.st_mode)
+                                   ? (double)st.st_size
+                                   : (double)cfg->n_params * (double)steer_dtype_size(cfg->weight_dtype);
         const double kv_bytes = 2.0 * cfg->n_layer * (double)n_ctx * kvd * sizeof(float);
         const double bound = 1.1 * (w_bytes + kv_bytes);
         printf("result model=%s dtype=%s metric=peak_rss MiB=%.1f before_load_MiB=%.1f added_MiB=%.1f bound_MiB=%.1f "
