@@ -50,36 +50,12 @@ static float frand(void) /* uniform in [-1, 1) */
     return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 
-typedef void (*mm_fn)(float *out, const float *in, const steer_mat *W, int n);
+typedef bench_mm_fn mm_fn;
 
 static double min_time = 0.3;
 static int rounds = 3;
 
-/* Seconds per call of fn(out, in, W, n): the best batch mean. Calls are
- * grouped in batches of at least ~1 ms (one call if a call is longer), and
- * batches are repeated until min_time has passed and at least 3 were run. The
- * best batch, not the mean of all, is reported, because this machine may be
- * shared: a batch that lost its core to another process is slower, never
- * faster. */
-static double time_case(mm_fn fn, float *out, const float *in, const steer_mat *W, int n)
-{
-    double t0 = now_s();
-    fn(out, in, W, n); /* warm-up: caches, page faults, thread pool */
-    double t1 = now_s() - t0;
-    long batch = 1;
-    while (t1 * (double)batch < 1e-3 && batch < (1L << 24)) batch *= 2;
-    double best = 1e30, total = 0.0;
-    int n_batches = 0;
-    while (total < min_time || n_batches < 3) {
-        t0 = now_s();
-        for (long i = 0; i < batch; i++) fn(out, in, W, n);
-        double t = now_s() - t0;
-        total += t;
-        n_batches++;
-        if (t / (double)batch < best) best = t / (double)batch;
-    }
-    return best;
-}
+#define time_case(fn, out, in, W, n) bench_time_mm(fn, out, in, W, n, min_time)
 
 static double rel_err(const float *a, const float *ref, size_t m)
 {

@@ -55,30 +55,12 @@ static uint64_t rnext(void)
 }
 static float frand(void) { return (float)((rnext() >> 40) * (1.0 / 8388608.0)) - 1.0f; }
 
-typedef void (*mm_fn)(float *out, const float *in, const steer_mat *W, int n);
+typedef bench_mm_fn mm_fn;
 
 static double min_time = 0.3;
 static int rounds = 3;
 
-static double time_case(mm_fn fn, float *out, const float *in, const steer_mat *W, int n)
-{
-    double t0 = now_s();
-    fn(out, in, W, n);
-    double t1 = now_s() - t0;
-    long batch = 1;
-    while (t1 * (double)batch < 1e-3 && batch < (1L << 24)) batch *= 2;
-    double best = 1e30, total = 0.0;
-    int n_batches = 0;
-    while (total < min_time || n_batches < 3) {
-        t0 = now_s();
-        for (long i = 0; i < batch; i++) fn(out, in, W, n);
-        double t = now_s() - t0;
-        total += t;
-        n_batches++;
-        if (t / (double)batch < best) best = t / (double)batch;
-    }
-    return best;
-}
+#define time_case(fn, out, in, W, n) bench_time_mm(fn, out, in, W, n, min_time)
 
 static void exact_matmul(float *out, const float *in, const steer_mat *W, int n) { ops_kern()->matmul(out, in, W, n); }
 

@@ -63,107 +63,71 @@ static double cpu_foreign(cpu_sample a, cpu_sample b)
     return f < 0 ? 0.0 : f;
 }
 
-/* The 512-bit form of bench_fma_peak's loop (10 chains of 16-lane FMAs, 32
- * FLOP per instruction), compiled for AVX-512 and run only where the CPU has
- * it (the widest vector the kernels use; kern.h). */
+/* The FMA-peak loop, once for each vector width: every OpenMP thread runs 10
+ * independent chains of FMAs on registers (enough to cover the FMA latency
+ * on current x86 cores), best of 5 passes of 2e8 FMA instructions per
+ * thread. V: the vector type, P: the intrinsics' prefix (_mm256, _mm512),
+ * LANES: floats per vector, R: the register constraint. */
+#define BENCH_FMA_PEAK_BODY(V, P, LANES, R)                                                                      \
+    const long iters = 20000000; /* × 10 FMAs per thread */                                                   \
+    double best = 1e30;                                                                                       \
+    volatile float sink = 0.0f;                                                                               \
+    for (int pass = 0; pass < 5; pass++) {                                                                    \
+        float total = 0.0f;                                                                                   \
+        const double t0 = now_s();                                                                            \
+        _Pragma("omp parallel reduction(+ : total)")                                                          \
+        {                                                                                                     \
+            /* ten named accumulators: an array would live in memory (a store and reload per FMA) */          \
+            const V m = P##_set1_ps(0.999999f), c = P##_set1_ps(1e-7f);                                       \
+            const float t0f = (float)omp_get_thread_num();                                                    \
+            V a0 = P##_set1_ps(t0f), a1 = P##_set1_ps(t0f + 1), a2 = P##_set1_ps(t0f + 2),                    \
+              a3 = P##_set1_ps(t0f + 3), a4 = P##_set1_ps(t0f + 4), a5 = P##_set1_ps(t0f + 5),                \
+              a6 = P##_set1_ps(t0f + 6), a7 = P##_set1_ps(t0f + 7), a8 = P##_set1_ps(t0f + 8),                \
+              a9 = P##_set1_ps(t0f + 9);                                                                      \
+            for (long i = 0; i < iters; i++) {                                                                \
+                a0 = P##_fmadd_ps(a0, m, c);                                                                  \
+                a1 = P##_fmadd_ps(a1, m, c);                                                                  \
+                a2 = P##_fmadd_ps(a2, m, c);                                                                  \
+                a3 = P##_fmadd_ps(a3, m, c);                                                                  \
+                a4 = P##_fmadd_ps(a4, m, c);                                                                  \
+                a5 = P##_fmadd_ps(a5, m, c);                                                                  \
+                a6 = P##_fmadd_ps(a6, m, c);                                                                  \
+                a7 = P##_fmadd_ps(a7, m, c);                                                                  \
+                a8 = P##_fmadd_ps(a8, m, c);                                                                  \
+                a9 = P##_fmadd_ps(a9, m, c);                                                                  \
+                __asm__("" : R(a0), R(a1), R(a2), R(a3), R(a4), R(a5), R(a6), R(a7), R(a8), R(a9));           \
+            }                                                                                                 \
+            V s = P##_add_ps(P##_add_ps(P##_add_ps(a0, a1), P##_add_ps(a2, a3)),                              \
+                             P##_add_ps(P##_add_ps(a4, a5), P##_add_ps(a6, a7)));                             \
+            s = P##_add_ps(s, P##_add_ps(a8, a9));                                                            \
+            float lane[LANES];                                                                                \
+            P##_storeu_ps(lane, s);                                                                           \
+            for (int j = 0; j < LANES; j++) total += lane[j];                                                 \
+        }                                                                                                     \
+        const double t = now_s() - t0;                                                                        \
+        sink = sink + total;                                                                                  \
+        if (t < best) best = t;                                                                               \
+    }                                                                                                         \
+    (void)sink;                                                                                               \
+    return (double)omp_get_max_threads() * iters * 10.0 * (2.0 * LANES) / best * 1e-9;
+
+/* 512-bit (32 FLOP per instruction), compiled for AVX-512 and run only where
+ * the CPU has it (the widest vector the kernels use; kern.h). */
 __attribute__((target("avx512f"))) static inline double bench_fma_peak512(void)
 {
-    const long iters = 20000000;
-    double best = 1e30;
-    volatile float sink = 0.0f;
-    for (int pass = 0; pass < 5; pass++) {
-        float total = 0.0f;
-        const double t0 = now_s();
-#pragma omp parallel reduction(+ : total)
-        {
-            const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-            const float t0f = (float)omp_get_thread_num();
-            __m512 a0 = _mm512_set1_ps(t0f), a1 = _mm512_set1_ps(t0f + 1), a2 = _mm512_set1_ps(t0f + 2),
-                   a3 = _mm512_set1_ps(t0f + 3), a4 = _mm512_set1_ps(t0f + 4), a5 = _mm512_set1_ps(t0f + 5),
-                   a6 = _mm512_set1_ps(t0f + 6), a7 = _mm512_set1_ps(t0f + 7), a8 = _mm512_set1_ps(t0f + 8),
-                   a9 = _mm512_set1_ps(t0f + 9);
-            for (long i = 0; i < iters; i++) {
-                a0 = _mm512_fmadd_ps(a0, m, c);
-                a1 = _mm512_fmadd_ps(a1, m, c);
-                a2 = _mm512_fmadd_ps(a2, m, c);
-                a3 = _mm512_fmadd_ps(a3, m, c);
-                a4 = _mm512_fmadd_ps(a4, m, c);
-                a5 = _mm512_fmadd_ps(a5, m, c);
-                a6 = _mm512_fmadd_ps(a6, m, c);
-                a7 = _mm512_fmadd_ps(a7, m, c);
-                a8 = _mm512_fmadd_ps(a8, m, c);
-                a9 = _mm512_fmadd_ps(a9, m, c);
-                __asm__("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),
-                        "+v"(a8), "+v"(a9));
-            }
-            __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                                     _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-            s = _mm512_add_ps(s, _mm512_add_ps(a8, a9));
-            total += _mm512_reduce_add_ps(s);
-        }
-        const double t = now_s() - t0;
-        sink = sink + total;
-        if (t < best) best = t;
-    }
-    (void)sink;
-    return (double)omp_get_max_threads() * iters * 10.0 * 32.0 / best * 1e-9;
+    BENCH_FMA_PEAK_BODY(__m512, _mm512, 16, "+v")
 }
 
 /* Peak FMA throughput of this machine in GFLOP/s with every OpenMP thread,
- * at the widest vector width the CPU has (512-bit where it has AVX-512F:
- * bench_fma_peak512; else 256-bit):
- * each thread runs 10 independent chains of 8-lane fused multiply-adds
- * (enough to cover the FMA latency on current x86 cores) on registers, best
- * of 5 passes of 2e8 FMA instructions per thread; 16 FLOP per instruction.
- * 0 when the build has no AVX2/FMA. The ceiling that achieved GFLOP/s are
- * compared against. */
+ * at the widest vector width the CPU has (512-bit where it has AVX-512F,
+ * else 256-bit: 16 FLOP per instruction). 0 when the build has no AVX2/FMA.
+ * The ceiling that achieved GFLOP/s are compared against. */
 static inline double bench_fma_peak(void)
 {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return bench_fma_peak512();
 #if defined(__AVX2__) && defined(__FMA__)
-    const long iters = 20000000; /* × 10 FMAs per thread */
-    double best = 1e30;
-    volatile float sink = 0.0f;
-    for (int pass = 0; pass < 5; pass++) {
-        float total = 0.0f;
-        const double t0 = now_s();
-#pragma omp parallel reduction(+ : total)
-        {
-            /* ten named accumulators: an array would live in memory (a store and reload per FMA) */
-            const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-            const float t0f = (float)omp_get_thread_num();
-            __m256 a0 = _mm256_set1_ps(t0f), a1 = _mm256_set1_ps(t0f + 1), a2 = _mm256_set1_ps(t0f + 2),
-                   a3 = _mm256_set1_ps(t0f + 3), a4 = _mm256_set1_ps(t0f + 4), a5 = _mm256_set1_ps(t0f + 5),
-                   a6 = _mm256_set1_ps(t0f + 6), a7 = _mm256_set1_ps(t0f + 7), a8 = _mm256_set1_ps(t0f + 8),
-                   a9 = _mm256_set1_ps(t0f + 9);
-            for (long i = 0; i < iters; i++) {
-                a0 = _mm256_fmadd_ps(a0, m, c);
-                a1 = _mm256_fmadd_ps(a1, m, c);
-                a2 = _mm256_fmadd_ps(a2, m, c);
-                a3 = _mm256_fmadd_ps(a3, m, c);
-                a4 = _mm256_fmadd_ps(a4, m, c);
-                a5 = _mm256_fmadd_ps(a5, m, c);
-                a6 = _mm256_fmadd_ps(a6, m, c);
-                a7 = _mm256_fmadd_ps(a7, m, c);
-                a8 = _mm256_fmadd_ps(a8, m, c);
-                a9 = _mm256_fmadd_ps(a9, m, c);
-                __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7),
-                        "+x"(a8), "+x"(a9));
-            }
-            float lane[8];
-            __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                     _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-            s = _mm256_add_ps(s, _mm256_add_ps(a8, a9));
-            _mm256_storeu_ps(lane, s);
-            for (int j = 0; j < 8; j++) total += lane[j];
-        }
-        const double t = now_s() - t0;
-        sink = sink + total;
-        if (t < best) best = t;
-    }
-    (void)sink;
-    return (double)omp_get_max_threads() * iters * 10.0 * 16.0 / best * 1e-9;
+    BENCH_FMA_PEAK_BODY(__m256, _mm256, 8, "+x")
 #else
     return 0.0;
 #endif
@@ -212,5 +176,35 @@ static inline double bench_read_bandwidth(void)
     free(a);
     return (double)nf * sizeof(float) / best * 1e-9;
 }
+
+#ifdef STEER_OPS_H
+/* Seconds per call of fn(out, in, W, n) (bench_matmul, bench_qdot): the best
+ * batch mean. Calls are grouped in batches of at least ~1 ms (one call if a
+ * call is longer), and batches are repeated until min_time has passed and at
+ * least 3 were run. The best batch, not the mean of all, is reported,
+ * because this machine may be shared: a batch that lost its core to another
+ * process is slower, never faster. */
+typedef void (*bench_mm_fn)(float *out, const float *in, const steer_mat *W, int n);
+static inline double bench_time_mm(bench_mm_fn fn, float *out, const float *in, const steer_mat *W, int n,
+                                   double min_time)
+{
+    double t0 = now_s();
+    fn(out, in, W, n); /* warm-up: caches, page faults, thread pool */
+    double t1 = now_s() - t0;
+    long batch = 1;
+    while (t1 * (double)batch < 1e-3 && batch < (1L << 24)) batch *= 2;
+    double best = 1e30, total = 0.0;
+    int n_batches = 0;
+    while (total < min_time || n_batches < 3) {
+        t0 = now_s();
+        for (long i = 0; i < batch; i++) fn(out, in, W, n);
+        double t = now_s() - t0;
+        total += t;
+        n_batches++;
+        if (t / (double)batch < best) best = t / (double)batch;
+    }
+    return best;
+}
+#endif
 
 #endif

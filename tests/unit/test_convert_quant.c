@@ -39,16 +39,6 @@ static char TMP[256];
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t fnv1a_file(const char *path, size_t *size)
-{
-    size_t n = 0;
-    uint8_t *d = tu_read_file(path, &n);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ d[i]) * 0x100000001b3ull;
-    free(d);
-    *size = n;
-    return h;
-}
 
 /* The F32 GGUF of a quant fixture, as its README makes it. */
 static int make_fixture_f32(steer_arch arch, uint64_t seed, const char *name, char *out, size_t cap)
@@ -65,7 +55,7 @@ static int make_fixture_f32(steer_arch arch, uint64_t seed, const char *name, ch
     CHECK_OK(steer_convert(dir, out, &cp));
     io_remove_dir(dir);
     size_t size = 0;
-    uint64_t h = fnv1a_file(out, &size);
+    uint64_t h = tu_fnv1a_file(out, &size);
     printf("regenerated %s: %zu bytes, FNV-1a %016llx\n", out, size, (unsigned long long)h);
     return (int)size;
 }
@@ -510,7 +500,7 @@ int main(void)
     char f32[600], qf32[600];
     int size = make_fixture_f32(STEER_ARCH_LLAMA, 20250220, "tiny-random-llama-quant", f32, sizeof f32);
     size_t sz = 0;
-    uint64_t h = fnv1a_file(f32, &sz);
+    uint64_t h = tu_fnv1a_file(f32, &sz);
     CHECK(size == LQ_F32_SIZE && h == LQ_F32_FNV1A,
           "make-model + convert no longer reproduce the llama-quant F32 file (copy it from "
           "shared/data/golden/fixtures/llama-quant)");

@@ -432,16 +432,6 @@ static void test_dequant_fixtures(void)
 
 /* ---------------------------------------------------------------- quantizers vs llama-quantize */
 
-static uint64_t fnv1a_file(const char *path, size_t *size)
-{
-    size_t n = 0;
-    uint8_t *d = tu_read_file(path, &n);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ d[i]) * 0x100000001b3ull;
-    free(d);
-    *size = n;
-    return h;
-}
 
 /* The fixture's F32 GGUF, regenerated as its README says (steer make-model
  * + steer convert at the fixture's commit; the generator is deterministic). */
@@ -459,7 +449,7 @@ static int make_f32(char *out, size_t cap)
     CHECK_OK(steer_convert(dir, out, &cp));
     io_remove_dir(dir);
     size_t size = 0;
-    uint64_t h = fnv1a_file(out, &size);
+    uint64_t h = tu_fnv1a_file(out, &size);
     printf("regenerated %s: %zu bytes, FNV-1a %016llx (want %d, %016llx)\n", out, size, (unsigned long long)h,
            F32_SIZE, (unsigned long long)F32_FNV1A);
     CHECK(size == F32_SIZE && h == F32_FNV1A,

@@ -4,6 +4,7 @@
 #define STEER_TEST_UTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,18 @@ static inline void *tu_read_file(const char *path, size_t *size)
     fclose(f);
     if (size) *size = (size_t)n;
     return buf;
+}
+
+/* FNV-1a hash of a whole file (a fixture's identity); *size = its bytes. */
+static inline uint64_t tu_fnv1a_file(const char *path, size_t *size)
+{
+    size_t n = 0;
+    uint8_t *d = tu_read_file(path, &n);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ d[i]) * 0x100000001b3ull;
+    free(d);
+    *size = n;
+    return h;
 }
 
 static inline int tu_finish(const char *name)
