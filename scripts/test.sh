@@ -17,9 +17,13 @@ cmake --build build-asan -j"$(nproc)"
 #    shared MPI scheduler (tools/mpi) runs under ASan in cli_mpi;
 #  - test_quant_model (~75 s: 11 quantized files x 2 paths x 2 precisions);
 #    the same loader, kernels and quantized dots run under ASan in cli_quant,
-#    test_qdot and test_quant.
+#    test_qdot and test_quant;
+#  - test_convert_quant (~45 s): the quantizers run under ASan in test_quant,
+#    convert's quantized output in cli_convert;
+#  - cli_study_twins (~64 s): its training, sweep and report code runs under
+#    ASan in cli_train, cli_sweep and cli_report.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
-  ctest --output-on-failure -j2 -E '^(test_train|cli_mpi_commands|test_quant_model)$')
+  ctest --output-on-failure -j2 -E '^(test_train|cli_mpi_commands|test_quant_model|test_convert_quant|cli_study_twins)$')
 # Fuzzing (docs/ROBUSTNESS.md): every parser harness under libFuzzer with
 # AddressSanitizer + UBSan (clang, build-fuzz), 3000 inputs each with a fixed
 # seed (at most 10 s each), two at a time. Longer runs: scripts/fuzz.sh 600.
