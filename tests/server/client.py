@@ -231,7 +231,9 @@ s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " 
           b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 first = s.recv(4096)
 s.close()
-deadline = time.monotonic() + 10
+# a generous bound: once, under a parallel ctest on 2 cores, the server took
+# more than 10 s to reach its next token write (where it sees the disconnect)
+deadline = time.monotonic() + 60
 while time.monotonic() < deadline and metric("steer_active_sequences") != 0:
     time.sleep(0.05)
 active = metric("steer_active_sequences")
