@@ -229,7 +229,15 @@ s = socket.create_connection(("127.0.0.1", PORT))
 body = json.dumps({"prompt": PROMPT, "max_tokens": 500, "temperature": 0, "stream": True}).encode()
 s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
           b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+# read until the first token's chunk: the sequence is then running (the
+# headers alone can come before the scheduler admits it)
+s.settimeout(30)
 first = s.recv(4096)
+while b"data:" not in first:
+    more = s.recv(4096)
+    if not more:
+        break
+    first += more
 s.close()
 # a generous bound: once, under a parallel ctest on 2 cores, the server took
 # more than 10 s to reach its next token write (where it sees the disconnect)
