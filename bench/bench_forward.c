@@ -316,7 +316,6 @@ int main(int argc, char **argv)
     const double ppl_flop = n_prompt * 2.0 * mat_w + 2.0 * head_w + att_coef * (double)n_prompt * (n_prompt + 1) / 2.0;
     /* bytes read per generated token: every layer matrix and the head, once */
     const double tok_bytes = token_weight_bytes(m);
-    (void)head_w;
 
     printf("model: %s\n", path);
     printf("config: arch=%s format=%s n_layer=%d d_model=%d n_head=%d n_kv_head=%d head_dim=%d d_ff=%d n_vocab=%d "

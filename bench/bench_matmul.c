@@ -57,16 +57,6 @@ static int rounds = 3;
 
 #define time_case(fn, out, in, W, n) bench_time_mm(fn, out, in, W, n, min_time)
 
-static double rel_err(const float *a, const float *ref, size_t m)
-{
-    double md = 0.0, mr = 0.0;
-    for (size_t i = 0; i < m; i++) {
-        double d = fabs((double)a[i] - (double)ref[i]), r = fabs((double)ref[i]);
-        if (d > md || isnan(d)) md = d;
-        if (r > mr) mr = r;
-    }
-    return mr > 0 ? md / mr : md;
-}
 
 int main(int argc, char **argv)
 {
@@ -127,7 +117,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < wn; i++) {
             w32[i] = frand() * ws;
             wbf[i] = ops_f32_to_bf16(w32[i]);
-            wh[i] = ops_f32_to_f16(w32[i]);
+            wh[i] = q_f32_to_f16(w32[i]);
         }
         ops_to_f32(wbf32, wbf, STEER_DTYPE_BF16, wn);
         ops_to_f32(wh32, wh, STEER_DTYPE_F16, wn);
@@ -150,7 +140,7 @@ int main(int argc, char **argv)
             for (int d = 0; d < 3; d++) {
                 ops_matmul_blas(ref, in, refs[d], n);
                 ops_matmul(out, in, ours[d], n);
-                err[d] = rel_err(out, ref, om);
+                err[d] = bench_rel_err(out, ref, om);
             }
             /* variants 0-2 = ours f32, bf16, f16; 3 = OpenBLAS; 4, 5 = the
              * scalar path f32, bf16. The order rotates

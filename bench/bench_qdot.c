@@ -92,16 +92,6 @@ static void *rand_weights(steer_dtype t, int rows, int cols)
     return w;
 }
 
-static double rel_err(const float *a, const float *ref, size_t m)
-{
-    double md = 0.0, mr = 0.0;
-    for (size_t i = 0; i < m; i++) {
-        double d = fabs((double)a[i] - (double)ref[i]), r = fabs((double)ref[i]);
-        if (d > md || isnan(d)) md = d;
-        if (r > mr) mr = r;
-    }
-    return mr > 0 ? md / mr : md;
-}
 
 /* ---------------------------------------------------------------- a token: every matrix once at n = 1 */
 
@@ -190,7 +180,7 @@ int main(int argc, char **argv)
                 const cpu_sample c0 = cpu_sample_now();
                 qdot_matmul(out, in, &W, n);
                 exact_matmul(ref, in, &W, n);
-                const double err = rel_err(out, ref, (size_t)n * rows);
+                const double err = bench_rel_err(out, ref, (size_t)n * rows);
                 double best[2] = {1e30, 1e30};
                 for (int r = 0; r < rounds; r++)
                     for (int j = 0; j < 1 + do_exact; j++) {

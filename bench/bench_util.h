@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <omp.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -175,6 +176,19 @@ static inline double bench_read_bandwidth(void)
     (void)sink;
     free(a);
     return (double)nf * sizeof(float) / best * 1e-9;
+}
+
+/* max|a − ref| / max|ref| over m floats (a NaN difference is kept): the
+ * error figure printed beside timings. */
+static inline double bench_rel_err(const float *a, const float *ref, size_t m)
+{
+    double md = 0.0, mr = 0.0;
+    for (size_t k = 0; k < m; k++) {
+        double d = fabs((double)a[k] - (double)ref[k]), r = fabs((double)ref[k]);
+        if (d > md || isnan(d)) md = d;
+        if (r > mr) mr = r;
+    }
+    return mr > 0 ? md / mr : md;
 }
 
 #ifdef STEER_OPS_H

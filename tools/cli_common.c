@@ -105,6 +105,32 @@ static int parse_u64(const char *s, uint64_t *out)
 
 /* ---------------------------------------------------------------- options */
 
+/* The options every command takes: process-wide settings of the library,
+ * applied by cli_parse once the command line is read. */
+static const char *common_precision, *common_cpu;
+static const cli_opt common_opts[] = {
+    {NULL, "--precision", OPT_STR, &common_precision, "fast|exact",
+     "quantized weights: int8 activations as llama.cpp (fast, default) or exact dequantized f32"},
+    {NULL, "--cpu", OPT_STR, &common_cpu, "PATH",
+     "kernel path: scalar, avx2, avx512, avx512bf16 (default: the best this CPU has)"},
+};
+#define N_COMMON ((int)(sizeof common_opts / sizeof common_opts[0]))
+
+static void print_opts(const cli_opt *opts, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const cli_opt *o = &opts[i];
+        if (!o->help) continue; /* an alias kept for old command lines (CLI_ALIAS) */
+        char left[96];
+        snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "", o->short_name ? ", " : "",
+                 o->long_name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        if (strlen(left) > 30)
+            printf("  %s\n  %-30s %s\n", left, "", o->help);
+        else
+            printf("  %-30s %s\n", left, o->help);
+    }
+}
+
 void cli_print_help(const cli_spec *spec)
 {
     printf("usage: %s\n", spec->usage);
@@ -112,38 +138,45 @@ void cli_print_help(const cli_spec *spec)
         printf("\n%s\n", spec->description);
     if (spec->n_opts > 0) {
         printf("\noptions:\n");
-        for (int i = 0; i < spec->n_opts; i++) {
-            const cli_opt *o = &spec->opts[i];
-            if (!o->help) continue; /* an alias kept for old command lines (CLI_ALIAS) */
-            char left[96];
-            snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "",
-                     o->short_name ? ", " : "", o->long_name, o->metavar ? " " : "",
-                     o->metavar ? o->metavar : "");
-            if (strlen(left) > 30)
-                printf("  %s\n  %-30s %s\n", left, "", o->help ? o->help : "");
-            else
-                printf("  %-30s %s\n", left, o->help ? o->help : "");
-        }
+        print_opts(spec->opts, spec->n_opts);
         printf("  %-30s %s\n", "-h, --help", "show this help");
     }
     printf("\ncommon options (every command):\n");
-    printf("  %-30s %s\n", "--precision fast|exact",
-           "quantized weights: int8 activations as llama.cpp (fast, default) or exact dequantized f32");
-    printf("  %-30s %s\n", "--cpu scalar|avx2|avx512", "kernel path (default: the best this CPU has)");
+    print_opts(common_opts, N_COMMON);
     if (spec->example)
         printf("\nexample:\n%s\n", spec->example);
 }
 
-static const cli_opt *find_opt(const cli_spec *spec, const char *name, size_t len)
+static const cli_opt *find_in(const cli_opt *opts, int n, const char *name, size_t len)
 {
-    for (int i = 0; i < spec->n_opts; i++) {
-        const cli_opt *o = &spec->opts[i];
+    for (int i = 0; i < n; i++) {
+        const cli_opt *o = &opts[i];
         if (o->short_name && strlen(o->short_name) == len && strncmp(o->short_name, name, len) == 0)
             return o;
         if (strlen(o->long_name) == len && strncmp(o->long_name, name, len) == 0)
             return o;
     }
     return NULL;
+}
+
+/* The command's own option, else a common one. */
+static const cli_opt *find_opt(const cli_spec *spec, const char *name, size_t len)
+{
+    const cli_opt *o = find_in(spec->opts, spec->n_opts, name, len);
+    return o ? o : find_in(common_opts, N_COMMON, name, len);
+}
+
+/* Applies --precision and --cpu if given. -1, or a usage error's status. */
+static int apply_common(void)
+{
+    if (common_precision) {
+        steer_precision p;
+        if (steer_precision_parse(common_precision, &p) != STEER_OK)
+            return cli_usage("--precision: '%s' is not fast or exact", common_precision);
+        steer_set_precision(p);
+    }
+    if (common_cpu && steer_cpu_set_path(common_cpu) != STEER_OK) return cli_usage("--cpu: %s", steer_last_error());
+    return -1;
 }
 
 static int set_opt(const cli_opt *o, const char *v)
@@ -239,20 +272,6 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
             const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
             size_t len = eq ? (size_t)(eq - a) : strlen(a);
             const cli_opt *o = find_opt(spec, a, len);
-            if (!o && ((len == 11 && !strncmp(a, "--precision", len)) || (len == 5 && !strncmp(a, "--cpu", len)))) {
-                /* the common options: process-wide settings of the library */
-                const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-                if (!v) return cli_usage("option %.*s needs a value", (int)len, a);
-                if (a[2] == 'p') {
-                    steer_precision p;
-                    if (steer_precision_parse(v, &p) != STEER_OK)
-                        return cli_usage("--precision: '%s' is not fast or exact", v);
-                    steer_set_precision(p);
-                } else if (steer_cpu_set_path(v) != STEER_OK) {
-                    return cli_usage("--cpu: %s", steer_last_error());
-                }
-                continue;
-            }
             if (!o) {
                 const char *near = nearest_opt(spec, a, len);
                 if (near) return cli_usage("unknown option '%.*s' (did you mean %s?)", (int)len, a, near);
@@ -282,7 +301,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, int *n_pos)
         return cli_usage("missing argument (usage: %s)", spec->usage);
     if (n_pos)
         *n_pos = np;
-    return -1;
+    return apply_common();
 }
 
 /* ---------------------------------------------------------------- lists */

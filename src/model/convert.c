@@ -384,7 +384,7 @@ static int cv_emit(cv_set *s, weight_role r, int layer, int want, rope_style ord
                 if (dt == STEER_DTYPE_F16 || dt == STEER_DTYPE_BF16) {
                     uint16_t *d16 = (uint16_t *)dst;
                     for (int64_t k = 0; k < ncols; k++)
-                        d16[k] = dt == STEER_DTYPE_F16 ? ops_f32_to_f16(tmp[k]) : ops_f32_to_bf16(tmp[k]);
+                        d16[k] = dt == STEER_DTYPE_F16 ? q_f32_to_f16(tmp[k]) : ops_f32_to_bf16(tmp[k]);
                 } else {
                     int bad = 0;
                     for (int64_t k = 0; k < ncols; k++) bad |= !isfinite(tmp[k]);
@@ -1396,7 +1396,7 @@ static int mm_tensor(cv_set *s, weight_role r, int layer, int64_t rows, int64_t 
             float x = (float)(mean + std * (((double)sum - 131070.0) / sd1));
             size_t at = (size_t)(i * cols + k);
             if (dt == STEER_DTYPE_F32) ((float *)buf)[at] = x;
-            else ((uint16_t *)buf)[at] = dt == STEER_DTYPE_F16 ? ops_f32_to_f16(x) : ops_f32_to_bf16(x);
+            else ((uint16_t *)buf)[at] = dt == STEER_DTYPE_F16 ? q_f32_to_f16(x) : ops_f32_to_bf16(x);
         }
     }
     *cv_at(s, r, layer) = (cv_tensor){buf, dt, rows, cols};

@@ -47,12 +47,9 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
 {
     if (dt == STEER_DTYPE_F32) return ((const float *)w)[k];
     uint16_t h = ((const uint16_t *)w)[k];
-    return dt == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : ops_f16_to_f32(h);
+    return dt == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : q_f16_to_f32(h);
 }
 
-/* Bytes of one row of K weights of dtype dt, and whether dt is quantized. */
-static inline size_t kern_row_bytes(steer_dtype dt, size_t K) { return q_row_bytes(dt, K); }
-static inline int kern_is_quant(steer_dtype dt) { return q_is_quantized(dt); }
 
 extern const ops_kernels ops_kern_scalar, ops_kern_avx2, ops_kern_avx512, ops_kern_avx512bf16;
 

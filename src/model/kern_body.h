@@ -198,7 +198,7 @@ static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t rowb, i
         } else if (dt == STEER_DTYPE_BF16 || dt == STEER_DTYPE_F16) {
             for (int k = 0; k < kl; k += VW) vf_store(d + k, vf_load_w(wr, dt, (size_t)(k0 + k)));
         } else { /* quantized: whole blocks (k0 and kl are multiples of the block) */
-            KERN_DEQUANT(dt, wr + kern_row_bytes(dt, (size_t)k0), d, (size_t)kl);
+            KERN_DEQUANT(dt, wr + q_row_bytes(dt, (size_t)k0), d, (size_t)kl);
         }
     }
 }
@@ -233,7 +233,7 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
     const int rows = W->rows, K = W->cols, KV = K & ~(VW - 1);
     const steer_dtype dt = W->dtype;
     const size_t esz = steer_dtype_size(dt) ? steer_dtype_size(dt) : 1; /* quantized: not used */
-    const size_t rowb = kern_row_bytes(dt, (size_t)K);
+    const size_t rowb = q_row_bytes(dt, (size_t)K);
     const uint8_t *wp = (const uint8_t *)W->data + (size_t)r0 * rowb;
     /* inputs whose rows are not vector-aligned are copied tile by tile */
     const int pack_x = pack && (((uintptr_t)in | ((size_t)K * sizeof(float))) & (VW * 4 - 1)) != 0;
@@ -294,7 +294,7 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
     const int n_panels = (rows + MM_RB - 1) / MM_RB;
     const long macs = (long)n * rows * W->cols;
     const steer_dtype dt = W->dtype;
-    const int quant = kern_is_quant(dt);
+    const int quant = q_is_quantized(dt);
     const int pack = quant || n >= (dt == STEER_DTYPE_F32    ? MM_PACK_F32
                                     : dt == STEER_DTYPE_BF16 ? MM_PACK_BF16
                                                              : MM_PACK_F16);

@@ -20,19 +20,15 @@ _Static_assert((int)STEER_WEIGHT_TOK_EMBD == (int)W_TOK_EMBD && (int)STEER_WEIGH
 
 int steer_dtype_to_f32(float *dst, const void *src, steer_dtype t, size_t n)
 {
-    if (q_is_quantized(t)) {
-        size_t be;
-        q_block(t, &be, NULL);
-        if (n % be != 0)
-            return steer_err(STEER_EARG, "to f32: %zu elements is not a multiple of the %s block size %zu", n,
-                             steer_dtype_name(t), be);
-        q_dequant_row(t, src, dst, n);
-        return STEER_OK;
-    }
-    if (t != STEER_DTYPE_F32 && t != STEER_DTYPE_F16 && t != STEER_DTYPE_BF16)
+    if (!q_is_quantized(t) && t != STEER_DTYPE_F32 && t != STEER_DTYPE_F16 && t != STEER_DTYPE_BF16)
         return steer_err(STEER_EARG, "to f32: dtype %s is not F32, F16, BF16 or a block-quantized type",
                          steer_dtype_name(t));
-    ops_to_f32(dst, src, t, n);
+    size_t be = 1;
+    q_block(t, &be, NULL);
+    if (n % be != 0)
+        return steer_err(STEER_EARG, "to f32: %zu elements is not a multiple of the %s block size %zu", n,
+                         steer_dtype_name(t), be);
+    ops_to_f32(dst, src, t, n); /* dequantizes the block types */
     return STEER_OK;
 }
 

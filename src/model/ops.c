@@ -20,54 +20,8 @@
 
 /* ---------------------------------------------------------------- conversion */
 
-float ops_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t man = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: normalise */
-            int e = -1;
-            do { e++; man <<= 1; } while (!(man & 0x400));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t ops_f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000;
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t man = x & 0x7fffff;
-    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
-    if (exp <= 0) {
-        if (exp < -10) return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t half = man >> shift;
-        uint32_t rem = man & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t h = sign | ((uint32_t)exp << 10) | (man >> 13);
-    uint32_t rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* may carry into exp: correct */
-    return (uint16_t)h;
-}
+/* IEEE half <-> float: quant.c's q_f16_to_f32 / q_f32_to_f16 (formats tier), one
+ * implementation for the whole library. */
 
 float ops_bf16_to_f32(uint16_t h)
 {
@@ -87,8 +41,8 @@ uint16_t ops_f32_to_bf16(float f)
 }
 
 /* The public forms (steer.h, "dtypes"): the same conversions. */
-float steer_f16_to_f32(uint16_t h) { return ops_f16_to_f32(h); }
-uint16_t steer_f32_to_f16(float f) { return ops_f32_to_f16(f); }
+float steer_f16_to_f32(uint16_t h) { return q_f16_to_f32(h); }
+uint16_t steer_f32_to_f16(float f) { return q_f32_to_f16(f); }
 float steer_bf16_to_f32(uint16_t h) { return ops_bf16_to_f32(h); }
 uint16_t steer_f32_to_bf16(float f) { return ops_f32_to_bf16(f); }
 
@@ -111,7 +65,7 @@ void ops_to_f32(float *dst, const void *src, steer_dtype dtype, size_t n)
 #if defined(__F16C__)
         for (size_t i = 0; i < n; i++) dst[i] = _cvtsh_ss(s[i]);
 #else
-        for (size_t i = 0; i < n; i++) dst[i] = ops_f16_to_f32(s[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = q_f16_to_f32(s[i]);
 #endif
     }
 }
@@ -174,9 +128,16 @@ static unsigned cpu_features(void) { return 0; }
 static const struct {
     const char *name;
     unsigned bit;
-} cpu_names[] = {{"avx2", 1},      {"fma", 2},         {"f16c", 4},         {"avx512f", 8},
-                 {"avx512vl", 16}, {"avx512bw", 32},   {"avx512dq", 64},    {"avx512bf16", 128},
-                 {"avx512vnni", 256}, {"avxvnni", 512}};
+} cpu_names[] = {
+#if defined(__x86_64__) || defined(__i386__)
+    {"avx2", F_AVX2},         {"fma", F_FMA},           {"f16c", F_F16C},
+    {"avx512f", F_AVX512F},   {"avx512vl", F_AVX512VL}, {"avx512bw", F_AVX512BW},
+    {"avx512dq", F_AVX512DQ}, {"avx512bf16", F_AVX512BF16}, {"avx512vnni", F_AVX512VNNI},
+    {"avxvnni", F_AVXVNNI},
+#else
+    {"none", 0},
+#endif
+};
 
 static int cpu_has(const char *f)
 {

@@ -7,6 +7,7 @@
 #define STEER_OPS_H
 
 #include "base.h"
+#include "quant.h"
 
 /* Private ABI (used by libsteer-train and libsteer-exp): exported from the shared library under
  * steer_-prefixed names (src/base/base.h, "private ABI"). */
@@ -22,9 +23,8 @@ typedef struct {
     int rows, cols;
 } steer_mat;
 
-/* Scalar conversions; steer_f16_to_f32 & co. (steer.h) are their public forms. */
-float ops_f16_to_f32(uint16_t h);
-uint16_t ops_f32_to_f16(float f);
+/* Scalar conversions; steer_f16_to_f32 & co. (steer.h) are their public
+ * forms. IEEE half: q_f16_to_f32 / q_f32_to_f16 (quant.h). */
 float ops_bf16_to_f32(uint16_t h);
 uint16_t ops_f32_to_bf16(float f); /* round to nearest even                   */
 /* dst[n] = src[n] converted from dtype to f32 (F32, F16, BF16, or a

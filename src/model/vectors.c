@@ -558,7 +558,7 @@ static int load_safetensors(const char *path, steer_vecset *vs)
             for (size_t k = 0; k < len; k++) {
                 uint16_t h;
                 memcpy(&h, (const uint8_t *)ti->data + 2 * k, 2);
-                buf[k] = ti->dtype == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : ops_f16_to_f32(h);
+                buf[k] = ti->dtype == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : q_f16_to_f32(h);
             }
         }
         for (size_t k = 0; k < len; k++) {

@@ -13,21 +13,11 @@
 set -u
 STEER=${1:?usage: cli_mpi.sh STEER REPO}
 REPO=${2:?usage: cli_mpi.sh STEER REPO}
-if "$STEER" sweep --help | grep -q "not in this build"; then
-    echo "skip: this steer was built without MPI (STEER_MPI=OFF, or CMake found no MPI; scripts/setup.sh installs Open MPI)"
-    exit 0
-fi
 DEV=$REPO/tests/data/winogrande/dev.jsonl
 B=$REPO/models/stories260K/stories260K.bin
 F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
 source "$(dirname "$0")/lib_cli.sh"
-command -v mpirun >/dev/null || { fail "steer has --mpi but there is no mpirun (Debian: openmpi-bin)"; finish; }
-# One thread per rank; only Open MPI's shared-memory transport (localhost), without the
-# cross-process copy (CMA) that containers often forbid. Open MPI leaks
-# at exit by design, so LeakSanitizer (ASan build) is off for these runs.
-export OMP_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS)
+source "$(dirname "$0")/lib_mpi.sh"
 N=8
 SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --n $N --sites attn_out,resid_post --layers 0,4
     --alphas 0,0.5,1 --tokens 2 --quiet)

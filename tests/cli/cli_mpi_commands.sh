@@ -14,20 +14,12 @@
 set -u
 STEER=${1:?usage: cli_mpi_commands.sh STEER REPO}
 REPO=${2:?usage: cli_mpi_commands.sh STEER REPO}
-if "$STEER" sweep --help | grep -q "not in this build"; then
-    echo "skip: this steer was built without MPI (STEER_MPI=OFF, or CMake found no MPI; scripts/setup.sh installs Open MPI)"
-    exit 0
-fi
 DEV=$REPO/tests/data/winogrande/dev.jsonl
 TRAIN=$REPO/tests/data/winogrande/train_m.jsonl
 B=$REPO/models/stories260K/stories260K.bin
 F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
 source "$(dirname "$0")/lib_cli.sh"
-command -v mpirun >/dev/null || { fail "steer has --mpi but there is no mpirun (Debian: openmpi-bin)"; finish; }
-# As cli_mpi.sh: one thread per rank, shared memory only, no LeakSanitizer.
-export OMP_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -x ASAN_OPTIONS)
+source "$(dirname "$0")/lib_mpi.sh"
 
 # safetensors: the header without "command" (and its padding), the data
 st_hdr() { local h; h=$(od -An -t u8 -N8 "$1" | tr -d ' '); head -c $((8 + h)) "$1" | tail -c +9 | sed -E 's/"command":"([^"\\]|\\.)*",?//; s/ +$//'; }

@@ -62,7 +62,7 @@ static tmat make_mat(steer_dtype dt, int rows, int cols)
         } else if (dt == STEER_DTYPE_BF16) {
             ((uint16_t *)m.wdata)[i] = ops_f32_to_bf16(v);
         } else {
-            ((uint16_t *)m.wdata)[i] = ops_f32_to_f16(v);
+            ((uint16_t *)m.wdata)[i] = q_f32_to_f16(v);
         }
     }
     ops_to_f32(m.wf, m.wdata, dt, nw);
