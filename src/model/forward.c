@@ -73,9 +73,9 @@ int steer_ctx_new(steer_model *m, const steer_ctx_params *p, steer_ctx **out)
 static void free_scratch(steer_ctx *c)
 {
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->hg); free(c->hu); free(c->ha); free(c->scores); free(c->seq_tmp);
+    free(c->hg); free(c->hu); free(c->scores); free(c->seq_tmp);
     free(c->logits); free(c->logit_row); free(c->pos_c); free(c->seq_c);
-    c->x = c->xb = c->q = c->k = c->v = c->att = c->hg = c->hu = c->ha = c->scores = c->logits = NULL;
+    c->x = c->xb = c->q = c->k = c->v = c->att = c->hg = c->hu = c->scores = c->logits = NULL;
     c->seq_tmp = c->logit_row = c->pos_c = c->seq_c = NULL;
     c->n_cap = 0;
 }
@@ -132,7 +132,6 @@ static int fwd_reserve(steer_ctx *c, int n, int n_out)
         c->att = fwd_alloc(r * qd * sizeof(float));
         c->hg = fwd_alloc(r * ff * sizeof(float));
         c->hu = fwd_alloc(r * ff * sizeof(float));
-        c->ha = fwd_alloc(r * ff * sizeof(float));
         c->seq_tmp = calloc(r, sizeof(int));
         c->logit_row = malloc(r * sizeof(int));
         c->pos_c = malloc(r * sizeof(int));
@@ -140,7 +139,7 @@ static int fwd_reserve(steer_ctx *c, int n, int n_out)
         c->n_scores = omp_get_max_threads() > c->n_threads ? omp_get_max_threads() : c->n_threads;
         c->scores = malloc((size_t)c->n_scores * (cfg->n_head / cfg->n_kv_head) * c->n_ctx * sizeof(float));
         c->logits = fwd_alloc(r * cfg->n_vocab * sizeof(float));
-        if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hg || !c->hu || !c->ha || !c->seq_tmp ||
+        if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hg || !c->hu || !c->seq_tmp ||
             !c->logit_row || !c->pos_c || !c->seq_c || !c->scores || !c->logits) {
             free_scratch(c);
             return steer_err(STEER_ENOMEM, "forward: out of memory for a batch of %d tokens", n);
@@ -339,9 +338,11 @@ static int fwd_layers(steer_ctx *c, int n, const int *pos, const int *seq, int l
             HOOK(STEER_SITE_MLP_GATE, c->hg, ff);
             ops_matmul(c->hu, xb, &w->w_up, n);
             HOOK(STEER_SITE_MLP_UP, c->hu, ff);
-            ops_glu(c->ha, c->hg, c->hu, (size_t)n * ff, cfg->act);
-            HOOK(STEER_SITE_MLP_ACT, c->ha, ff);
-            ops_matmul(xb, c->ha, &w->w_down, n);
+            /* act(gate) * up in place of up, which no one reads after its
+             * hook: one [n, ff] buffer less (peak RSS, issue 19) */
+            ops_glu(c->hu, c->hg, c->hu, (size_t)n * ff, cfg->act);
+            HOOK(STEER_SITE_MLP_ACT, c->hu, ff);
+            ops_matmul(xb, c->hu, &w->w_down, n);
             if (w->post_ffn_norm) ops_rmsnorm(xb, xb, w->post_ffn_norm, n, d, cfg->rms_eps); /* Gemma 2/3 */
         }
         if (st <= (int)STEER_SITE_MLP_OUT) {

@@ -40,14 +40,16 @@
  *     same code: the per-element operations are identical.
  *   - K is processed in blocks of MM_KC columns; between blocks the VW lane
  *     accumulators of each element are stored to a scratch buffer and loaded
- *     back (exact), so blocking does not change the arithmetic either.
+ *     back (exact), so blocking does not change the arithmetic either. One
+ *     input row read in place (generation) is not blocked: each weight row
+ *     then streams from start to end.
  *   - for n >= MM_PACK_F32 (f32) or MM_PACK_BF16 (bf16) a thread copies or
  *     converts each [MM_RB, MM_KC] block of weights to f32 once into a
  *     per-thread buffer ("packing": exact) and runs up to MM_NB input rows
  *     against it; otherwise (generation, small batches, f16) the
  *     micro-kernel reads the mapped weights directly and converts f16
  *     (vcvtph2ps) or bf16 (shift) on the fly.
- *   - threads split the weight rows in panels of MM_RB rows.
+ *   - threads take chunks of <= MM_RB weight rows from a shared counter.
  */
 
 #include <limits.h>
@@ -240,8 +242,11 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
     const mm_micro_fn(*tab)[MM_MR] = mm_micro_table[pack ? 0 : mm_dtype_index(dt)];
     for (int ib = 0; ib < n; ib += nbmax) {
         const int nb = n - ib < nbmax ? n - ib : nbmax;
-        for (int kc = 0; kc < KV; kc += MM_KC) {
-            const int kl = KV - kc < MM_KC ? KV - kc : MM_KC;
+        /* one input row read in place: no K blocks (nothing to reuse across
+         * them), so each weight row streams through once from start to end */
+        const int kcs = (n == 1 && !pack) ? (KV > 0 ? KV : 1) : MM_KC;
+        for (int kc = 0; kc < KV; kc += kcs) {
+            const int kl = KV - kc < kcs ? KV - kc : kcs;
             if (pack) mm_pack(wpack, wp, dt, rowb, nr, kc, kl);
             for (int i0 = 0; i0 < nb; i0 += MM_MI) {
                 const int mi = nb - i0 < MM_MI ? nb - i0 : MM_MI;
@@ -295,6 +300,7 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
     const long macs = (long)n * rows * W->cols;
     const steer_dtype dt = W->dtype;
     const int quant = q_is_quantized(dt);
+    int next_chunk = 0; /* the next chunk of rows to compute */
     const int pack = quant || n >= (dt == STEER_DTYPE_F32    ? MM_PACK_F32
                                     : dt == STEER_DTYPE_BF16 ? MM_PACK_BF16
                                                              : MM_PACK_F16);
@@ -309,14 +315,23 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
         float *scratch = NULL;
         if (pack || n > MM_MI)
             scratch = aligned_alloc(64, sizeof(float) * ((size_t)MM_RB * MM_KC + MM_MI * MM_KC + MM_NB * MM_RB * VW));
-        /* Each thread takes one contiguous share of the rows, even to MM_MR
-         * rows (panels of 36 rows split 2048 rows 29:28 panels, 512 rows
-         * 8:7, and the thread with more waited), in panels of <= MM_RB. */
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int units = (rows + MM_MR - 1) / MM_MR;
-        const int u0 = (int)((long)units * t / nt), u1 = (int)((long)units * (t + 1) / nt);
-        const int rbeg = u0 * MM_MR, rend = u1 * MM_MR < rows ? u1 * MM_MR : rows;
-        for (int r0 = rbeg; r0 < rend; r0 += MM_RB) {
+        /* Threads take chunks of rows from a shared counter (llama.cpp does
+         * the same): a thread the OS or the hypervisor delays takes fewer,
+         * so both finish together; a fixed split made the other wait at the
+         * barrier. A chunk is a panel (<= MM_RB rows, a multiple of MM_GV)
+         * or smaller, so that there are >= 16 chunks a thread; which thread
+         * computes a row never changes its arithmetic. */
+        const int nt = omp_get_num_threads();
+        int chunk = (rows + 16 * nt - 1) / (16 * nt);
+        chunk = (chunk + MM_GV - 1) / MM_GV * MM_GV;
+        if (chunk > MM_RB) chunk = MM_RB;
+        const int n_chunks = (rows + chunk - 1) / chunk;
+        for (;;) {
+            int ci;
+#pragma omp atomic capture
+            ci = next_chunk++;
+            if (ci >= n_chunks) break;
+            const int r0 = ci * chunk, rend = r0 + chunk < rows ? r0 + chunk : rows;
             const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;
             if (scratch) {
                 float *wpack = scratch, *xpack = wpack + (size_t)MM_RB * MM_KC, *acc = xpack + MM_MI * MM_KC;

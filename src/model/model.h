@@ -86,8 +86,7 @@ struct steer_ctx {
     float *v;          /* [n, kv_dim]                                        */
     float *att;        /* [n, n_head*hd] attention mix before W_o            */
     float *hg;         /* [n, d_ff]   gate                                   */
-    float *hu;         /* [n, d_ff]   up                                     */
-    float *ha;         /* [n, d_ff]   activation                             */
+    float *hu;         /* [n, d_ff]   up, then act(gate)·up in place          */
     float *scores;     /* [n_threads_max, n_ctx] attention scores            */
     int *seq_tmp;      /* [n]         sequence ids when the batch has none   */
     float *logits;     /* [n_out, V]                                         */
