@@ -21,8 +21,13 @@
 #                                  offline `pip install --no-build-isolation --no-index ./python`
 #   libopenmpi-dev, openmpi-bin    `steer sweep --mpi` over many machines (docs/SCALING.md): Open MPI is
 #                                  what Slurm clusters run and Debian's MPI default; optional (STEER_MPI)
+#   slurmctld, slurmd, slurm-client, munge
+#                                  tests/cli/cli_srun.sh starts a private one-node Slurm (22.05) on localhost
+#                                  and runs `srun --mpi=pmix steer sweep --mpi` and the job-array recipe of
+#                                  docs/SCALING.md; Debian's Slurm and Open MPI meet through PMIx (pmi2 does
+#                                  not work with Debian's Open MPI); it uses no system service or /etc config
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev libmicrohttpd-dev nodejs python3-numpy python3-pytest python3-matplotlib python3-pip python3-setuptools python3-wheel python3-venv libopenmpi-dev openmpi-bin"
+PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev libmicrohttpd-dev nodejs python3-numpy python3-pytest python3-matplotlib python3-pip python3-setuptools python3-wheel python3-venv libopenmpi-dev openmpi-bin slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

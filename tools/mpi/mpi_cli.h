@@ -36,7 +36,7 @@ static inline int cli_mpi_start(int mpi, float timeout_s, int *rank, int *n_rank
     if (!(timeout_s > 0)) return cli_usage("--mpi-timeout must be > 0, got %g", (double)timeout_s);
     if (!mpi) return -1;
 #ifdef STEER_HAVE_MPI
-    return cli_mpi_init(rank, n_ranks) ? 1 : -1;
+    return cli_mpi_init(rank, n_ranks, timeout_s) ? 1 : -1;
 #else
     return cli_error("--mpi: this steer was built without MPI (install libopenmpi-dev and build with "
                      "-DSTEER_MPI=ON; scripts/setup.sh does)");

@@ -11,20 +11,30 @@
  *         for the lost one), 0 = none
  *   BLOB  0 → r, rank 0's published bytes, before r's first ITEM (params
  *         .publish: requests wait until rank 0 publishes or stops)
+ *   READY r's set-up is over: int 1 = ok, 0 = failed (cli_mpi_all_ok)
+ *   GO    0 → r, the answer to READY once every rank is ready, failed or
+ *         lost (see "set-up" below)
+ * HB starts with MPI (a thread sends it while the main thread loads), so a
+ * rank that dies during the set-up is lost like any other; one that fails
+ * its set-up takes no part and waits for FIN.
  * MPI keeps the order of messages between two ranks, so rank 0 has every
- * RES of a rank before its BYE. Only the main thread of each rank calls MPI;
- * it waits on a condition variable in 1 ms steps between polls, so a rank
- * waiting for work does not spin a core.
+ * RES of a rank before its BYE. Only the main thread of each rank calls MPI
+ * (but for the set-up's heartbeat thread, while the main thread makes no
+ * MPI call: MPI_THREAD_SERIALIZED); it waits on a condition variable in
+ * 1 ms steps between polls, so a rank waiting for work does not spin a core.
  *
  * Test hook: STEER_MPI_TEST_KILL=R:K makes rank R (> 0) kill itself with
  * SIGKILL when its (K+1)-th item arrives, so that item is lost in flight
  * (tests/cli/cli_mpi.sh); R:wait right after it sent its first request, so
  * it dies holding no item (with params.publish: while rank 0 still works
- * alone; tests/cli/cli_mpi_commands.sh). STEER_MPI_TEST_PUBLISH_DELAY=S
- * makes rank 0 sleep S seconds before it publishes (a long first part). */
+ * alone; tests/cli/cli_mpi_commands.sh); R:load as its set-up starts (from
+ * its heartbeat thread, while the main thread loads; tests/cli/cli_mpi.sh).
+ * STEER_MPI_TEST_PUBLISH_DELAY=S makes rank 0 sleep S seconds before it
+ * publishes (a long first part). */
 #include "mpi_pool.h"
 
 #include "steer.h"
+#include "../cli.h"
 
 #include <mpi.h>
 #include <pthread.h>
@@ -35,12 +45,13 @@
 #include <string.h>
 #include <time.h>
 
-enum { TAG_REQ = 1, TAG_ITEM, TAG_RES, TAG_HB, TAG_BYE, TAG_ERR, TAG_FIN, TAG_BLOB };
+enum { TAG_REQ = 1, TAG_ITEM, TAG_RES, TAG_HB, TAG_BYE, TAG_ERR, TAG_FIN, TAG_BLOB, TAG_READY, TAG_GO };
 
 /* Set when a rank was lost: MPI_Finalize would wait for it (Open MPI 4.1
  * does), so cli_mpi_finalize leaves it out. */
 static int g_skip_finalize;
-enum { W_ACTIVE = 0, W_BYE, W_LOST, W_FAILED };
+/* W_IDLE: failed during its set-up; waits, sending heartbeats, for FIN. */
+enum { W_ACTIVE = 0, W_BYE, W_LOST, W_FAILED, W_IDLE };
 
 typedef struct out_rec {
     struct out_rec *next;
@@ -73,6 +84,7 @@ struct mpi_pool {
     unsigned char *blob_sent; /* [size]                                       */
     int published;      /* rank 0: mpi_pool_publish called; rank > 0: blob in */
     int keep_bufs;      /* rank 0: sends to a lost rank may still read item_buf, blob */
+    int setup_lost;     /* rank 0: a rank was lost during the set-up           */
     unsigned char *blob;
     size_t blob_n;
     mpi_pool_result *res;
@@ -102,16 +114,72 @@ static void wait_ms(mpi_pool *p, int ms)
     pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 }
 
-int cli_mpi_init(int *rank, int *size)
+/* ---------------------------------------------------------------- set-up
+ * From MPI_Init to the end of the command's set-up (models, data): ranks
+ * > 0 send HB from a thread (the main thread loads and makes no MPI call:
+ * MPI_THREAD_SERIALIZED); cli_mpi_all_ok stops it, and each rank > 0 sends
+ * READY (int 1 = set up, 0 = failed) to rank 0, which answers GO to every
+ * rank once all are ready, failed or lost:
+ *   GO_RUN        compute (the pool follows)
+ *   GO_STOP       rank 0 failed: stop
+ *   GO_STOP_LOST  rank 0 failed and a rank was lost: stop without
+ *                 MPI_Finalize (it would wait for the lost one)
+ *   GO_LATE       the READY came after rank 0 took the rank for lost: stop
+ *                 (without MPI_Finalize)
+ * A rank that failed is answered only at the end, by the pool's FIN (or by
+ * GO_STOP*), and waits until then, sending heartbeats: it ends with the job. */
+enum { GO_LATE = -2, GO_STOP_LOST = -1, GO_STOP = 0, GO_RUN = 1 };
+enum { SU_PENDING = 0, SU_READY, SU_FAILED, SU_LOST };
+static double g_timeout = 60;
+static int g_rank, g_size;
+static pthread_t g_hb;
+static int g_hb_on, g_hb_stop, g_kill_load;
+static pthread_mutex_t g_hb_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_hb_cv = PTHREAD_COND_INITIALIZER;
+static unsigned char *g_setup; /* rank 0, after cli_mpi_all_ok: [size] SU_* */
+
+static const char *cmd_name(void) { return cli_cmd ? cli_cmd : "steer"; }
+
+static void *hb_main(void *arg)
+{
+    (void)arg;
+    if (g_kill_load) raise(SIGKILL); /* test hook: dies while the main thread loads */
+    pthread_mutex_lock(&g_hb_mu);
+    while (!g_hb_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&g_hb_cv, &g_hb_mu, &ts);
+        if (g_hb_stop) break;
+        pthread_mutex_unlock(&g_hb_mu);
+        MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_HB, MPI_COMM_WORLD);
+        pthread_mutex_lock(&g_hb_mu);
+    }
+    pthread_mutex_unlock(&g_hb_mu);
+    return NULL;
+}
+
+static void hb_stop(void)
+{
+    if (!g_hb_on) return;
+    pthread_mutex_lock(&g_hb_mu);
+    g_hb_stop = 1;
+    pthread_cond_broadcast(&g_hb_cv);
+    pthread_mutex_unlock(&g_hb_mu);
+    pthread_join(g_hb, NULL);
+    g_hb_on = 0;
+}
+
+int cli_mpi_init(int *rank, int *size, double timeout_s)
 {
     int inited = 0, provided = 0;
     MPI_Initialized(&inited);
-    if (!inited && MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    if (!inited && MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "steer: --mpi: MPI_Init_thread failed\n");
         return 1;
     }
-    if (!inited && provided < MPI_THREAD_FUNNELED) {
-        fprintf(stderr, "steer: --mpi: the MPI library gives no MPI_THREAD_FUNNELED support\n");
+    if (!inited && provided < MPI_THREAD_SERIALIZED) {
+        fprintf(stderr, "steer: --mpi: the MPI library gives no MPI_THREAD_SERIALIZED support\n");
         MPI_Finalize();
         return 1;
     }
@@ -120,35 +188,143 @@ int cli_mpi_init(int *rank, int *size)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
+    g_rank = *rank;
+    g_size = *size;
+    g_timeout = timeout_s > 0 ? timeout_s : 60;
+    /* test hook STEER_MPI_TEST_KILL=R:load: rank R dies while it loads */
+    const char *kill = getenv("STEER_MPI_TEST_KILL");
+    int kr;
+    char kw[8];
+    g_kill_load = kill && sscanf(kill, "%d:%7s", &kr, kw) == 2 && kr == g_rank && kr > 0 && strcmp(kw, "load") == 0;
+    if (g_rank > 0) {
+        g_hb_stop = 0;
+        if (pthread_create(&g_hb, NULL, hb_main, NULL) == 0) g_hb_on = 1;
+        /* else no heartbeats while loading: a load longer than the
+         * timeout is then taken for a lost rank */
+    }
     return 0;
 }
 
 void cli_mpi_finalize(void)
 {
+    hb_stop(); /* a command that returned before cli_mpi_all_ok */
+    free(g_setup);
+    g_setup = NULL;
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin && !g_skip_finalize) MPI_Finalize();
 }
 
-/* Completes a nonblocking collective, sleeping 1 ms between tests. */
-static int wait_sleeping(MPI_Request *q)
+static void sleep_1ms(void)
 {
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Rank > 0: READY, then GO (or, having failed, GO or the pool's FIN). */
+static int worker_ready(int ok)
+{
+    int mine = ok ? 1 : 0;
+    if (MPI_Send(&mine, 1, MPI_INT, 0, TAG_READY, MPI_COMM_WORLD) != MPI_SUCCESS) return 0;
+    double last = now_s();
     for (;;) {
-        int done = 0;
-        if (MPI_Test(q, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return 1;
-        if (done) return 0;
-        struct timespec ts = {0, 1000000L};
-        nanosleep(&ts, NULL);
+        int f = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(0, TAG_GO, MPI_COMM_WORLD, &f, &st) != MPI_SUCCESS) return 0;
+        if (f) {
+            int go = GO_STOP;
+            MPI_Recv(&go, 1, MPI_INT, 0, TAG_GO, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (go < 0) g_skip_finalize = 1;
+            if (go == GO_LATE)
+                fprintf(stderr,
+                        "steer %s: rank %d: rank 0 took this rank for lost during the set-up (silent for %.0f s): it "
+                        "computes nothing\n",
+                        cmd_name(), g_rank, g_timeout);
+            return ok && go == GO_RUN;
+        }
+        if (!ok) { /* failed: wait for the end of the others' run */
+            if (MPI_Iprobe(0, TAG_FIN, MPI_COMM_WORLD, &f, &st) != MPI_SUCCESS) return 0;
+            if (f) {
+                int lost_any = 0;
+                MPI_Recv(&lost_any, 1, MPI_INT, 0, TAG_FIN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                if (lost_any) g_skip_finalize = 1;
+                return 0;
+            }
+        }
+        const double t = now_s();
+        if (t - last >= 1.0) {
+            MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_HB, MPI_COMM_WORLD);
+            last = t;
+        }
+        sleep_1ms();
     }
+}
+
+/* Rank 0: every other rank ready, failed or lost; then GO. */
+static int rank0_ready(int ok)
+{
+    unsigned char *su = calloc((size_t)g_size, 1);
+    double *heard = calloc((size_t)g_size, sizeof *heard);
+    if (!su || !heard) cli_mpi_die(cmd_name(), "out of memory");
+    const double t0 = now_s();
+    for (int r = 1; r < g_size; r++) heard[r] = t0;
+    int pending = g_size - 1, lost = 0;
+    while (pending > 0) {
+        int f = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_READY, MPI_COMM_WORLD, &f, &st) == MPI_SUCCESS && f) {
+            int v = 0;
+            const int r = st.MPI_SOURCE;
+            MPI_Recv(&v, 1, MPI_INT, r, TAG_READY, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            heard[r] = now_s();
+            if (su[r] == SU_PENDING) {
+                su[r] = v ? SU_READY : SU_FAILED;
+                pending--;
+                if (!v && ok)
+                    fprintf(stderr,
+                            "steer %s: rank %d failed during its set-up (its own message says why): it computes "
+                            "nothing; the other ranks share the items\n",
+                            cmd_name(), r);
+            }
+            continue;
+        }
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_HB, MPI_COMM_WORLD, &f, &st) == MPI_SUCCESS && f) {
+            MPI_Recv(NULL, 0, MPI_BYTE, st.MPI_SOURCE, TAG_HB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            heard[st.MPI_SOURCE] = now_s();
+            continue;
+        }
+        const double t = now_s();
+        for (int r = 1; r < g_size; r++)
+            if (su[r] == SU_PENDING && t - heard[r] > g_timeout) {
+                su[r] = SU_LOST;
+                pending--;
+                lost++;
+                fprintf(stderr, "steer %s: rank %d sent nothing for %.0f s during its set-up: lost, it computes nothing%s\n",
+                        cmd_name(), r, g_timeout, ok ? "; the other ranks share the items" : "");
+            }
+        sleep_1ms();
+    }
+    free(heard);
+    for (int r = 1; r < g_size; r++)
+        if (su[r] == SU_READY || (su[r] == SU_FAILED && !ok)) {
+            const int go = ok ? GO_RUN : lost ? GO_STOP_LOST : GO_STOP;
+            MPI_Send(&go, 1, MPI_INT, r, TAG_GO, MPI_COMM_WORLD);
+        }
+    if (!ok) {
+        if (lost) g_skip_finalize = 1;
+        free(su);
+        return 0;
+    }
+    free(g_setup);
+    g_setup = su; /* for the pool: who takes part */
+    return 1;
 }
 
 int cli_mpi_all_ok(int ok)
 {
-    int mine = ok ? 1 : 0, all = 0;
-    MPI_Request q;
-    if (MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &q) != MPI_SUCCESS || wait_sleeping(&q))
-        return 0;
-    return all == 1;
+    hb_stop();
+    if (g_size <= 1) return ok != 0;
+    return g_rank > 0 ? worker_ready(ok) : rank0_ready(ok);
 }
 
 void cli_mpi_die(const char *what, const char *msg)
@@ -368,6 +544,13 @@ static void serve_rank0(mpi_pool *p)
                 if (!lost) p->wstate[src] = W_BYE;
                 else p->late[src] = 1; /* slow, not dead: it waits for FIN */
                 served_first(p, src);
+            } else if (tag == TAG_READY && lost) {
+                /* taken for lost during the set-up, and only slow: stop it
+                 * (sent without waiting: the static buffer outlives us) */
+                static const int go_late = GO_LATE;
+                MPI_Request q;
+                if (MPI_Isend(&go_late, 1, MPI_INT, src, TAG_GO, MPI_COMM_WORLD, &q) == MPI_SUCCESS)
+                    MPI_Request_free(&q);
             } else if (tag == TAG_ERR) {
                 buf[count > 0 ? count : 0] = 0;
                 if (!res->err) {
@@ -399,7 +582,7 @@ static void serve_rank0(mpi_pool *p)
         t = now_s();
         int open = 0;
         for (int r = 1; r < p->size; r++) {
-            if (p->wstate[r] != W_ACTIVE) continue;
+            if (p->wstate[r] != W_ACTIVE && p->wstate[r] != W_IDLE) continue;
             if (t - p->heard[r] > timeout) {
                 p->wstate[r] = W_LOST;
                 res->n_lost++;
@@ -410,7 +593,7 @@ static void serve_rank0(mpi_pool *p)
                         p->pp->what, r, timeout, held);
                 continue;
             }
-            open++;
+            open += p->wstate[r] == W_ACTIVE;
         }
         if (p->local_done && !open) {
             pthread_mutex_unlock(&p->mu);
@@ -421,9 +604,9 @@ static void serve_rank0(mpi_pool *p)
     }
     /* Every rank still here waits for FIN; it has received every ITEM and
      * blob sent to it, so those sends complete. */
-    int lost_any = res->n_lost > 0;
+    int lost_any = res->n_lost > 0 || p->setup_lost;
     for (int r = 1; r < p->size; r++)
-        if (p->wstate[r] == W_BYE || p->wstate[r] == W_FAILED || p->late[r]) {
+        if (p->wstate[r] == W_BYE || p->wstate[r] == W_FAILED || p->wstate[r] == W_IDLE || p->late[r]) {
             MPI_Wait(&p->req_item[r], MPI_STATUS_IGNORE);
             MPI_Wait(&p->req_blob[r], MPI_STATUS_IGNORE);
             MPI_Send(&lost_any, 1, MPI_INT, r, TAG_FIN, MPI_COMM_WORLD);
@@ -588,6 +771,18 @@ int mpi_pool_run(const mpi_pool_params *pp, mpi_pool_result *res)
             !p.blob_sent || !p.item_buf || !p.req_item || !p.req_blob)
             cli_mpi_die(pp->what, "out of memory");
         for (int i = 0; i < pp->n_data; i++) p.owner[i] = -1;
+        /* ranks out since the set-up (cli_mpi_all_ok): no part in the run */
+        for (int r = 1; r < p.size && g_setup && g_size == p.size; r++) {
+            if (g_setup[r] != SU_FAILED && g_setup[r] != SU_LOST) continue;
+            p.wstate[r] = g_setup[r] == SU_FAILED ? W_IDLE : W_LOST;
+            p.setup_lost |= g_setup[r] == SU_LOST;
+            p.asked[r] = 1;
+            p.first_open--;
+            const size_t k = strlen(res->setup_out);
+            snprintf(res->setup_out + k, sizeof res->setup_out - k, "%s%d (%s)", res->n_setup_out ? ", " : "", r,
+                     g_setup[r] == SU_FAILED ? "failed" : "lost");
+            res->n_setup_out++;
+        }
     }
     pthread_t th;
     if (ok && pthread_create(&th, NULL, compute_main, &p) != 0) ok = 0;

@@ -5,7 +5,9 @@
  *
  * Every rank runs the same command. Rank 0 coordinates and computes too:
  * its main thread serves requests while a compute thread works. On every
- * rank the main thread is the only one that calls MPI (MPI_THREAD_FUNNELED):
+ * rank the main thread is the only one that calls MPI in the pool (before
+ * it, during the set-up, a heartbeat thread does while the main thread
+ * makes no MPI call: MPI_THREAD_SERIALIZED):
  * the command's compute function runs on a second thread, asks
  * mpi_pool_next() for items and hands each finished item's record (bytes)
  * to mpi_pool_put(). Rank 0 hands items out one at a time on request, in
@@ -27,13 +29,24 @@
 
 typedef struct mpi_pool mpi_pool;
 
-/* MPI_Init_thread (MPI_THREAD_FUNNELED) and the rank and size of
- * MPI_COMM_WORLD. Prints one line and returns 1 on failure. */
-int cli_mpi_init(int *rank, int *size);
+/* MPI_Init_thread (MPI_THREAD_SERIALIZED) and the rank and size of
+ * MPI_COMM_WORLD; timeout_s is --mpi-timeout, for the set-up too. A rank > 0
+ * then sends its heartbeat every second from a thread of its own while the
+ * command sets up (loads models and data), until cli_mpi_all_ok: a slow
+ * load is not taken for a lost rank, a dead one is. Prints one line and
+ * returns 1 on failure. */
+int cli_mpi_init(int *rank, int *size, double timeout_s);
 void cli_mpi_finalize(void);
-/* 1 when ok is nonzero on every rank (a collective: every rank calls it).
- * A rank that arrives early sleeps (1 ms steps) instead of spinning a core
- * while a slower one loads. */
+/* The end of every rank's set-up (every rank calls it once, ok = its set-up
+ * succeeded). Not a collective: it survives ranks that die or fail during
+ * set-up. Rank 0 waits until every other rank has said ok or failed, or
+ * has been silent for the timeout (lost), printing a line for each that
+ * failed or was lost, and returns ok; the pool then runs without them.
+ * Another rank returns 1 when it and rank 0 are ok; 0 when rank 0 failed
+ * (rank 0 printed why) or when it failed itself (it printed why) — then it
+ * returns only once the others have finished (it waits, sending heartbeats,
+ * so a failed rank ends with the job, with MPI_Finalize when nobody was
+ * lost). Ranks waiting here sleep (1 ms steps) instead of spinning a core. */
 int cli_mpi_all_ok(int ok);
 /* Prints "steer <what>: <msg>" and ends every rank (MPI_Abort): for out of
  * memory, where nothing sensible is left to do. */
@@ -69,6 +82,8 @@ typedef struct {
     int stopped;        /* consume asked to stop                               */
     int n_consumed;     /* records consumed (rank 0)                           */
     int n_lost;         /* ranks lost                                           */
+    int n_setup_out;    /* ranks that failed or were lost during set-up: no part in the run */
+    char setup_out[256];/* them, "1 (failed), 2 (lost)"                          */
     int n_missing;      /* items handed to lost or failed ranks, not returned  */
     int *missing;       /* [n_missing] ascending; caller frees                 */
     int *by_rank;       /* [ranks] records consumed from each rank; caller frees */
@@ -113,11 +128,12 @@ typedef struct {
     int verbose; /* rank 0 prints "items computed per rank: 0:a 1:b ..." */
 } mpi_share_report;
 
-/* Runs the pool on every rank. Rank 0 returns 0 (every item handed out came
- * back), 3 (consume asked to stop), or an exit status after one line on
- * stderr: an error (its own or another rank's), or "N item(s) missing,
- * handed to K lost rank(s): LIST; AFTER". Other ranks return 0, or 1 after
- * an error. */
+/* Runs the pool on every rank (that passed cli_mpi_all_ok). Rank 0 returns
+ * 0 (every item handed out came back; with ranks out since the set-up it
+ * says "no item missing: rank(s) ... computed nothing"), 3 (consume asked
+ * to stop), or an exit status after one line on stderr: an error (its own
+ * or another rank's), or "N item(s) missing, handed to K lost rank(s):
+ * LIST; AFTER". Other ranks return 0, or 1 after an error. */
 int cli_mpi_share(const mpi_pool_params *pp, const mpi_share_report *rep);
 
 #endif

@@ -39,6 +39,12 @@ int cli_mpi_share(const mpi_pool_params *pp, const mpi_share_report *rep)
         rc = cli_error("%d item(s) missing, handed to %d lost rank(s): %s; %s", res.n_missing, res.n_lost, list, after);
     } else if (res.stopped)
         rc = 3;
+    else if (res.n_setup_out > 0)
+        /* Decided: the result is whole (every item came back, from the
+         * ranks that took part), so the status is 0, as for a rank lost
+         * while it held no item; the line says who was missing. */
+        fprintf(stderr, "steer %s: no item missing: rank(s) %s took no part since the set-up; the other ranks computed "
+                "every item\n", pp->what, res.setup_out);
     if (rank == 0 && rep->verbose) {
         char by[1024] = "";
         for (int r = 0; r < n_ranks && strlen(by) < sizeof by - 32; r++)
