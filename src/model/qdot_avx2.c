@@ -281,10 +281,65 @@ AI void tile_legacy(const steer_dtype T, const int MR, const int NR, int K, cons
         for (int r = 0; r < MR; r++) out[(size_t)i * ldo + r] = hsum8(acc[r][i]) + accs[r][i];
 }
 
+
 /* ---------------------------------------------------------------- Q4_K, Q5_K (8 groups of 32) */
 
-/* Byte pairs (2k, 2k+1) everywhere: broadcasts int16 lane k. */
-#define SHUF_K4(k) _mm256_set1_epi16((short)((2 * (k)) | ((2 * (k) + 1) << 8)))
+/* Byte k then a zero byte, everywhere: int16 lanes = scale k (of k4_scales_v). */
+#define SHUF_K4B(k) _mm256_set1_epi16((short)((k) | (0x80 << 8)))
+/* int32 lanes j = min j (bytes 8..15 of k4_scales_v), zero-extended. */
+#define SHUF_K4M                                                                                              \
+    _mm256_setr_epi32(0x80808008, 0x80808009, 0x8080800A, 0x8080800B, 0x8080800C, 0x8080800D, 0x8080800E,   \
+                      0x8080800F)
+
+/* The 12 scale bytes of a Q4_K/Q5_K block (at s; 16 bytes are read, inside
+ * the block) unpacked as ggml's get_scale_min_k4: bytes 0..7 the 6-bit
+ * scales, 8..15 the 6-bit mins, in both 128-bit lanes. */
+AI __m256i k4_scales_v(const uint8_t *s)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)s); /* dwords d0, d1, d2 (, 4 level bytes) */
+    /* [d0 & 3f, d2 & 0f, d1 & 3f, (d2 >> 4) & 0f] | [0, (d0 >> 2) & 30, 0, (d1 >> 2) & 30] */
+    const __m128i t1 = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i t2 = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 0, 0)), 2),
+                                     _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm256_broadcastsi128_si256(_mm_or_si128(t1, t2));
+}
+
+/* Q4_K generation (one activation row, one weight row at a time): as
+ * tile_k4 with MR = NR = 1, its scalar parts vectorised (the scales, the
+ * two block scale products). */
+static void gemv_q4_k(int K, const uint8_t *w, const uint8_t *x, float *out)
+{
+    const int nb = K / 256;
+    const qdot_q8k *y = (const qdot_q8k *)x;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m128 nzero = _mm_setr_ps(0.0f, -0.0f, 0.0f, 0.0f);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 144, y++) {
+        prefetch_rows(1, w, 0, 144);
+        const __m256i s256 = k4_scales_v(w + 4);
+        __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)(y->qs + 64 * c))),
+                                                 _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c)));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(y->qs + 64 * c + 32))),
+                                                 _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c + 1)));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        const __m256i M = _mm256_madd_epi16(_mm256_shuffle_epi8(s256, SHUF_K4M), _mm256_load_si256((const __m256i *)y->s32));
+        /* [d·dy, −(dmin·dy)] */
+        uint32_t h2;
+        memcpy(&h2, w, 4);
+        const __m128 dd = _mm_xor_ps(_mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h2)), _mm_set1_ps(y->d)), nzero);
+        const __m256 D = _mm256_broadcastss_ps(dd), Dm = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
+        acc = _mm256_fmadd_ps(D, _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(Dm, _mm256_cvtepi32_ps(M), accm);
+    }
+    *out = hsum8(_mm256_add_ps(acc, accm));
+}
 
 AI void tile_k4(const steer_dtype T, const int MR, const int NR, int K, const uint8_t *w, size_t ldw,
                 const uint8_t *x, size_t ldx, float *out, size_t ldo)
@@ -306,19 +361,10 @@ AI void tile_k4(const steer_dtype T, const int MR, const int NR, int K, const ui
             const uint8_t *blk = w + (size_t)r * ldw + (size_t)b * bb;
             d[r] = f16s(blk);
             dmin[r] = f16s(blk + 2);
-            uint32_t u[4];
-            memcpy(u, blk + 4, 12);
-            u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-            const uint32_t ua = u[1] & 0x3f3f3f3f;
-            u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-            u[2] = ua;
-            u[0] &= 0x3f3f3f3f;
-            /* u[0..1]: the 8 scales, u[2..3]: the 8 mins */
-            const __m128i sc8 = _mm_set_epi32(0, 0, (int)u[1], (int)u[0]);
-            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
+            const __m256i s256 = k4_scales_v(blk + 4);
             #pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) sv[r][k] = _mm256_shuffle_epi8(sc16, SHUF_K4(k));
-            mins[r] = _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]));
+            for (int k = 0; k < 8; k++) sv[r][k] = _mm256_shuffle_epi8(s256, SHUF_K4B(k));
+            mins[r] = _mm256_shuffle_epi8(s256, SHUF_K4M);
         }
         __m256i sumi[QDOT_MR][QDOT_NR];
         #pragma GCC unroll 8
@@ -497,6 +543,55 @@ AI void tile_v16(const steer_dtype T, const int MR, const int NR, int K, const u
             out[(size_t)i * ldo + r] = hsum8(T == STEER_DTYPE_Q2_K ? _mm256_add_ps(acc[r][i], accm[r][i]) : acc[r][i]);
 }
 
+
+/* Q6_K generation (one activation row, one weight row at a time): as
+ * tile_v16 with MR = NR = 1, with fewer operations per level vector (the
+ * two high bits moved to bits 4..5 by one shift and a mask) and one
+ * shuffle per vector scale (from the int16 scales broadcast by halves). */
+AI __m256i shuf_q6s(int v)
+{
+    const int a = 2 * (2 * (v & 3)), c = a + 2; /* bytes of int16 2v' and 2v' + 1 within the half */
+    const short lo = (short)(a | ((a + 1) << 8)), hi = (short)(c | ((c + 1) << 8));
+    return _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+}
+
+static void gemv_q6_k(int K, const uint8_t *w, const uint8_t *x, float *out)
+{
+    const int nb = K / 256;
+    const qdot_q8k *y = (const qdot_q8k *)x;
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++, w += 210, y++) {
+        prefetch_rows(1, w, 0, 210);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_load_si256((const __m256i *)y->bsums)), 5);
+        const __m256i scl = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+            #pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                const int v = 4 * h + p;
+                const __m256i sv = _mm256_shuffle_epi8(v < 4 ? scl : sch, shuf_q6s(v));
+                const __m256i d16 = _mm256_maddubs_epi16(q[p], _mm256_load_si256((const __m256i *)(y->qs + 32 * v)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(d16, sv));
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, corr);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(w + 208) * y->d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum8(acc);
+}
+
 /* ---------------------------------------------------------------- instantiations */
 
 #define CASE(FAM, T, MR, NR) \
@@ -536,17 +631,42 @@ AI void tile_v16(const steer_dtype T, const int MR, const int NR, int K, const u
  *   n >= 2: legacy types 4 × 8 (each weight block decoded once for 8
  *   activation rows, each activation block loaded once for 4 weight rows),
  *   K types 1 × 8 (a super-block's decoded levels and scales are 4–8
- *   registers; more weight rows spill them). */
+ *   registers; more weight rows spill them).
+ * Q8_0 n >= 2, tried and not kept (2026-12-06, quiet minutes, interleaved):
+ * spill-free 4 × 2, 4 × 3, 3 × 3 and 2 × 4 tiles (signed weights as a
+ * vpsignb memory operand, D = dw·dx formed 8 blocks at a time from scales
+ * widened once per call) ran 12% fewer instructions but 4–9% slower than
+ * 4 × 8: the loop is bound by the two integer multiplies per block pair
+ * (vpmaddubsw, vpmaddwd), which every variant keeps. n = 1 Q4_K and Q6_K
+ * run gemv_q4_k / gemv_q6_k (below the tiles). */
 TILE(legacy, STEER_DTYPE_Q8_0, q8_0, 1, 4)
 TILE(legacy, STEER_DTYPE_Q4_0, q4_0, 1, 4)
 TILE(legacy, STEER_DTYPE_Q4_1, q4_1, 1, 4)
 TILE(legacy, STEER_DTYPE_Q5_0, q5_0, 1, 4)
 TILE(legacy, STEER_DTYPE_Q5_1, q5_1, 1, 4)
-TILE(k4, STEER_DTYPE_Q4_K, q4_k, 1, 1)
+TILE(k4, STEER_DTYPE_Q4_K, q4_k_t, 1, 1)
+static void tile_q4_k(int K, const void *w, size_t ldw, int nrows, const void *x, size_t ldx, int nr, float *out,
+                      size_t ldo)
+{
+    if (nr != 1) {
+        tile_q4_k_t(K, w, ldw, nrows, x, ldx, nr, out, ldo);
+        return;
+    }
+    for (int r = 0; r < nrows; r++) gemv_q4_k(K, (const uint8_t *)w + (size_t)r * ldw, x, out + r);
+}
 TILE(k4, STEER_DTYPE_Q5_K, q5_k, 1, 1)
 TILE(v16, STEER_DTYPE_Q2_K, q2_k, 1, 1)
 TILE(v16, STEER_DTYPE_Q3_K, q3_k, 1, 1)
-TILE(v16, STEER_DTYPE_Q6_K, q6_k, 1, 1)
+TILE(v16, STEER_DTYPE_Q6_K, q6_k_t, 1, 1)
+static void tile_q6_k(int K, const void *w, size_t ldw, int nrows, const void *x, size_t ldx, int nr, float *out,
+                      size_t ldo)
+{
+    if (nr != 1) {
+        tile_q6_k_t(K, w, ldw, nrows, x, ldx, nr, out, ldo);
+        return;
+    }
+    for (int r = 0; r < nrows; r++) gemv_q6_k(K, (const uint8_t *)w + (size_t)r * ldw, x, out + r);
+}
 
 const qdot_impl qdot_avx2 = {
     .name = "avx2",

@@ -371,11 +371,12 @@ static void test_sharp(steer_dtype t)
 
 static void test_accuracy(const qdot_impl *q)
 {
-    static const int ks_k[] = {256, 768, 2304}, ks_l[] = {32, 96, 288, 512, 2336};
+    /* 4160 = 130 blocks of 32: a long legacy row (more than 128 blocks) */
+    static const int ks_k[] = {256, 768, 2304}, ks_l[] = {32, 96, 288, 512, 2336, 4160};
     static const int rows_l[] = {1, 7, 13}, ns[] = {1, 3, 6};
     for (int ti = 0; ti < N_TYPES; ti++) {
         const steer_dtype t = TYPES[ti];
-        const int *ks = is_k(t) ? ks_k : ks_l, nk = is_k(t) ? 3 : 5;
+        const int *ks = is_k(t) ? ks_k : ks_l, nk = is_k(t) ? 3 : 6;
         double w1 = 0, w2 = 0;
         int same = 1, cases = 0;
         for (int raw = 0; raw < 2; raw++)
