@@ -103,7 +103,7 @@ float qdot_vec_dot(const qdot_impl *q, steer_dtype wt, int K, const void *w, con
 /* Below this many multiply-adds (n·rows·cols) the product runs on the calling
  * thread (as kern_body.h's MM_PARALLEL_MACS). */
 #define QD_PARALLEL_MACS (1L << 20)
-/* Threads take contiguous shares of the rows in units of this many. */
+/* Chunks of rows are multiples of this many. */
 #define QD_UNIT QDOT_MR
 /* Input rows from which they are quantized in parallel. */
 #define QD_QUANT_PAR 8
@@ -133,6 +133,7 @@ void qdot_matmul_with(const qdot_impl *q, float *out, const float *in, const ste
     /* Few input rows are quantized before the threads start: one barrier
      * less (a thread that the OS has descheduled delays every barrier). */
     const int quant_par = n >= QD_QUANT_PAR;
+    int next_chunk = 0; /* the next chunk of rows to compute */
     if (!quant_par)
         for (int i = 0; i < n; i++) quant(in + (size_t)i * K, xq + (size_t)i * xrb, K);
 #pragma omp parallel if (macs >= QD_PARALLEL_MACS && rows > QD_UNIT)
@@ -142,22 +143,25 @@ void qdot_matmul_with(const qdot_impl *q, float *out, const float *in, const ste
             for (int i = 0; i < n; i++) quant(in + (size_t)i * K, xq + (size_t)i * xrb, K);
             /* (the loop's barrier: every row quantized before any is used) */
         }
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int units = (rows + QD_UNIT - 1) / QD_UNIT;
-        const int u0 = (int)((long)units * t / nt), u1 = (int)((long)units * (t + 1) / nt);
-        const int rbeg = u0 * QD_UNIT, rend = u1 * QD_UNIT < rows ? u1 * QD_UNIT : rows;
-        if (n == 1) { /* generation: the thread's rows in one call, each row read once */
-            if (rend > rbeg)
-                tile(K, (const uint8_t *)W->data + (size_t)rbeg * wrb, wrb, rend - rbeg, xq, xrb, 1, out + rbeg,
-                     (size_t)rows);
-        } else {
-            for (int r0 = rbeg; r0 < rend; r0 += rb) {
-                const int nrb = rend - r0 < rb ? rend - r0 : rb;
-                const uint8_t *wb = (const uint8_t *)W->data + (size_t)r0 * wrb;
-                for (int i0 = 0; i0 < n; i0 += nr_t) {
-                    const int ni = n - i0 < nr_t ? n - i0 : nr_t;
-                    tile(K, wb, wrb, nrb, xq + (size_t)i0 * xrb, xrb, ni, out + (size_t)i0 * rows + r0, (size_t)rows);
-                }
+        /* Threads take chunks of rows from a shared counter (kern_body.h
+         * does the same): >= 16 chunks a thread for n = 1 (each one tile
+         * call reading its rows once), >= 4 for n >= 2, and there at most
+         * the L2-sized block. */
+        const int nt = omp_get_num_threads(), per = n == 1 ? 16 : 4;
+        int chunk = (rows + per * nt - 1) / (per * nt);
+        chunk = (chunk + QD_UNIT - 1) / QD_UNIT * QD_UNIT;
+        if (n > 1 && chunk > rb) chunk = rb;
+        const int n_chunks = (rows + chunk - 1) / chunk;
+        for (;;) {
+            int ci;
+#pragma omp atomic capture
+            ci = next_chunk++;
+            if (ci >= n_chunks) break;
+            const int r0 = ci * chunk, nrb = rows - r0 < chunk ? rows - r0 : chunk;
+            const uint8_t *wb = (const uint8_t *)W->data + (size_t)r0 * wrb;
+            for (int i0 = 0; i0 < n; i0 += nr_t) {
+                const int ni = n - i0 < nr_t ? n - i0 : nr_t;
+                tile(K, wb, wrb, nrb, xq + (size_t)i0 * xrb, xrb, ni, out + (size_t)i0 * rows + r0, (size_t)rows);
             }
         }
     }
