@@ -18,29 +18,9 @@
 set -u
 STEER=${1:?usage: cli_mpi.sh STEER REPO}
 REPO=${2:?usage: cli_mpi.sh STEER REPO}
-DEV=$REPO/tests/data/winogrande/dev.jsonl
-B=$REPO/models/stories260K/stories260K.bin
-F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
 source "$(dirname "$0")/lib_cli.sh"
 source "$(dirname "$0")/lib_mpi.sh"
-N=8
-SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --n $N --sites attn_out,resid_post --layers 0,4
-    --alphas 0,0.5,1 --tokens 2 --quiet)
 
-# same: DIR1 DIR2 NAME — items.csv and dkl.csv byte-equal, summary.json
-# equal but for command and wall_s
-same() {
-    if cmp -s "$1/dkl.csv" "$2/dkl.csv" && cmp -s "$1/items.csv" "$2/items.csv"; then pass "$3"; else
-        fail "$3: outputs differ"
-        diff "$1/dkl.csv" "$2/dkl.csv" | head -5
-    fi
-    if cmp -s <(grep -Ev '"(command|wall_s)"' "$1/summary.json") <(grep -Ev '"(command|wall_s)"' "$2/summary.json"); then
-        pass "$3: summary.json"
-    else
-        fail "$3: summary.json differs"
-        diff "$1/summary.json" "$2/summary.json" | head -8
-    fi
-}
 
 ok "plain sweep, $N items" "${SW[@]}" --out "$TMP/plain"
 
@@ -113,7 +93,6 @@ run3() {
 # rcs: "r0 r1 r2"
 rcs() { echo "$(cat "$TMP/rc/0" 2>/dev/null) $(cat "$TMP/rc/1" 2>/dev/null) $(cat "$TMP/rc/2" 2>/dev/null)"; }
 # journal DIR: the number of items in DIR/progress.jsonl
-journal() { grep -c '"item"' "$1/progress.jsonl"; }
 
 L=$TMP/lostload
 run3 2:load - "$L"

@@ -30,9 +30,6 @@ STEER=${1:?usage: cli_srun.sh STEER REPO}
 REPO=${2:?usage: cli_srun.sh STEER REPO}
 STEER=$(readlink -f "$STEER")
 REPO=$(readlink -f "$REPO")
-DEV=$REPO/tests/data/winogrande/dev.jsonl
-B=$REPO/models/stories260K/stories260K.bin
-F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
 source "$(dirname "$0")/lib_cli.sh"
 source "$(dirname "$0")/lib_mpi.sh"
 for c in srun sbatch salloc squeue sinfo scancel slurmctld slurmd munged; do
@@ -156,18 +153,6 @@ export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 SRUN=(timeout 300 srun --time=5 --overcommit --mpi=pmix --kill-on-bad-exit=0)
 
 # ---------------------------------------------------------------- the sweeps
-N=8
-SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --n $N --sites attn_out,resid_post --layers 0,4
-    --alphas 0,0.5,1 --tokens 2 --quiet)
-same() {
-    if cmp -s "$1/dkl.csv" "$2/dkl.csv" && cmp -s "$1/items.csv" "$2/items.csv"; then pass "$3: dkl.csv, items.csv"; else
-        fail "$3: outputs differ"
-        diff "$1/dkl.csv" "$2/dkl.csv" 2>&1 | head -5
-    fi
-    cmp -s <(grep -Ev '"(command|wall_s)"' "$1/summary.json") <(grep -Ev '"(command|wall_s)"' "$2/summary.json") &&
-        pass "$3: summary.json" || fail "$3: summary.json differs"
-}
-journal() { local n; n=$(grep -c '"item"' "$1/progress.jsonl" 2>/dev/null); echo "${n:-0}"; }
 # per_rank: the counts of rank 0's "items computed per rank" line, "a b ..."
 per_rank() { grep "items computed per rank" "$TMP/stderr.txt" | grep -Eo ' [0-9]+:[0-9]+' | cut -d: -f2 | tr '\n' ' ' | sed 's/ $//'; }
 sum() { local s=0 c; for c in $1; do s=$((s + c)); done; echo $s; }

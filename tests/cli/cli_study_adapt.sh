@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cli_study_adapt.sh STEER REPO — `steer study adapt` (SPEC E4) end to end on
-# tiny settings (stories260K, generated ListOps, 3 updates per run): the
+# tiny settings (stories260K, generated ListOps of depth 1, 3 updates of 2
+# sequences per run, 2 validation and 3 test items: ASan runs it): the
 # files, trainable counts and shares against the formulas computed here from
 # `steer info` (adapter 2·d·r per layer, vector d, rank1 2·d, LoReFT 2·r·d + r,
 # LoRA r·(in + out) per projection), the same seed in another directory gives
@@ -27,7 +28,7 @@ declare -A WANT=(
 )
 
 S=(study adapt -m "$M" --task listops --methods vector,adapter-silu,rank1,loreft,lora --sites resid_post,mlp_in
-   --steps 3 --batch 2 --n-train 16 --val-n 4 --eval-n 6 --seed 5 --quiet)
+   --depth 1 --steps 3 --batch 2 --n-train 8 --val-n 2 --eval-n 3 --seed 5 --quiet)
 O1=$TMP/s1
 ok "study adapt (9 runs)" "$STEER" "${S[@]}" --out "$O1"
 for f in table.csv table.md timing.csv summary.json acc_vs_params.png acc_vs_params.svg; do
@@ -58,8 +59,8 @@ cmp -s "$O1/table.csv" "$O2/table.csv" && pass "same seed -> identical table.csv
 }
 # another seed gives another table (the comparison can fail)
 O3=$TMP/s3
-ok "study adapt, seed 6, vector only" "$STEER" study adapt -m "$M" --task listops --methods vector --steps 3 --batch 2 \
-    --n-train 16 --val-n 4 --eval-n 6 --seed 6 --quiet --out "$O3"
+ok "study adapt, seed 6, vector only" "$STEER" study adapt -m "$M" --task listops --methods vector --depth 1 --steps 3 \
+    --batch 2 --n-train 8 --val-n 2 --eval-n 3 --seed 6 --quiet --out "$O3"
 grep "^vector,resid_post" "$O1/table.csv" >"$TMP/a.txt"
 grep "^vector,resid_post" "$O3/table.csv" >"$TMP/b.txt"
 cmp -s "$TMP/a.txt" "$TMP/b.txt" && fail "seed 6 gives the seed-5 row" || pass "another seed, another row"

@@ -4,7 +4,10 @@
 # their header, --naive = the engine cell for cell, 1 vs 2 threads, shards +
 # merge = one run, --stop-after-items and a SIGKILL resumed (with a torn
 # journal line) = one run, a journal of other settings refused, and bad input
-# as one-line errors with nothing left behind.
+# as one-line errors with nothing left behind. Kept small for the ASan run
+# (scripts/test.sh): 2 tokens and 3 alphas (every run is K tokens x alphas
+# steered passes per cell), 3 items (2 + 1 in the shards, 1 stopped + 2 resumed),
+# --naive on 1 item.
 set -u
 STEER=${1:?usage: cli_sweep.sh STEER REPO}
 REPO=${2:?usage: cli_sweep.sh STEER REPO}
@@ -13,7 +16,7 @@ B=$REPO/models/stories260K/stories260K.bin
 F=$REPO/models/stories260K-winogrande/stories260K-winogrande.bin
 source "$(dirname "$0")/lib_cli.sh"
 mkdir -p "$TMP/out"
-SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --layers 0,2,4 --tokens 3 --quiet)
+SW=("$STEER" sweep --base "$B" --ft "$F" --data "winogrande:$DEV" --layers 0,2,4 --alphas 0,0.5,1 --tokens 2 --quiet)
 
 # same: DIR1 DIR2 NAME — items.csv and dkl.csv byte-equal
 same() {
@@ -29,7 +32,7 @@ ok "merge --help" "$STEER" merge --help
 has "$TMP/stdout.txt" "steer merge out/s0 out/s1" "merge help has an example"
 
 R=$TMP/one
-ok "sweep 4 items" "${SW[@]}" --n 4 --out "$R" --save-vectors "$TMP/delta.safetensors"
+ok "sweep 3 items" "${SW[@]}" --n 3 --out "$R" --save-vectors "$TMP/delta.safetensors"
 ok "vec info of --save-vectors" "$STEER" vec info "$TMP/delta.safetensors"
 has "$TMP/stdout.txt" "^vectors: 12$" "--save-vectors: 4 sites x 3 layers"
 has "$TMP/stdout.txt" "^resid_post.4 +\[64\]" "--save-vectors tensor resid_post.4 [64]"
@@ -37,10 +40,10 @@ for f in dkl.csv items.csv summary.json progress.jsonl; do
     [ -s "$R/$f" ] && pass "wrote $f" || fail "missing $f"
 done
 has "$R/dkl.csv" "^base,ft,site,layer,alpha,token,dkl_mean,dkl_se,n$" "dkl.csv header"
-has "$R/dkl.csv" "^stories260K,stories260K-winogrande,mlp_in,0,0,1,0,0,4$" "alpha 0 row: dkl 0, se 0, n 4"
+has "$R/dkl.csv" "^stories260K,stories260K-winogrande,mlp_in,0,0,1,0,0,3$" "alpha 0 row: dkl 0, se 0, n 3"
 has "$R/items.csv" "^item,id,site,layer,alpha,token,kl_steered,kl_base,dkl$" "items.csv header"
 rows=$(wc -l <"$R/dkl.csv")
-[ "$rows" -eq 181 ] && pass "dkl.csv: 1 + 4 sites x 3 layers x 5 alphas x 3 tokens lines" || fail "dkl.csv has $rows lines"
+[ "$rows" -eq 73 ] && pass "dkl.csv: 1 + 4 sites x 3 layers x 3 alphas x 2 tokens lines" || fail "dkl.csv has $rows lines"
 has "$R/summary.json" '"format":[[:space:]]*"steer-sweep/1"' "summary format"
 has "$R/summary.json" '"continuation":[[:space:]]*"ft"' "summary continuation"
 has "$R/summary.json" '"best":' "summary best"
@@ -48,15 +51,16 @@ has "$R/summary.json" '"best":' "summary best"
 bad0=$(awk -F, 'NR > 1 && $5 == "0" && ($7 != "0" || $8 != "0")' "$R/dkl.csv" | wc -l)
 [ "$bad0" -eq 0 ] && pass "alpha = 0 gives dkl 0 exactly" || fail "$bad0 alpha-0 rows are not 0"
 
-ok "sweep 2 items, 2 alphas" "${SW[@]}" --n 2 --alphas 0,1 --out "$TMP/small"
-ok "sweep --naive" "${SW[@]}" --n 2 --alphas 0,1 --naive --out "$TMP/naive"
+# (--naive is one full forward per cell: 1 item, the first and last layer)
+ok "sweep 1 item, 2 layers, 2 alphas" "${SW[@]}" --n 1 --layers 0,4 --alphas 0,1 --out "$TMP/small"
+ok "sweep --naive" "${SW[@]}" --n 1 --layers 0,4 --alphas 0,1 --naive --out "$TMP/naive"
 same "$TMP/small" "$TMP/naive" "--naive = engine, cell for cell"
-ok "sweep --threads 1" "${SW[@]}" --n 4 --threads 1 --out "$TMP/t1"
+ok "sweep --threads 1" "${SW[@]}" --n 3 --threads 1 --out "$TMP/t1"
 same "$R" "$TMP/t1" "1 thread = 2 threads"
 
 # shards + merge = one run
-ok "shard 0/2" "${SW[@]}" --n 4 --shard 0/2 --out "$TMP/s0"
-ok "shard 1/2" "${SW[@]}" --n 4 --shard 1/2 --out "$TMP/s1"
+ok "shard 0/2" "${SW[@]}" --n 3 --shard 0/2 --out "$TMP/s0"
+ok "shard 1/2" "${SW[@]}" --n 3 --shard 1/2 --out "$TMP/s1"
 has "$TMP/s1/summary.json" '"shard":[[:space:]]*"1/2"' "shard recorded"
 ok "merge" "$STEER" merge "$TMP/s1" "$TMP/s0" -o "$TMP/merged" --quiet
 same "$R" "$TMP/merged" "shards 0/2 + 1/2 merged = one run"
@@ -64,14 +68,14 @@ expect_fail "merge with a shard missing" "shard" "$STEER" merge "$TMP/s0" -o "$T
 expect_fail "merge of a non-sweep dir" "summary.json" "$STEER" merge "$TMP/out" -o "$TMP/out/m"
 
 # --stop-after-items, then resume
-ok "stop after 1 item" "${SW[@]}" --n 4 --threads 1 --stop-after-items 1 --out "$TMP/stop"
+ok "stop after 1 item" "${SW[@]}" --n 3 --threads 1 --stop-after-items 1 --out "$TMP/stop"
 [ ! -e "$TMP/stop/dkl.csv" ] && pass "stopped run wrote no dkl.csv" || fail "stopped run wrote dkl.csv"
-ok "resume" "${SW[@]}" --n 4 --out "$TMP/stop"
+ok "resume" "${SW[@]}" --n 3 --out "$TMP/stop"
 same "$R" "$TMP/stop" "stopped + resumed = one run"
 
 # SIGKILL mid-run, a torn journal line, resume
 K=$TMP/kill
-"${SW[@]}" --n 4 --threads 1 --out "$K" >/dev/null 2>&1 &
+"${SW[@]}" --n 3 --threads 1 --out "$K" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
     [ -f "$K/progress.jsonl" ] && [ "$(wc -l <"$K/progress.jsonl")" -ge 2 ] && break
@@ -82,14 +86,14 @@ kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 # (informational: whether the kill landed before the end depends on timing; the check below holds either way)
 [ -e "$K/dkl.csv" ] && echo "note: the sweep finished before the kill" || echo "note: killed after $(($(wc -l <"$K/progress.jsonl") - 1)) item(s)"
-printf '{"item": 3, "id": "torn' >>"$K/progress.jsonl"
-ok "resume after SIGKILL" "${SW[@]}" --n 4 --out "$K"
+printf '{"item": 2, "id": "torn' >>"$K/progress.jsonl"
+ok "resume after SIGKILL" "${SW[@]}" --n 3 --out "$K"
 same "$R" "$K" "killed + resumed = one run"
 
 # settings of another run in the same directory
-"${SW[@]}" --n 4 --tokens 2 --out "$R" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
+"${SW[@]}" --n 3 --tokens 3 --out "$R" >"$TMP/stdout.txt" 2>"$TMP/stderr.txt"
 rc=$?
-if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/stderr.txt")" -eq 1 ] && grep -q "other settings (tokens 3 there, 2 here)" "$TMP/stderr.txt"; then
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/stderr.txt")" -eq 1 ] && grep -q "other settings (tokens 2 there, 3 here)" "$TMP/stderr.txt"; then
     pass "other settings refused: $(cat "$TMP/stderr.txt")"
 else
     fail "other settings: exit $rc: $(cat "$TMP/stderr.txt")"
@@ -100,6 +104,8 @@ ok "sweep --continuation gold --positions continuation" "${SW[@]}" --n 2 --conti
 has "$TMP/gold/summary.json" '"positions":[[:space:]]*"continuation"' "summary positions"
 t1=$(awk -F, 'NR > 1 && $6 == "1" && $7 != "0"' "$TMP/gold/dkl.csv" | wc -l)
 [ "$t1" -eq 0 ] && pass "continuation positions: token 1 never moves" || fail "$t1 token-1 rows moved"
+t2=$(awk -F, 'NR > 1 && $6 == "2" && $5 != "0" && $7 != "0"' "$TMP/gold/dkl.csv" | wc -l)
+[ "$t2" -gt 0 ] && pass "continuation positions: token 2 moves ($t2 rows)" || fail "no token-2 row moved"
 
 # bad input
 printf '{"qID": "a", "sentence": "x _ y", "option1": "a", "option2": "b", "answer": "1"}\n{"qID": "b", "sentence": "x _ y", "option1": "a"\n' >"$TMP/bad.jsonl"

@@ -4,6 +4,8 @@
 # uninterrupted run; no file is ever torn, and a temporary file a kill leaves
 # beside its target is gone after the restart. The kill lands after the run has logged at least two updates; wherever
 # it lands after that, the outcome must be the same (no timing assumption).
+# Small for the ASan run: 12 training items in batches of 3 over 6 updates, so
+# every resume crosses the epoch boundary (after update 4), and 2 eval items.
 set -u
 STEER=${1:?usage: cli_train_kill.sh STEER REPO}
 REPO=${2:?usage: cli_train_kill.sh STEER REPO}
@@ -11,8 +13,9 @@ DEV=$REPO/tests/data/winogrande/dev.jsonl
 M=$REPO/models/stories260K/stories260K.bin
 source "$(dirname "$0")/lib_cli.sh"
 
-ARGS=(-m "$M" --data "winogrande:$DEV" --n-train 48 --holdout 0.25 --eval-n 4 --method adapter
-      --lr 1e-2 --steps 10 --batch 4 --eval-every 1 --seed 5 --quiet)
+STEPS=6
+ARGS=(-m "$M" --data "winogrande:$DEV" --n-train 16 --holdout 0.25 --eval-n 2 --method adapter
+      --lr 1e-2 --steps $STEPS --batch 3 --eval-every 1 --seed 5 --quiet)
 export OMP_NUM_THREADS=1
 
 tensors_equal() {
@@ -53,7 +56,7 @@ for sig in KILL INT; do
         || fail "SIG$sig: $leftovers temporary files left in $K"
     tensors_equal "$R/adapter.safetensors" "$K/adapter.safetensors" \
         && pass "SIG$sig: resumed adapter = uninterrupted" || fail "SIG$sig: resumed adapter differs"
-    rows=$(grep -c '^10,' "$K/train.csv")
-    [ "$rows" -eq 1 ] && pass "SIG$sig: train.csv has step 10 once" || fail "SIG$sig: step 10 appears $rows times in train.csv"
+    rows=$(grep -c "^$STEPS," "$K/train.csv")
+    [ "$rows" -eq 1 ] && pass "SIG$sig: train.csv has step $STEPS once" || fail "SIG$sig: step $STEPS appears $rows times in train.csv"
 done
 finish
