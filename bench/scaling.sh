@@ -3,7 +3,7 @@
 #   1. per-core forward rates at the layer shapes of Llama-3.2-1B, Gemma-2-2B
 #      and Llama-3-8B: random 1-layer models (vocabulary 512, so the head is
 #      negligible) through bench_forward --threads 1 (pp64: 64 tokens, all
-#      rows), bf16 and f32 weights; and the head alone at each model's real
+#      rows), bf16, f32 and Q8_0 weights; and the head alone at each model's real
 #      vocabulary (a 1-layer model with it: pp64 minus pp64_last = 63 heads).
 #   2. `steer sweep` 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads
 #      (plain) on a random d=256 4-layer pair, in interleaved rounds.
@@ -40,6 +40,11 @@ if [ "${SKIP_RATES:-0}" != 1 ]; then
       f=$OUT/${m}_$dt.gguf; [ -e "$f" ] || f=$OUT/${m}_$dt
       echo "-- layer $m $dt"
       $BUILD/bench_forward "$f" --prompt 64 --gen 2 --threads 1 --runs "$RUNS" 2>&1 | grep -E "^config|^machine|metric=pp64 |metric=pp64_last|^contention"
+      if [ "$dt" = f32 ]; then # Q8_0 (the pure file type, as llama-quantize's Q8_0) from the f32 layer
+        [ -e "$OUT/${m}_q8_0.gguf" ] || $S convert "$f" "$OUT/${m}_q8_0.gguf" --dtype q8_0 >/dev/null
+        echo "-- layer $m q8_0"
+        $BUILD/bench_forward "$OUT/${m}_q8_0.gguf" --prompt 64 --gen 2 --threads 1 --runs "$RUNS" 2>&1 | grep -E "^config|metric=pp64 |metric=pp64_last|^contention"
+      fi
     done
   done
   # heads at the real vocabularies (bf16; tied, so the embedding is the head)
