@@ -113,11 +113,25 @@ EOF
 fi
 
 # ---------------------------------------------------------------- SIGTERM with a request in flight
-curl -s -N -H "$AUTH" "http://127.0.0.1:$PORT/v1/completions" \
-    -d '{"prompt": "Once upon a time", "max_tokens": 400, "temperature": 0, "stream": true}' >"$TMP/inflight.txt" &
+# The client sends SIGTERM as soon as the first token's chunk arrives, so the
+# request is certainly still in flight (polling the output file every 50 ms
+# let all 400 tokens finish first once the ASan build ran at -O1).
+python3 - "$PORT" "$KEY" "$SRV_PID" >"$TMP/inflight.txt" 2>"$TMP/inflight.err" <<'EOF3' &
+import http.client, json, os, signal, sys
+port, key, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+c.request("POST", "/v1/completions", json.dumps({"prompt": "Once upon a time", "max_tokens": 400,
+          "temperature": 0, "stream": True}), {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+r = c.getresponse()
+sent = False
+for line in r:
+    sys.stdout.write(line.decode())
+    sys.stdout.flush()
+    if not sent and line.startswith(b"data:"):
+        os.kill(pid, signal.SIGTERM)
+        sent = True
+EOF3
 CURL_PID=$!
-for _ in $(seq 50); do [ -s "$TMP/inflight.txt" ] && break; sleep 0.05; done
-kill -TERM "$SRV_PID"
 wait "$CURL_PID"
 wait "$SRV_PID"
 src=$?
