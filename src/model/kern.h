@@ -50,6 +50,27 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
     return dt == STEER_DTYPE_BF16 ? ops_bf16_to_f32(h) : q_f16_to_f32(h);
 }
 
+/* Work sharing of a matmul's weight rows (kern_body.h, qdot.c): threads take
+ * chunks of rows from a shared counter, so that a thread the OS or the
+ * hypervisor delays takes fewer chunks and all finish together (a fixed
+ * share made the others wait at the barrier). Which thread computes a row
+ * never changes its arithmetic. kern_chunk_rows: about rows / (per · nt)
+ * rows, a multiple of unit, at most cap; kern_chunk_next: the next chunk's
+ * index from *counter (shared by the team, 0 before the region). */
+static inline int kern_chunk_rows(int rows, int nt, int per, int unit, int cap)
+{
+    int chunk = (rows + per * nt - 1) / (per * nt);
+    chunk = (chunk + unit - 1) / unit * unit;
+    if (chunk > cap) chunk = cap;
+    return chunk > 0 ? chunk : 1;
+}
+static inline int kern_chunk_next(int *counter)
+{
+    int c;
+#pragma omp atomic capture
+    c = (*counter)++;
+    return c;
+}
 
 extern const ops_kernels ops_kern_scalar, ops_kern_avx2, ops_kern_avx512, ops_kern_avx512bf16;
 

@@ -315,21 +315,12 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
         float *scratch = NULL;
         if (pack || n > MM_MI)
             scratch = aligned_alloc(64, sizeof(float) * ((size_t)MM_RB * MM_KC + MM_MI * MM_KC + MM_NB * MM_RB * VW));
-        /* Threads take chunks of rows from a shared counter (llama.cpp does
-         * the same): a thread the OS or the hypervisor delays takes fewer,
-         * so both finish together; a fixed split made the other wait at the
-         * barrier. A chunk is a panel (<= MM_RB rows, a multiple of MM_GV)
-         * or smaller, so that there are >= 16 chunks a thread; which thread
-         * computes a row never changes its arithmetic. */
-        const int nt = omp_get_num_threads();
-        int chunk = (rows + 16 * nt - 1) / (16 * nt);
-        chunk = (chunk + MM_GV - 1) / MM_GV * MM_GV;
-        if (chunk > MM_RB) chunk = MM_RB;
+        /* Chunks of rows from a shared counter (kern.h): a panel (<= MM_RB
+         * rows, a multiple of MM_GV) or smaller, >= 16 chunks a thread. */
+        const int chunk = kern_chunk_rows(rows, omp_get_num_threads(), 16, MM_GV, MM_RB);
         const int n_chunks = (rows + chunk - 1) / chunk;
         for (;;) {
-            int ci;
-#pragma omp atomic capture
-            ci = next_chunk++;
+            const int ci = kern_chunk_next(&next_chunk);
             if (ci >= n_chunks) break;
             const int r0 = ci * chunk, rend = r0 + chunk < rows ? r0 + chunk : rows;
             const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;

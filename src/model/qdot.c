@@ -143,19 +143,13 @@ void qdot_matmul_with(const qdot_impl *q, float *out, const float *in, const ste
             for (int i = 0; i < n; i++) quant(in + (size_t)i * K, xq + (size_t)i * xrb, K);
             /* (the loop's barrier: every row quantized before any is used) */
         }
-        /* Threads take chunks of rows from a shared counter (kern_body.h
-         * does the same): >= 16 chunks a thread for n = 1 (each one tile
-         * call reading its rows once), >= 4 for n >= 2, and there at most
-         * the L2-sized block. */
-        const int nt = omp_get_num_threads(), per = n == 1 ? 16 : 4;
-        int chunk = (rows + per * nt - 1) / (per * nt);
-        chunk = (chunk + QD_UNIT - 1) / QD_UNIT * QD_UNIT;
-        if (n > 1 && chunk > rb) chunk = rb;
+        /* Chunks of rows from a shared counter (kern.h): >= 16 chunks a
+         * thread for n = 1 (each one tile call reading its rows once), >= 4
+         * for n >= 2, and there at most the L2-sized block. */
+        const int chunk = kern_chunk_rows(rows, omp_get_num_threads(), n == 1 ? 16 : 4, QD_UNIT, n == 1 ? rows : rb);
         const int n_chunks = (rows + chunk - 1) / chunk;
         for (;;) {
-            int ci;
-#pragma omp atomic capture
-            ci = next_chunk++;
+            const int ci = kern_chunk_next(&next_chunk);
             if (ci >= n_chunks) break;
             const int r0 = ci * chunk, nrb = rows - r0 < chunk ? rows - r0 : chunk;
             const uint8_t *wb = (const uint8_t *)W->data + (size_t)r0 * wrb;

@@ -644,29 +644,25 @@ TILE(legacy, STEER_DTYPE_Q4_0, q4_0, 1, 4)
 TILE(legacy, STEER_DTYPE_Q4_1, q4_1, 1, 4)
 TILE(legacy, STEER_DTYPE_Q5_0, q5_0, 1, 4)
 TILE(legacy, STEER_DTYPE_Q5_1, q5_1, 1, 4)
-TILE(k4, STEER_DTYPE_Q4_K, q4_k_t, 1, 1)
-static void tile_q4_k(int K, const void *w, size_t ldw, int nrows, const void *x, size_t ldx, int nr, float *out,
-                      size_t ldo)
-{
-    if (nr != 1) {
-        tile_q4_k_t(K, w, ldw, nrows, x, ldx, nr, out, ldo);
-        return;
+/* tile_NAME: one input row (nr = 1) through gemv_NAME, row by row; more
+ * through the tile tile_NAME_t */
+#define TILE_GEMV1(NAME)                                                                                      \
+    static void tile_##NAME(int K, const void *w, size_t ldw, int nrows, const void *x, size_t ldx, int nr,  \
+                            float *out, size_t ldo)                                                           \
+    {                                                                                                         \
+        if (nr != 1) {                                                                                        \
+            tile_##NAME##_t(K, w, ldw, nrows, x, ldx, nr, out, ldo);                                          \
+            return;                                                                                           \
+        }                                                                                                     \
+        for (int r = 0; r < nrows; r++) gemv_##NAME(K, (const uint8_t *)w + (size_t)r * ldw, x, out + r);     \
     }
-    for (int r = 0; r < nrows; r++) gemv_q4_k(K, (const uint8_t *)w + (size_t)r * ldw, x, out + r);
-}
+TILE(k4, STEER_DTYPE_Q4_K, q4_k_t, 1, 1)
+TILE_GEMV1(q4_k)
 TILE(k4, STEER_DTYPE_Q5_K, q5_k, 1, 1)
 TILE(v16, STEER_DTYPE_Q2_K, q2_k, 1, 1)
 TILE(v16, STEER_DTYPE_Q3_K, q3_k, 1, 1)
 TILE(v16, STEER_DTYPE_Q6_K, q6_k_t, 1, 1)
-static void tile_q6_k(int K, const void *w, size_t ldw, int nrows, const void *x, size_t ldx, int nr, float *out,
-                      size_t ldo)
-{
-    if (nr != 1) {
-        tile_q6_k_t(K, w, ldw, nrows, x, ldx, nr, out, ldo);
-        return;
-    }
-    for (int r = 0; r < nrows; r++) gemv_q6_k(K, (const uint8_t *)w + (size_t)r * ldw, x, out + r);
-}
+TILE_GEMV1(q6_k)
 
 const qdot_impl qdot_avx2 = {
     .name = "avx2",
