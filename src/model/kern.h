@@ -55,11 +55,12 @@ static inline float w_at(const void *w, steer_dtype dt, size_t k)
  * hypervisor delays takes fewer chunks and all finish together (a fixed
  * share made the others wait at the barrier). Which thread computes a row
  * never changes its arithmetic. kern_chunk_rows: about rows / (per · nt)
- * rows, a multiple of unit, at most cap (cap itself for one thread); kern_chunk_next: the next chunk's
- * index from *counter (shared by the team, 0 before the region). */
+ * rows, a multiple of unit, at most cap (cap itself for one thread, which
+ * has nothing to balance); kern_chunk_next: the next chunk's index from
+ * *counter (shared by the team, 0 before the region). */
 static inline int kern_chunk_rows(int rows, int nt, int per, int unit, int cap)
 {
-    if (nt <= 1) return cap > 0 ? cap : 1; /* one thread: nothing to balance, the largest chunks */
+    if (nt <= 1) return cap > 0 ? cap : 1;
     int chunk = (rows + per * nt - 1) / (per * nt);
     chunk = (chunk + unit - 1) / unit * unit;
     if (chunk > cap) chunk = cap;

@@ -244,7 +244,7 @@ static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int
         const int nb = n - ib < nbmax ? n - ib : nbmax;
         /* one input row read in place: no K blocks (nothing to reuse across
          * them), so each weight row streams through once from start to end */
-        const int kcs = (n == 1 && !pack) ? (KV > 0 ? KV : 1) : MM_KC;
+        const int kcs = (n == 1 && !pack) ? KV : MM_KC;
         for (int kc = 0; kc < KV; kc += kcs) {
             const int kl = KV - kc < kcs ? KV - kc : kcs;
             if (pack) mm_pack(wpack, wp, dt, rowb, nr, kc, kl);
@@ -322,8 +322,7 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
         for (;;) {
             const int ci = kern_chunk_next(&next_chunk);
             if (ci >= n_chunks) break;
-            const int r0 = ci * chunk, rend = r0 + chunk < rows ? r0 + chunk : rows;
-            const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;
+            const int r0 = ci * chunk, nr = rows - r0 < chunk ? rows - r0 : chunk; /* <= MM_RB */
             if (scratch) {
                 float *wpack = scratch, *xpack = wpack + (size_t)MM_RB * MM_KC, *acc = xpack + MM_MI * MM_KC;
                 mm_panel(out, in, W, n, r0, nr, pack, MM_NB, wpack, xpack, acc);
@@ -466,15 +465,18 @@ static void d2_matmul(float *out, const float *in, const steer_mat *W, int n)
     }
     for (size_t i = 0; i < (size_t)n * K; i++) xb[i] = ops_f32_to_bf16(in[i]);
     const long macs = (long)n * rows * K;
+    int next_chunk = 0;
 #pragma omp parallel if (macs >= MM_PARALLEL_MACS && rows > MM_RB)
     {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int units = (rows + MM_MR - 1) / MM_MR;
-        const int u0 = (int)((long)units * t / nt), u1 = (int)((long)units * (t + 1) / nt);
-        const int rbeg = u0 * MM_MR, rend = u1 * MM_MR < rows ? u1 * MM_MR : rows;
+        /* chunks of rows from a shared counter, as kern_matmul; a chunk
+         * (<= MM_RB rows) stays in cache across the input tiles */
+        const int chunk = kern_chunk_rows(rows, omp_get_num_threads(), 16, 12, MM_RB);
+        const int n_chunks = (rows + chunk - 1) / chunk;
         vf acc[12];
-        for (int r0 = rbeg; r0 < rend; r0 += MM_RB) { /* a panel stays in cache across the input tiles */
-            const int nr = rend - r0 < MM_RB ? rend - r0 : MM_RB;
+        for (;;) {
+            const int ci = kern_chunk_next(&next_chunk);
+            if (ci >= n_chunks) break;
+            const int r0 = ci * chunk, nr = rows - r0 < chunk ? rows - r0 : chunk;
             for (int i0 = 0; i0 < n; i0 += MM_MI) {
                 const int mi = n - i0 < MM_MI ? n - i0 : MM_MI;
                 const uint16_t *x = xb + (size_t)i0 * K;

@@ -281,7 +281,6 @@ AI void tile_legacy(const steer_dtype T, const int MR, const int NR, int K, cons
         for (int r = 0; r < MR; r++) out[(size_t)i * ldo + r] = hsum8(acc[r][i]) + accs[r][i];
 }
 
-
 /* ---------------------------------------------------------------- Q4_K, Q5_K (8 groups of 32) */
 
 /* Byte k then a zero byte, everywhere: int16 lanes = scale k (of k4_scales_v). */
@@ -543,11 +542,7 @@ AI void tile_v16(const steer_dtype T, const int MR, const int NR, int K, const u
             out[(size_t)i * ldo + r] = hsum8(T == STEER_DTYPE_Q2_K ? _mm256_add_ps(acc[r][i], accm[r][i]) : acc[r][i]);
 }
 
-
-/* Q6_K generation (one activation row, one weight row at a time): as
- * tile_v16 with MR = NR = 1, with fewer operations per level vector (the
- * two high bits moved to bits 4..5 by one shift and a mask) and one
- * shuffle per vector scale (from the int16 scales broadcast by halves). */
+/* Bytes of Q6_K's int16 scale v within its broadcast half (gemv_q6_k). */
 AI __m256i shuf_q6s(int v)
 {
     const int a = 2 * (2 * (v & 3)), c = a + 2; /* bytes of int16 2v' and 2v' + 1 within the half */
@@ -555,6 +550,10 @@ AI __m256i shuf_q6s(int v)
     return _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
 }
 
+/* Q6_K generation (one activation row, one weight row at a time): as
+ * tile_v16 with MR = NR = 1, with fewer operations per level vector (the
+ * two high bits moved to bits 4..5 by one shift and a mask) and one
+ * shuffle per vector scale (from the int16 scales broadcast by halves). */
 static void gemv_q6_k(int K, const uint8_t *w, const uint8_t *x, float *out)
 {
     const int nb = K / 256;
