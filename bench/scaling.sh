@@ -6,9 +6,11 @@
 #      rows), bf16, f32 and Q8_0 weights; and the head alone at each model's real
 #      vocabulary (a 1-layer model with it: pp64 minus pp64_last = 63 heads).
 #   2. `steer sweep` 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads
-#      (plain) on a random d=256 4-layer pair, in interleaved rounds.
+#      (plain) on a random d=256 4-layer pair, 48 items, in paired rounds
+#      (A B B A, then B A A B).
 # Usage: bash bench/scaling.sh [BUILD_DIR (build)] [OUT_DIR (out/scaling)]
-# Environment: ROUNDS (3), RUNS (bench_forward best-of, 3), SKIP_RATES=1,
+# Environment: ROUNDS (3), RUNS (bench_forward best-of, 3), SWEEP_N (48),
+# MPI_ARGS (mpirun options; default: the shared-memory transport), SKIP_RATES=1,
 # SKIP_MPI=1. Needs ~3 GB of disk and memory for the 8B-shape models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,27 +61,31 @@ if [ "${SKIP_RATES:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_MPI:-0}" != 1 ]; then
-  echo "== sweep: 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads, interleaved rounds"
+  echo "== sweep: 2 ranks x 1 thread (mpirun --mpi) vs 1 rank x 2 threads, paired rounds (ABBA)"
   [ -e "$OUT/sb.gguf" ] || $S make-random -o "$OUT/sb.gguf" --d 256 --ff 768 --heads 4 --kv-heads 2 --layers 4 --vocab 512 --ctx 1024 --seed 1 >/dev/null
   [ -e "$OUT/sf.gguf" ] || $S make-random -o "$OUT/sf.gguf" --d 256 --ff 768 --heads 4 --kv-heads 2 --layers 4 --vocab 512 --ctx 1024 --seed 2 >/dev/null
-  SW=("$S" sweep --base "$OUT/sb.gguf" --ft "$OUT/sf.gguf" --data winogrande:tests/data/winogrande/dev.jsonl --n "${SWEEP_N:-12}" --quiet)
-  MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none)
+  SW=("$S" sweep --base "$OUT/sb.gguf" --ft "$OUT/sf.gguf" --data winogrande:tests/data/winogrande/dev.jsonl --n "${SWEEP_N:-48}" --quiet)
+  # One node: the shared-memory transport (ob1/vader). The default also ends
+  # up there, after probing the Omni-Path and OFI libraries (~0.2 s of
+  # MPI_Init here); MPI_ARGS="" measures the default.
+  read -r -a MPIARGS <<<"${MPI_ARGS---mca pml ob1 --mca mtl ^psm,psm2,ofi}"
+  MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none "${MPIARGS[@]}")
+  echo "mpirun: ${MPIRUN[*]}"
   # t CMD...: "wall user+sys" seconds of CMD and its children (the ranks)
   t() { /usr/bin/time -f "%e %U %S" -o "$OUT/time.txt" "$@" >/dev/null 2>&1; awk '{printf "%s %.2f", $1, $2 + $3}' "$OUT/time.txt"; }
+  plain() { rm -rf "$OUT/p"; OMP_NUM_THREADS=2 t "${SW[@]}" --threads 2 --out "$OUT/p"; }
+  ranks() { rm -rf "$OUT/m"; OMP_NUM_THREADS=1 t "${MPIRUN[@]}" -np 2 "${SW[@]}" --threads 1 --mpi --out "$OUT/m"; }
+  # Each round runs each configuration twice, mirrored (A B B A, then
+  # B A A B), so a slow spell of the VM (tens of seconds) or a drift falls
+  # on both alike; its ratio is (sum of the 2 x 1 walls) / (sum of the 1 x 2).
   ratios=()
   for r in $(seq 1 "$ROUNDS"); do
-    rm -rf "$OUT/p" "$OUT/m"
-    if [ $((r % 2)) = 1 ]; then
-      a=$(OMP_NUM_THREADS=2 t "${SW[@]}" --threads 2 --out "$OUT/p")
-      b=$(OMP_NUM_THREADS=1 t "${MPIRUN[@]}" -np 2 "${SW[@]}" --threads 1 --mpi --out "$OUT/m")
-    else
-      b=$(OMP_NUM_THREADS=1 t "${MPIRUN[@]}" -np 2 "${SW[@]}" --threads 1 --mpi --out "$OUT/m")
-      a=$(OMP_NUM_THREADS=2 t "${SW[@]}" --threads 2 --out "$OUT/p")
-    fi
+    if [ $((r % 2)) = 1 ]; then a1=$(plain); b1=$(ranks); b2=$(ranks); a2=$(plain)
+    else b1=$(ranks); a1=$(plain); a2=$(plain); b2=$(ranks); fi
     same=$(cmp -s "$OUT/p/dkl.csv" "$OUT/m/dkl.csv" && cmp -s "$OUT/p/items.csv" "$OUT/m/items.csv" && echo yes || echo NO)
-    ratio=$(echo "scale=3; ${b%% *} / ${a%% *}" | bc)
+    ratio=$(echo "scale=3; (${b1%% *} + ${b2%% *}) / (${a1%% *} + ${a2%% *})" | bc)
     ratios+=("$ratio")
-    echo "round $r: 1x2 wall ${a% *} s cpu ${a#* } s | 2x1 wall ${b% *} s cpu ${b#* } s | wall ratio 2x1/1x2 $ratio | same files $same | load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "round $r: 1x2 wall ${a1% *} ${a2% *} s cpu ${a1#* } ${a2#* } s | 2x1 wall ${b1% *} ${b2% *} s cpu ${b1#* } ${b2#* } s | wall ratio 2x1/1x2 $ratio | same files $same | load $(cut -d' ' -f1 /proc/loadavg)"
   done
   echo "median wall ratio 2x1/1x2 over $ROUNDS rounds: $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')"
 fi

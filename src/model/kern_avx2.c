@@ -7,6 +7,7 @@
 #include "formats.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define KERN_TABLE ops_kern_avx2
 #define KERN_NAME "avx2"
@@ -31,6 +32,25 @@ static inline float vf_hsum(vf v)
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
     return _mm_cvtss_f32(s);
 }
+/* vf_hsum of a[0..7] by the same tree, 8 sums at once: (j + j+4) of two
+ * vectors per add, then (0+2, 1+3) of four, then 0+1 of eight. */
+#define VF_HSUM8 1
+static inline void vf_hsum8(const vf *a, float *o)
+{
+    __m256 u[4];
+    for (int c = 0; c < 4; c++) /* [a[2c] lanes j+(j+4) | a[2c+1] lanes j+(j+4)] */
+        u[c] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * c], a[2 * c + 1], 0x20),
+                             _mm256_permute2f128_ps(a[2 * c], a[2 * c + 1], 0x31));
+    /* [a0: 0+2, 1+3, a2: 0+2, 1+3 | a1: .., a3: ..] and the same for a4..a7 */
+    const __m256 v0 = _mm256_add_ps(_mm256_shuffle_ps(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm256_shuffle_ps(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 v1 = _mm256_add_ps(_mm256_shuffle_ps(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm256_shuffle_ps(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* [a0, a2, a4, a6 | a1, a3, a5, a7] */
+    const __m256 w = _mm256_add_ps(_mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm256_storeu_ps(o, _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
 static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
 {
     if (dt == STEER_DTYPE_F32) return _mm256_loadu_ps((const float *)w + k);
@@ -39,5 +59,38 @@ static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
     return _mm256_cvtph_ps(h);
 }
 #define KERN_DEQUANT(dt, src, dst, n) q_dequant_row(dt, src, dst, n)
+
+/* glibc's libmvec (libc6): expf of 8 lanes with AVX2, within 1 ulp of
+ * expf (glibc's stated bound for its vector variants). */
+__m256 _ZGVdN8v_expf(__m256 x);
+
+/* The attention softmax (ops_softmax's steps) with 8 exps at once: max,
+ * x - max, exp (a tail of n mod 8 padded with -inf, whose exp is 0), the
+ * sum in 8 lanes then vf_hsum, times 1/sum. Depends on n and x only. */
+#define KERN_SOFTMAX kern_softmax_avx2
+static void kern_softmax_avx2(float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 m = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (i < n) {
+        float t[8];
+        for (int j = 0; j < 8; j++) t[j] = i + j < n ? x[i + j] : -INFINITY;
+        const __m256 e = _ZGVdN8v_expf(_mm256_sub_ps(_mm256_loadu_ps(t), m));
+        _mm256_storeu_ps(t, e);
+        acc = _mm256_add_ps(acc, e);
+        for (int j = 0; i + j < n; j++) x[i + j] = t[j];
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / vf_hsum(acc));
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= _mm256_cvtss_f32(inv);
+}
 
 #include "kern_body.h"

@@ -10,6 +10,10 @@
  *   vf                 the vector type; vf_zero(), vf_load(p), vf_store(p, v),
  *                      vf_fma(a, b, c) = a·b + c per lane, vf_set1(f),
  *                      VF_IN_REG(v), vf_hsum(v) (the fixed lane tree),
+ *                      optionally KERN_SOFTMAX(x, n) (the attention
+ *                      softmax; default ops_softmax), VF_HSUM8 and vf_hsum8(a, o): o[c] =
+ *                      vf_hsum(a[c]) for c < 8, the same bits (a default
+ *                      below calls vf_hsum 8 times),
  *                      vf_load_w(w, dt, k): VW weights of dtype dt (F32, BF16,
  *                      F16) at element k, widened to f32 exactly
  *
@@ -88,6 +92,19 @@
  * calling thread: an OpenMP region costs more than it saves (measured:
  * docs/PERFORMANCE.md). */
 #define MM_PARALLEL_MACS (1L << 20)
+
+/* The attention softmax: a path may bring its own (KERN_SOFTMAX, e.g. vector
+ * exp); otherwise ops_softmax. */
+#ifndef KERN_SOFTMAX
+#define KERN_SOFTMAX ops_softmax
+#endif
+
+#ifndef VF_HSUM8
+static inline void vf_hsum8(const vf *a, float *o)
+{
+    for (int c = 0; c < 8; c++) o[c] = vf_hsum(a[c]);
+}
+#endif
 
 /*
  * Micro-kernel: for i < MI, r < MR, lanes of element (i, r) += x[i, 0..kl) ·
@@ -341,7 +358,28 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
  * heads that share g are done together so each cached key and value row is
  * loaded once for all of them: scores by VW-lane dot products, softmax per
  * head, then the weighted sum of values with the output row in registers
- * (8 vectors per chunk). */
+ * (8 vectors per chunk). Per score and per output element the operations
+ * are those of one dot product (VW lanes, vf_hsum, the fmaf tail) and of one
+ * FMA chain over t: scores of 8 keys share one vf_hsum8, and heads whose
+ * output is under 8 vectors (small hd) run their chains side by side, which
+ * changes no bit (each chain keeps its own order). */
+/* Attention values when hd is one vector: o[h] = sum over t < len of
+ * w[h, t] · v[t] for the G heads of a KV head (w at stride sn, v rows at
+ * stride sk), each head's FMA chain in t order as in kern_attention's
+ * general loop, the G chains side by side in registers (G a constant). */
+static inline __attribute__((always_inline)) void attn_values_1v(const int G, float *o, const float *w, size_t sn,
+                                                                  const float *v, size_t sk, int len)
+{
+    vf acc[8];
+    for (int h = 0; h < G; h++) acc[h] = vf_zero();
+    for (int t = 0; t < len; t++) {
+        const vf vt = vf_load(v + (size_t)t * sk);
+#pragma GCC unroll 8
+        for (int h = 0; h < G; h++) acc[h] = vf_fma(vf_set1(w[(size_t)h * sn + t]), vt, acc[h]);
+    }
+    for (int h = 0; h < G; h++) vf_store(o + (size_t)h * VW, acc[h]);
+}
+
 static void kern_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
                            int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap,
                            float *scores)
@@ -358,7 +396,35 @@ static void kern_attention(float *att, const float *q, const float *kc, const fl
         const float *vs = vc + (size_t)seq[i] * n_ctx * kvd + (size_t)g * hd;
         const float *qg = q + (size_t)i * qd + (size_t)g * group * hd; /* [group, hd] */
         float *og = att + (size_t)i * qd + (size_t)g * group * hd;     /* [group, hd] */
-        for (int t = t0; t <= p; t++) {
+        int t = t0;
+        if (hdv > 0) /* 8 keys at a time: one vf_hsum8 per head */
+            for (; t + 8 <= p + 1; t += 8) {
+                const float *kt = ks + (size_t)t * kvd;
+                for (int h = 0; h < group; h++) {
+                    const float *qh = qg + (size_t)h * hd;
+                    vf a[8];
+                    for (int c = 0; c < 8; c++) a[c] = vf_zero();
+                    for (int j = 0; j < hdv; j += VW) {
+                        const vf qv = vf_load(qh + j);
+#pragma GCC unroll 8
+                        for (int c = 0; c < 8; c++) a[c] = vf_fma(qv, vf_load(kt + (size_t)c * kvd + j), a[c]);
+                    }
+                    float *s8 = sc + (size_t)h * n_ctx + (t - t0);
+                    vf_hsum8(a, s8);
+                    if (hd == hdv && !(softcap > 0.0f)) {
+                        for (int c = 0; c < 8; c++) s8[c] *= scale;
+                        continue;
+                    }
+                    for (int c = 0; c < 8; c++) {
+                        float s = s8[c];
+                        for (int j = hdv; j < hd; j++) s = fmaf(qh[j], kt[(size_t)c * kvd + j], s);
+                        s *= scale;
+                        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+                        s8[c] = s;
+                    }
+                }
+            }
+        for (; t <= p; t++) {
             const float *kt = ks + (size_t)t * kvd;
             for (int h = 0; h < group; h++) {
                 const float *qh = qg + (size_t)h * hd;
@@ -371,10 +437,19 @@ static void kern_attention(float *att, const float *q, const float *kc, const fl
                 sc[(size_t)h * n_ctx + (t - t0)] = s;
             }
         }
-        for (int h = 0; h < group; h++) {
+        for (int h = 0; h < group; h++) KERN_SOFTMAX(sc + (size_t)h * n_ctx, len);
+        /* hd of one vector and 2 to 8 heads per KV head (stories260K: hd 8
+         * on AVX2, 2 heads): the heads' FMA chains side by side */
+        const int hsb = hd == VW && (group == 2 || group == 4 || group == 8);
+        if (hsb) {
+            const size_t sk = (size_t)kvd, sn = (size_t)n_ctx, tv = (size_t)t0 * kvd;
+            if (group == 2) attn_values_1v(2, og, sc, sn, vs + tv, sk, len);
+            else if (group == 4) attn_values_1v(4, og, sc, sn, vs + tv, sk, len);
+            else attn_values_1v(8, og, sc, sn, vs + tv, sk, len);
+        }
+        for (int h = 0; h < group && !hsb; h++) {
             const float *w = sc + (size_t)h * n_ctx;
             float *o = og + (size_t)h * hd;
-            ops_softmax(sc + (size_t)h * n_ctx, len);
             for (int j0 = 0; j0 < hdv; j0 += 8 * VW) { /* up to 8 accumulators of VW floats */
                 const int nc = hdv - j0 < 8 * VW ? (hdv - j0) / VW : 8;
                 vf acc[8];

@@ -16,11 +16,14 @@
  *      position inside a micro-tile, and on both the direct n < 4 path and
  *      the packed path);
  *   3. paths with the same order give the same bits: scalar = avx2, and
- *      emulated 16 lanes = avx512;
+ *      emulated 16 lanes = avx512 (the matmul; the attention differs in its
+ *      softmax's exp: glibc's expf on scalar, libmvec's 8-lane expf on avx2);
  *   4. 1 thread vs 2 threads, bitwise, on shapes large enough to run in
  *      parallel.
  * And the attention kernel (ops_attention) on odd head sizes, grouped-query
- * ratios, sliding windows, soft-capping and two sequences:
+ * ratios (1, 2, 3, 4: each head's values alone, or 2 and 4 heads side by
+ * side when hd is one vector), sliding windows, soft-capping and two
+ * sequences:
  *   5. every element against ops_attention_ref (double) within
  *      TOL_ATTENTION_REF; a 1e-3 change of one cached value is detected;
  *      the batch against row-by-row calls and 1 against 2 threads, bitwise.
@@ -301,11 +304,15 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
     {
         static const int cfgs[][6] = {/* hd, nh, nkv, window, softcap, n_ctx */
                                       {64, 8, 2, 0, 0, 40}, {8, 4, 4, 0, 0, 23}, {12, 6, 3, 5, 0, 31},
-                                      {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9}};
+                                      {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9},
+                                      /* hd of one vector (8 or 16 lanes), 2 and 4 heads per KV head: the
+                                       * heads' value chains side by side (stories260K: hd 8, 8 heads, 4 KV) */
+                                      {8, 8, 4, 0, 0, 27}, {16, 8, 2, 3, 0, 21}};
+        enum { N_CFG = sizeof cfgs / sizeof cfgs[0] };
         long n_el = 0, n_out = 0, n_bitwise_bad = 0;
         double worst = 0.0;
         int perturb_caught = 1;
-        for (int ci = 0; ci < 6; ci++) {
+        for (int ci = 0; ci < N_CFG; ci++) {
             const int hd = cfgs[ci][0], nh = cfgs[ci][1], nkv = cfgs[ci][2], window = cfgs[ci][3],
                       n_ctx = cfgs[ci][5];
             const float softcap = (float)cfgs[ci][4], scale = 1.0f / sqrtf((float)hd);
@@ -361,8 +368,10 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
         printf("%-60s %ld elements, %ld outside, worst |diff|/bound = %.3f\n", "attention vs double reference (bound)",
                n_el, n_out, worst);
         CHECK(n_out == 0, "%ld attention outputs outside the error bound", n_out);
-        printf("%-60s %ld of 12 differ\n", "attention: 2 threads vs 1 vs row by row (bitwise)", n_bitwise_bad);
+        printf("%-60s %ld of %d differ\n", "attention: 2 threads vs 1 vs row by row (bitwise)", n_bitwise_bad,
+               2 * (int)N_CFG);
         CHECK(n_bitwise_bad == 0, "attention depends on the batch or thread count in %ld cases", n_bitwise_bad);
+
         printf("%-60s %s\n", "attention: perturbed cached value (1e-3) is detected", perturb_caught ? "yes" : "no");
         CHECK(perturb_caught, "a 1e-3 change of a cached value went undetected");
     }

@@ -281,7 +281,8 @@
  * (smax = the largest scale · Σ|q k| of the row; for L = 8 this was written
  * hd/8 + 3 before issue 18, which the tail of a head size like 12 can exceed
  * in the worst case); a weight's relative error is at most the score error
- * plus expf's (≤ 2 u) and the float normalisation over len positions (len u);
+ * plus the exp's (glibc's expf, or libmvec's 8-lane expf on avx2: ≤ 1 ulp
+ * = 2 u) and the float normalisation over len positions (len u);
  * the output sums len weighted values per lane (len u). u = 2^-24; the 1.5
  * covers second-order terms and tanh for soft-capped scores. */
 #define TOL_ATTENTION_REF_L(hd, len, smax, L) \
