@@ -40,6 +40,8 @@ typedef struct {
     void (*attention)(float *att, const float *q, const float *kc, const float *vc, const int *pos,
                       const int *seq, int n, int nh, int nkv, int hd, int n_ctx, int window, float scale,
                       float softcap, float *scores);
+    /* out = φ(g)·u elementwise (ops_glu) */
+    void (*glu)(float *out, const float *g, const float *u, size_t n, steer_act act);
 } ops_kernels;
 
 /* One weight of dtype dt (F32, BF16, F16) at element k, widened to f32. */

@@ -11,7 +11,8 @@
  *                      vf_fma(a, b, c) = a·b + c per lane, vf_set1(f),
  *                      VF_IN_REG(v), vf_hsum(v) (the fixed lane tree),
  *                      optionally KERN_SOFTMAX(x, n) (the attention
- *                      softmax; default ops_softmax), VF_HSUM8 and vf_hsum8(a, o): o[c] =
+ *                      softmax; default ops_softmax), KERN_GLU (ops_glu's
+ *                      signature; default ops_glu_plain), VF_HSUM8 and vf_hsum8(a, o): o[c] =
  *                      vf_hsum(a[c]) for c < 8, the same bits (a default
  *                      below calls vf_hsum 8 times),
  *                      vf_load_w(w, dt, k): VW weights of dtype dt (F32, BF16,
@@ -578,8 +579,11 @@ static void d2_matmul(float *out, const float *in, const steer_mat *W, int n)
 }
 #endif /* KERN_DOT2 */
 
+#ifndef KERN_GLU
+#define KERN_GLU ops_glu_plain
+#endif
 #ifdef KERN_DOT2
-const ops_kernels KERN_TABLE = {KERN_NAME, VW, 1, KERN_NEEDS, kern_matmul, kern_attention};
+const ops_kernels KERN_TABLE = {KERN_NAME, VW, 1, KERN_NEEDS, kern_matmul, kern_attention, KERN_GLU};
 #else
-const ops_kernels KERN_TABLE = {KERN_NAME, VW, 0, KERN_NEEDS, kern_matmul, kern_attention};
+const ops_kernels KERN_TABLE = {KERN_NAME, VW, 0, KERN_NEEDS, kern_matmul, kern_attention, KERN_GLU};
 #endif

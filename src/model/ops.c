@@ -298,7 +298,9 @@ void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float
     }
 }
 
-void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act)
+void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act) { ops_kern()->glu(out, g, u, n, act); }
+
+void ops_glu_plain(float *out, const float *g, const float *u, size_t n, steer_act act)
 {
     switch (act) {
     case STEER_ACT_SILU:

@@ -45,8 +45,11 @@ int ops_precision(void);
 void ops_matmul_ref(float *out, const float *in, const steer_mat *W, int n);
 /* out[n, d] = x / sqrt(mean(x²) + eps) * w. out may alias x. */
 void ops_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
-/* out[n] = φ(g[n]) * u[n] for φ = act. */
+/* out[n] = φ(g[n]) * u[n] for φ = act, by the kernel path in use (kern.h;
+ * out may alias g or u). ops_glu_plain: the same in plain C with libm, the
+ * paths' fallback. */
 void ops_glu(float *out, const float *g, const float *u, size_t n, steer_act act);
+void ops_glu_plain(float *out, const float *g, const float *u, size_t n, steer_act act);
 /* x[i, :] += b for each of n rows of width w. */
 void ops_add_bias(float *x, const float *b, int n, int w);
 /* x ← c·tanh(x/c). */

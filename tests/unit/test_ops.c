@@ -27,6 +27,9 @@
  *   5. every element against ops_attention_ref (double) within
  *      TOL_ATTENTION_REF; a 1e-3 change of one cached value is detected;
  *      the batch against row-by-row calls and 1 against 2 threads, bitwise.
+ * And the GLU activations (ops_glu):
+ *   6. SiLU, GELU-tanh and ReLU against the formula in double within
+ *      TOL_GLU_REF; in place gives the same bits.
  */
 #include "model.h"
 #include "kern.h"
@@ -374,6 +377,40 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
 
         printf("%-60s %s\n", "attention: perturbed cached value (1e-3) is detected", perturb_caught ? "yes" : "no");
         CHECK(perturb_caught, "a 1e-3 change of a cached value went undetected");
+    }
+    /* 6. the GLU activations (SiLU, GELU-tanh, ReLU) of n = 1003 (a tail of 3
+     * after vectors of 8 or 16), g in [-12, 12] and u in [-1, 1], against
+     * the formula in double; in place (out = g) gives the same bits */
+    {
+        enum { NG = 1003 };
+        static const steer_act acts[] = {STEER_ACT_SILU, STEER_ACT_GELU_TANH, STEER_ACT_RELU};
+        float *g = malloc(NG * sizeof(float)), *u = malloc(NG * sizeof(float)), *o = malloc(NG * sizeof(float));
+        double worst = 0.0;
+        long n_bad = 0, n_alias_bad = 0;
+        for (int i = 0; i < NG; i++) g[i] = 12.0f * frand(), u[i] = frand();
+        for (int a = 0; a < 3; a++) {
+            k->glu(o, g, u, NG, acts[a]);
+            for (int i = 0; i < NG; i++) {
+                const double x = g[i];
+                const double phi = acts[a] == STEER_ACT_SILU        ? x / (1.0 + exp(-x))
+                                   : acts[a] == STEER_ACT_GELU_TANH ? 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+                                                                    : (x > 0 ? x : 0.0);
+                const double ref = phi * u[i], bound = TOL_GLU_REF * 0x1p-24 * (fabs(ref) + fabs(x * u[i]));
+                const double r = fabs(o[i] - ref) / bound;
+                worst = fmax(worst, r);
+                n_bad += !(r <= 1.0);
+            }
+            float *gi = malloc(NG * sizeof(float));
+            memcpy(gi, g, NG * sizeof(float));
+            k->glu(gi, gi, u, NG, acts[a]);
+            n_alias_bad += memcmp(gi, o, NG * sizeof(float)) != 0;
+            free(gi);
+        }
+        printf("%-60s %d elements, %ld outside, worst |diff|/bound = %.3f\n", "glu (silu, gelu-tanh, relu) vs double",
+               3 * NG, n_bad, worst);
+        CHECK(n_bad == 0, "%ld glu outputs outside TOL_GLU_REF", n_bad);
+        CHECK(n_alias_bad == 0, "glu in place differs in %ld activations", n_alias_bad);
+        free(g); free(u); free(o);
     }
 }
 

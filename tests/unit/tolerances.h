@@ -274,6 +274,16 @@
  *   per 32 columns, so depth K/16 + 20). */
 #define TOL_MATMUL_DOT2(K) (0x1p-8 + 1.001 * ((double)(K) / 16.0 + 20.0) * 0x1p-24)
 
+/* TOL_GLU_REF — ops_glu (SiLU, GELU-tanh) of a kernel path against the same
+ *   formula in double, per element, as a multiple of u = 2^-24 times
+ *   |φ(g)·u| + |g·u|: SiLU is a negation, an exp (glibc's expf or libmvec's
+ *   8-lane expf: ≤ 1 ulp = 2 u), an add, a divide and a multiply (≤ 6 u of
+ *   the result); GELU-tanh rounds its argument z in 4 operations (≤ 4 u |z|,
+ *   moving tanh by ≤ 4 u since |z|·tanh'(z) < 1), tanh ≤ 2 u, then 1 + t and
+ *   3 multiplies: ≤ 0.5 |g u| · 6 u + 4 u |result|. 8 covers both with room
+ *   for second-order terms; a wrong formula or lane is off by far more. */
+#define TOL_GLU_REF 8.0
+
 /* TOL_ATTENTION_REF_L(hd, len, smax, L) — ops_attention of a path with L
  * lanes against ops_attention_ref (double), per output element, with |v| <= 1
  * (the test's values): a score is a float dot product of hd terms in L lanes
