@@ -59,6 +59,18 @@ static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
     return _mm256_cvtph_ps(h);
 }
 #define KERN_DEQUANT(dt, src, dst, n) q_dequant_row(dt, src, dst, n)
+/* Of 16 bf16 at w (one load): the 8 even columns as f32 (the 32-bit words
+ * shifted left by 16) or the 8 odd ones (the words with the low half
+ * cleared). Exact; no shuffle. */
+static inline vf vf_bf16_even(const uint16_t *w)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)w), 16));
+}
+static inline vf vf_bf16_odd(const uint16_t *w)
+{
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_loadu_si256((const __m256i *)w), _mm256_set1_epi32((int)0xFFFF0000u)));
+}
 
 /* glibc's libmvec (libc6): expf and tanhf of 8 lanes with AVX2, within
  * 1 ulp of expf and tanhf (glibc's stated bounds for its vector variants). */

@@ -32,4 +32,11 @@ static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
     return _mm512_cvtph_ps(h);
 }
 #define KERN_DEQUANT(dt, src, dst, n) q_dequant_row(dt, src, dst, n)
+/* Of 32 bf16 at w (one load): the 16 even columns as f32 or the 16 odd ones
+ * (kern_avx2.c's vf_bf16_even, vf_bf16_odd). */
+static inline vf vf_bf16_even(const uint16_t *w) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w), 16)); }
+static inline vf vf_bf16_odd(const uint16_t *w)
+{
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(w), _mm512_set1_epi32((int)0xFFFF0000u)));
+}
 

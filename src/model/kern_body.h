@@ -27,6 +27,11 @@
  *   2. the lanes summed in a fixed tree (vf_hsum);
  *   3. the tail k = KV .. K-1 added with fmaf, in order.
  *
+ * bf16 weights sum by pairs of columns instead (kern_bf16 below): step 1
+ * runs over KV = K & ~(2·VW-1) in blocks of 2·VW columns, lane j adding
+ * x[k]·w[k] then x[k+1]·w[k+1] at k = 2·VW·m + 2j; steps 2 and 3 as above
+ * (the tail is up to 2·VW-1 columns).
+ *
  * Nothing else: not n (rows in the batch), not which rows are batched
  * together, not the thread split, not the tile an element falls in. So a
  * prompt processed as one batch gives bitwise the logits of token-by-token
@@ -50,10 +55,11 @@
  *     then streams from start to end.
  *   - for n >= MM_PACK_F32 (f32) or MM_PACK_BF16 (bf16) a thread copies or
  *     converts each [MM_RB, MM_KC] block of weights to f32 once into a
- *     per-thread buffer ("packing": exact) and runs up to MM_NB input rows
- *     against it; otherwise (generation, small batches, f16) the
- *     micro-kernel reads the mapped weights directly and converts f16
- *     (vcvtph2ps) or bf16 (shift) on the fly.
+ *     per-thread buffer ("packing": exact; bf16 in the pairs' layout) and
+ *     runs up to MM_NB input rows against it; otherwise (generation, small
+ *     batches, f16) the micro-kernel reads the mapped weights directly and
+ *     converts f16 (vcvtph2ps) on the fly, or bf16 by pairs of columns (two
+ *     vectors from one load, no shuffle: mm_pairs).
  *   - threads take chunks of <= MM_RB weight rows from a shared counter.
  */
 
@@ -78,8 +84,9 @@
 /* Weight blocks are converted to f32 in a per-thread buffer ("packed") when n
  * is at least this (per dtype); below it the micro-kernel reads the mapped
  * weights directly. Measured on AVX2 (docs/PERFORMANCE.md): f32 packing pays
- * from n ~ 16; bf16 packing is even with the direct path from n ~ 64; f16
- * direct (vcvtph2ps from memory) beat packing at every n up to 256. */
+ * from n ~ 16; bf16 packing (in the pairs' layout) is even with the direct
+ * path from n ~ 64; f16 direct (vcvtph2ps from memory) beat packing at every
+ * n up to 256. */
 #ifndef MM_PACK_F32
 #define MM_PACK_F32 16
 #endif
@@ -183,9 +190,114 @@ typedef void (*mm_gemv_fn)(const float *x, const void *w, size_t ldw, int kl, fl
         mm_gemv(DT, x, w, ldw, kl, acc, first);                                                             \
     }
 MM_GV_DEF(STEER_DTYPE_F32, f32)
-MM_GV_DEF(STEER_DTYPE_BF16, bf16)
 MM_GV_DEF(STEER_DTYPE_F16, f16)
+
+/*
+ * bf16 weights by pairs of columns (the direct path's bf16 kernels). One
+ * load of 2·VW bf16 gives two exact f32 vectors without a shuffle
+ * (vf_bf16_even: the 32-bit words shifted left by 16; vf_bf16_odd: the
+ * words with the low half cleared), so the inputs are
+ * split once per call into the same layout (kern_bf16_split: per block of
+ * 2·VW columns below KV, the VW even columns then the VW odd ones; the tail
+ * as it is). Lane j of element (i, r) then adds x[k]·w[k] and x[k+1]·w[k+1]
+ * at k = 2·VW·m + 2j, m ascending; kl is a multiple of 2·VW. MI x MR as
+ * mm_micro, 1 x MM_GV as mm_gemv; acc and first as there.
+ */
+static inline __attribute__((always_inline)) void mm_pairs(const int MI, const int MR, const float *x, size_t ldx,
+                                                           const void *w, size_t ldw, int kl, float *acc, size_t lda,
+                                                           int first)
+{
+    if (MI >= 2 && MR == 3) { /* rows 0-1, then row 2: a 4 x 3 tile's 12 accumulators, its weight
+                               * vectors and the widening's temporary would not fit 16 registers */
+        mm_pairs(MI, 2, x, ldx, w, ldw, kl, acc, lda, first);
+        mm_pairs(MI, 1, x, ldx, (const uint16_t *)w + 2 * ldw, ldw, kl, acc + 2 * VW, lda, first);
+        return;
+    }
+    const uint16_t *wb = w;
+    vf a[MM_MI][MM_GV];
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) a[i][r] = first ? vf_zero() : vf_load(acc + (i * lda + (size_t)r) * VW);
+    for (int k = 0; k < kl; k += 2 * VW) {
+        if (MI == 1) { /* one input row (MR up to MM_GV): each weight row's two vectors in turn */
+            const vf xe = vf_load(x + k), xo = vf_load(x + k + VW);
+#pragma GCC unroll 12
+            for (int r = 0; r < MR; r++) {
+                a[0][r] = vf_fma(xe, vf_bf16_even(wb + (size_t)r * ldw + k), a[0][r]);
+                a[0][r] = vf_fma(xo, vf_bf16_odd(wb + (size_t)r * ldw + k), a[0][r]);
+            }
+            continue;
+        }
+        /* the even columns of the MR rows against every input, then the odd
+         * ones: MR weight vectors, one input vector and the MI·MR
+         * accumulators in registers, as mm_micro */
+        vf wv[MM_MR];
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) {
+            wv[r] = vf_bf16_even(wb + (size_t)r * ldw + k);
+            VF_IN_REG(wv[r]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < MI; i++) {
+            vf xv = vf_load(x + (size_t)i * ldx + k);
+            VF_IN_REG(xv);
+#pragma GCC unroll 3
+            for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
+        }
+#pragma GCC unroll 3
+        for (int r = 0; r < MR; r++) {
+            wv[r] = vf_bf16_odd(wb + (size_t)r * ldw + k);
+            VF_IN_REG(wv[r]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < MI; i++) {
+            vf xv = vf_load(x + (size_t)i * ldx + k + VW);
+            VF_IN_REG(xv);
+#pragma GCC unroll 3
+            for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; i++)
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) vf_store(acc + (i * lda + (size_t)r) * VW, a[i][r]);
+}
+#define MM_PAIRS_DEF(MI, MR)                                                                                     \
+    static void mm_pairs_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
+                                     size_t lda, int first)                                                      \
+    {                                                                                                            \
+        mm_pairs(MI, MR, x, ldx, w, ldw, kl, acc, lda, first);                                                   \
+    }
+MM_PAIRS_DEF(1, 1) MM_PAIRS_DEF(1, 2) MM_PAIRS_DEF(1, 3) MM_PAIRS_DEF(2, 1) MM_PAIRS_DEF(2, 2) MM_PAIRS_DEF(2, 3)
+MM_PAIRS_DEF(3, 1) MM_PAIRS_DEF(3, 2) MM_PAIRS_DEF(3, 3) MM_PAIRS_DEF(4, 1) MM_PAIRS_DEF(4, 2) MM_PAIRS_DEF(4, 3)
+static void mm_gemv_bf16(const float *x, const void *w, size_t ldw, int kl, float *acc, int first)
+{
+    mm_pairs(1, MM_GV, x, 0, w, ldw, kl, acc, 1, first);
+}
 static const mm_gemv_fn mm_gemv_table[3] = {mm_gemv_f32, mm_gemv_bf16, mm_gemv_f16};
+
+/* The end of the lane columns: K & ~(2·VW-1) for bf16 (pairs), else K & ~(VW-1). */
+static inline int kern_lane_end(steer_dtype dt, int K)
+{
+    return dt == STEER_DTYPE_BF16 ? K & ~(2 * VW - 1) : K & ~(VW - 1);
+}
+
+/* xs[n, K] = in in the pairs' layout (mm_pairs). */
+static void kern_bf16_split(float *xs, const float *in, int n, int K)
+{
+    const int KV = K & ~(2 * VW - 1);
+    for (int i = 0; i < n; i++) {
+        const float *x = in + (size_t)i * K;
+        float *o = xs + (size_t)i * K;
+        for (int k = 0; k < KV; k += 2 * VW)
+            for (int j = 0; j < VW; j++) {
+                o[k + j] = x[k + 2 * j];
+                o[k + VW + j] = x[k + 2 * j + 1];
+            }
+        for (int k = KV; k < K; k++) o[k] = x[k];
+    }
+}
 
 #define MM_DEF(MI, MR, DT, NAME)                                                                                  \
     static void mm_##NAME##_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
@@ -196,18 +308,19 @@ static const mm_gemv_fn mm_gemv_table[3] = {mm_gemv_f32, mm_gemv_bf16, mm_gemv_f
 #define MM_DEF_MR(MI, DT, NAME) MM_DEF(MI, 1, DT, NAME) MM_DEF(MI, 2, DT, NAME) MM_DEF(MI, 3, DT, NAME)
 #define MM_DEF_ALL(DT, NAME) MM_DEF_MR(1, DT, NAME) MM_DEF_MR(2, DT, NAME) MM_DEF_MR(3, DT, NAME) MM_DEF_MR(4, DT, NAME)
 MM_DEF_ALL(STEER_DTYPE_F32, f32)
-MM_DEF_ALL(STEER_DTYPE_BF16, bf16)
 MM_DEF_ALL(STEER_DTYPE_F16, f16)
 #define MM_ROW(MI, NAME) {mm_##NAME##_##MI##x1, mm_##NAME##_##MI##x2, mm_##NAME##_##MI##x3}
 #define MM_TABLE(NAME) {MM_ROW(1, NAME), MM_ROW(2, NAME), MM_ROW(3, NAME), MM_ROW(4, NAME)}
-/* [dtype: f32, bf16, f16][MI-1][MR-1] */
-static const mm_micro_fn mm_micro_table[3][MM_MI][MM_MR] = {MM_TABLE(f32), MM_TABLE(bf16), MM_TABLE(f16)};
+/* [dtype: f32, bf16 (pairs), f16][MI-1][MR-1] */
+static const mm_micro_fn mm_micro_table[3][MM_MI][MM_MR] = {MM_TABLE(f32), MM_TABLE(pairs), MM_TABLE(f16)};
 
 static int mm_dtype_index(steer_dtype dt) { return dt == STEER_DTYPE_BF16 ? 1 : dt == STEER_DTYPE_F16 ? 2 : 0; }
 
 /* dst[nr, kl] (f32, row stride MM_KC) = W rows [nr] (row stride rowb bytes)
- * from column k0, kl columns (a multiple of VW), widened or dequantized from
- * dtype dt. Exact. */
+ * from column k0, kl columns (a multiple of VW; of 2·VW for bf16), widened
+ * or dequantized from dtype dt. Exact. bf16 in the pairs' layout (per 2·VW
+ * columns the even ones, then the odd ones), which with inputs in that
+ * layout makes the f32 micro-kernel sum by pairs as mm_pairs does. */
 static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t rowb, int nr, int k0, int kl)
 {
     for (int r = 0; r < nr; r++) {
@@ -215,7 +328,13 @@ static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t rowb, i
         float *d = dst + (size_t)r * MM_KC;
         if (dt == STEER_DTYPE_F32) {
             memcpy(d, (const float *)wr + k0, (size_t)kl * sizeof(float));
-        } else if (dt == STEER_DTYPE_BF16 || dt == STEER_DTYPE_F16) {
+        } else if (dt == STEER_DTYPE_BF16) { /* in the pairs' layout: the f32 kernel then sums by pairs */
+            const uint16_t *w16 = (const uint16_t *)wr + k0;
+            for (int k = 0; k < kl; k += 2 * VW) {
+                vf_store(d + k, vf_bf16_even(w16 + k));
+                vf_store(d + k + VW, vf_bf16_odd(w16 + k));
+            }
+        } else if (dt == STEER_DTYPE_F16) {
             for (int k = 0; k < kl; k += VW) vf_store(d + k, vf_load_w(wr, dt, (size_t)(k0 + k)));
         } else { /* quantized: whole blocks (k0 and kl are multiples of the block) */
             KERN_DEQUANT(dt, wr + q_row_bytes(dt, (size_t)k0), d, (size_t)kl);
@@ -225,12 +344,13 @@ static void mm_pack(float *dst, const uint8_t *w, steer_dtype dt, size_t rowb, i
 
 /* out[i·ldo + r] for the ni x nr block whose accumulators are at acc (slot
  * (i, r) at (i·lda + r)·VW): the fixed lane tree, then the tail columns
- * KV..K-1 in order. x rows at stride K; w rows (dtype dt, not quantized:
+ * KV..K-1 in order (KV = kern_lane_end; bf16: x in the pairs' layout, whose
+ * tail is in place). x rows at stride K; w rows (dtype dt, not quantized:
  * quantized rows have no tail) at stride rowb bytes. */
 static void mm_finish(float *out, size_t ldo, const float *x, const uint8_t *w, steer_dtype dt, size_t rowb, int ni,
                       int nr, int K, const float *acc, size_t lda)
 {
-    const int KV = K & ~(VW - 1);
+    const int KV = kern_lane_end(dt, K);
     for (int i = 0; i < ni; i++)
         for (int r = 0; r < nr; r++) {
             float s = vf_hsum(vf_load(acc + ((size_t)i * lda + (size_t)r) * VW));
@@ -250,7 +370,7 @@ static void mm_finish(float *out, size_t ldo, const float *x, const uint8_t *w, 
 static void mm_panel(float *out, const float *in, const steer_mat *W, int n, int r0, int nr, int pack, int nbmax,
                      float *wpack, float *xpack, float *acc)
 {
-    const int rows = W->rows, K = W->cols, KV = K & ~(VW - 1);
+    const int rows = W->rows, K = W->cols, KV = kern_lane_end(W->dtype, K);
     const steer_dtype dt = W->dtype;
     const size_t esz = steer_dtype_size(dt) ? steer_dtype_size(dt) : 1; /* quantized: not used */
     const size_t rowb = q_row_bytes(dt, (size_t)K);
@@ -322,6 +442,17 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
     const int pack = quant || n >= (dt == STEER_DTYPE_F32    ? MM_PACK_F32
                                     : dt == STEER_DTYPE_BF16 ? MM_PACK_BF16
                                                              : MM_PACK_F16);
+    /* bf16: the inputs in the pairs' layout, once per call */
+    float *xs = NULL;
+    if (dt == STEER_DTYPE_BF16) {
+        xs = malloc((size_t)n * W->cols * sizeof(float) + 1);
+        if (!xs) { /* no memory for them: NaN, never a wrong number */
+            for (size_t e = 0; e < (size_t)n * rows; e++) out[e] = NAN;
+            return;
+        }
+        kern_bf16_split(xs, in, n, W->cols);
+        in = xs;
+    }
 #pragma omp parallel if (macs >= MM_PARALLEL_MACS && n_panels > 1)
     {
         /* Direct path: accumulators for MM_MI inputs on the stack (4.5 or 9
@@ -353,6 +484,7 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
         }
         free(scratch);
     }
+    free(xs);
 }
 
 /* Attention (see ops.h). Per (row i, KV head g), the nh / nkv query

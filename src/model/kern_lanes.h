@@ -42,6 +42,19 @@ static inline vf vf_load_w(const void *w, steer_dtype dt, size_t k)
     return r;
 }
 #define KERN_DEQUANT(dt, src, dst, n) q_dequant_row(dt, src, dst, n)
+/* Of 2·VW bf16 at w: lane j = w[2j] (even) or w[2j+1] (odd), exact. */
+static inline vf vf_bf16_even(const uint16_t *w)
+{
+    vf r;
+    for (int j = 0; j < VW; j++) r.v[j] = ops_bf16_to_f32(w[2 * j]);
+    return r;
+}
+static inline vf vf_bf16_odd(const uint16_t *w)
+{
+    vf r;
+    for (int j = 0; j < VW; j++) r.v[j] = ops_bf16_to_f32(w[2 * j + 1]);
+    return r;
+}
 #ifdef KERN_DOT2
 /* VDPBF16PS per lane: the odd pair's product added, then the even pair's,
  * each sum rounded (the products of two bf16 are exact in float, so a fused

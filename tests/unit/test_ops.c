@@ -10,7 +10,8 @@
  * edges, cols 1..600 across K blocks and with 1..7 tail columns, n 1..70
  * across micro-tile and input-block edges):
  *   1. every element against ops_matmul_ref (double sums) within the float
- *      error bound of the kernel's summation order, TOL_MATMUL_REF(K);
+ *      error bound of the kernel's summation order, TOL_MATMUL_REF(K) (bf16:
+ *      by pairs of columns, TOL_MATMUL_REF_PAIRS_L);
  *   2. batch invariance, bitwise: the full batch of 70 rows against the same
  *      rows computed in chunks of every size 1..9 (so each row lands at every
  *      position inside a micro-tile, and on both the direct n < 4 path and
@@ -207,7 +208,9 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
                             double abs_dot = 0.0;
                             for (int k = 0; k < K; k++)
                                 abs_dot += fabs((double)in[(size_t)i * K + k] * m.wf[(size_t)r * K + k]);
-                            const double bound = TOL_MATMUL_REF_L(K, L) * abs_dot;
+                            const double bound = (dts[d] == STEER_DTYPE_BF16 ? TOL_MATMUL_REF_PAIRS_L(K, L)
+                                                                             : TOL_MATMUL_REF_L(K, L)) *
+                                                 abs_dot;
                             const double diff = fabs((double)out[(size_t)i * rows + r] - ref[(size_t)i * rows + r]);
                             n_cmp++;
                             if (!(diff <= bound)) {

@@ -265,6 +265,10 @@
  *   that a 1e-3 weight change is caught). */
 #define TOL_MATMUL_REF_L(K, L) (1.001 * ((double)(K) / (L) + (L) + ((L) == 16 ? 4.0 : 3.0)) * 0x1p-24)
 #define TOL_MATMUL_REF(K) TOL_MATMUL_REF_L(K, 8)
+/* TOL_MATMUL_REF_PAIRS_L(K, L) — the same for bf16 weights, which a path sums
+ *   by pairs of columns (kern_body.h): the same K/L lane FMAs and tree, but a
+ *   tail of up to 2L-1 FMAs: depth K/L + 2L + log2(L). */
+#define TOL_MATMUL_REF_PAIRS_L(K, L) (1.001 * ((double)(K) / (L) + 2.0 * (L) + ((L) == 16 ? 4.0 : 3.0)) * 0x1p-24)
 /* TOL_MATMUL_DOT2(K) — bf16 weights × inputs rounded to bf16 by pair dot
  *   products (fast precision, avx512bf16 and its emulation) against the
  *   double reference of the unrounded f32 inputs, as a multiple of
