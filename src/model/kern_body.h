@@ -232,30 +232,21 @@ static inline __attribute__((always_inline)) void mm_pairs(const int MI, const i
         /* the even columns of the MR rows against every input, then the odd
          * ones: MR weight vectors, one input vector and the MI·MR
          * accumulators in registers, as mm_micro */
-        vf wv[MM_MR];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) { /* h = 0: even columns, 1: odd */
+            vf wv[MM_MR];
 #pragma GCC unroll 3
-        for (int r = 0; r < MR; r++) {
-            wv[r] = vf_bf16_even(wb + (size_t)r * ldw + k);
-            VF_IN_REG(wv[r]);
-        }
+            for (int r = 0; r < MR; r++) {
+                wv[r] = h ? vf_bf16_odd(wb + (size_t)r * ldw + k) : vf_bf16_even(wb + (size_t)r * ldw + k);
+                VF_IN_REG(wv[r]);
+            }
 #pragma GCC unroll 4
-        for (int i = 0; i < MI; i++) {
-            vf xv = vf_load(x + (size_t)i * ldx + k);
-            VF_IN_REG(xv);
+            for (int i = 0; i < MI; i++) {
+                vf xv = vf_load(x + (size_t)i * ldx + k + (size_t)h * VW);
+                VF_IN_REG(xv);
 #pragma GCC unroll 3
-            for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
-        }
-#pragma GCC unroll 3
-        for (int r = 0; r < MR; r++) {
-            wv[r] = vf_bf16_odd(wb + (size_t)r * ldw + k);
-            VF_IN_REG(wv[r]);
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < MI; i++) {
-            vf xv = vf_load(x + (size_t)i * ldx + k + VW);
-            VF_IN_REG(xv);
-#pragma GCC unroll 3
-            for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
+                for (int r = 0; r < MR; r++) a[i][r] = vf_fma(xv, wv[r], a[i][r]);
+            }
         }
     }
 #pragma GCC unroll 4
