@@ -32,6 +32,12 @@
  *     of the peak (of_peak), tg its weight traffic (bytes of every layer
  *     matrix and the head per token × tok/s, GB/s) and its share of the
  *     bandwidth bound (of_bw = tok/s ÷ (bandwidth ÷ bytes per token)).
+ *     tg_paired: R more tg runs, each right after its own bandwidth
+ *     measurement, and the min / median / max of their of_bw: a slow spell
+ *     of a shared VM (tens of seconds) then falls on a run and its bound
+ *     alike, where the single measurement at the start can be minutes away
+ *     from the best tg run (measured in this process, after the memory
+ *     figure).
  * memory: peak resident set (getrusage) minus the resident set before the
  *     model is loaded (code and libraries), against the bound weights + KV
  *     cache + 10% (weights = the model's tensors, mapped from the file).
@@ -433,6 +439,22 @@ int main(int argc, char **argv)
                "libraries) %s\n",
                name, dt, rss / 1048576.0, rss0 / 1048576.0, (rss - rss0) / 1048576.0, bound / 1048576.0,
                w_bytes / 1048576.0, kv_bytes / 1048576.0, rss - rss0 <= bound ? "within" : "OVER");
+    }
+    if (gen > 0) { /* tg_paired: each run right after its own bandwidth measurement */
+        double *obw = malloc((size_t)runs * sizeof(double));
+        if (!obw) return die("malloc", STEER_ENOMEM);
+        for (int k = 0; k < runs; k++) {
+            const double bwk = bench_read_bandwidth(); /* in this process: after peak_rss, and a fork
+                                                        * after OpenMP regions is not safe */
+            if ((rc = run_once(c, toks, n_prompt, gen, cfg->n_vocab, NULL, &t))) return die("forward", rc);
+            obw[k] = bwk > 0 ? (gen / t.tg) / (bwk * 1e9 / tok_bytes) : 0.0;
+        }
+        double lo = obw[0], hi = obw[0];
+        for (int k = 1; k < runs; k++) lo = obw[k] < lo ? obw[k] : lo, hi = obw[k] > hi ? obw[k] : hi;
+        printf("result model=%s dtype=%s metric=tg%d_paired of_bw_median=%.3f of_bw_min=%.3f of_bw_max=%.3f (%d tg "
+               "runs, each right after its own bandwidth measurement)\n",
+               name, dt, gen, median(obw, runs), lo, hi, runs);
+        free(obw);
     }
 
     free(toks);
