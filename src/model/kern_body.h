@@ -27,7 +27,7 @@
  *   2. the lanes summed in a fixed tree (vf_hsum);
  *   3. the tail k = KV .. K-1 added with fmaf, in order.
  *
- * bf16 weights sum by pairs of columns instead (kern_bf16 below): step 1
+ * bf16 weights sum by pairs of columns instead (mm_pairs, mm_pack): step 1
  * runs over KV = K & ~(2·VW-1) in blocks of 2·VW columns, lane j adding
  * x[k]·w[k] then x[k+1]·w[k+1] at k = 2·VW·m + 2j; steps 2 and 3 as above
  * (the tail is up to 2·VW-1 columns).
@@ -207,8 +207,9 @@ static inline __attribute__((always_inline)) void mm_pairs(const int MI, const i
                                                            const void *w, size_t ldw, int kl, float *acc, size_t lda,
                                                            int first)
 {
-    if (MI >= 2 && MR == 3) { /* rows 0-1, then row 2: a 4 x 3 tile's 12 accumulators, its weight
-                               * vectors and the widening's temporary would not fit 16 registers */
+    if (VW == 8 && MI >= 2 && MR == 3) { /* rows 0-1, then row 2: on AVX2 a 4 x 3 tile's 12 accumulators,
+                                          * its weight vectors and the widening's temporary would not fit
+                                          * 16 registers (AVX-512 has 32) */
         mm_pairs(MI, 2, x, ldx, w, ldw, kl, acc, lda, first);
         mm_pairs(MI, 1, x, ldx, (const uint16_t *)w + 2 * ldw, ldw, kl, acc + 2 * VW, lda, first);
         return;
@@ -277,7 +278,7 @@ static inline int kern_lane_end(steer_dtype dt, int K)
 /* xs[n, K] = in in the pairs' layout (mm_pairs). */
 static void kern_bf16_split(float *xs, const float *in, int n, int K)
 {
-    const int KV = K & ~(2 * VW - 1);
+    const int KV = kern_lane_end(STEER_DTYPE_BF16, K);
     for (int i = 0; i < n; i++) {
         const float *x = in + (size_t)i * K;
         float *o = xs + (size_t)i * K;
@@ -478,15 +479,6 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
     free(xs);
 }
 
-/* Attention (see ops.h). Per (row i, KV head g), the nh / nkv query
- * heads that share g are done together so each cached key and value row is
- * loaded once for all of them: scores by VW-lane dot products, softmax per
- * head, then the weighted sum of values with the output row in registers
- * (8 vectors per chunk). Per score and per output element the operations
- * are those of one dot product (VW lanes, vf_hsum, the fmaf tail) and of one
- * FMA chain over t: scores of 8 keys share one vf_hsum8, and heads whose
- * output is under 8 vectors (small hd) run their chains side by side, which
- * changes no bit (each chain keeps its own order). */
 /* Attention values when hd is one vector: o[h] = sum over t < len of
  * w[h, t] · v[t] for the G heads of a KV head (w at stride sn, v rows at
  * stride sk), each head's FMA chain in t order as in kern_attention's
@@ -504,6 +496,15 @@ static inline __attribute__((always_inline)) void attn_values_1v(const int G, fl
     for (int h = 0; h < G; h++) vf_store(o + (size_t)h * VW, acc[h]);
 }
 
+/* Attention (see ops.h). Per (row i, KV head g), the nh / nkv query
+ * heads that share g are done together so each cached key and value row is
+ * loaded once for all of them: scores by VW-lane dot products, softmax per
+ * head, then the weighted sum of values with the output row in registers
+ * (8 vectors per chunk). Per score and per output element the operations
+ * are those of one dot product (VW lanes, vf_hsum, the fmaf tail) and of one
+ * FMA chain over t: scores of 8 keys share one vf_hsum8, and heads of one
+ * vector (hd = VW) run their chains side by side (attn_values_1v), which
+ * changes no bit (each chain keeps its own order). */
 static void kern_attention(float *att, const float *q, const float *kc, const float *vc, const int *pos, const int *seq,
                            int n, int nh, int nkv, int hd, int n_ctx, int window, float scale, float softcap,
                            float *scores)
@@ -564,14 +565,14 @@ static void kern_attention(float *att, const float *q, const float *kc, const fl
         for (int h = 0; h < group; h++) KERN_SOFTMAX(sc + (size_t)h * n_ctx, len);
         /* hd of one vector and 2 to 8 heads per KV head (stories260K: hd 8
          * on AVX2, 2 heads): the heads' FMA chains side by side */
-        const int hsb = hd == VW && (group == 2 || group == 4 || group == 8);
-        if (hsb) {
+        if (hd == VW && (group == 2 || group == 4 || group == 8)) {
             const size_t sk = (size_t)kvd, sn = (size_t)n_ctx, tv = (size_t)t0 * kvd;
             if (group == 2) attn_values_1v(2, og, sc, sn, vs + tv, sk, len);
             else if (group == 4) attn_values_1v(4, og, sc, sn, vs + tv, sk, len);
             else attn_values_1v(8, og, sc, sn, vs + tv, sk, len);
+            continue;
         }
-        for (int h = 0; h < group && !hsb; h++) {
+        for (int h = 0; h < group; h++) {
             const float *w = sc + (size_t)h * n_ctx;
             float *o = og + (size_t)h * hd;
             for (int j0 = 0; j0 < hdv; j0 += 8 * VW) { /* up to 8 accumulators of VW floats */

@@ -22,8 +22,8 @@
  *   4. 1 thread vs 2 threads, bitwise, on shapes large enough to run in
  *      parallel.
  * And the attention kernel (ops_attention) on odd head sizes, grouped-query
- * ratios (1, 2, 3, 4: each head's values alone, or 2 and 4 heads side by
- * side when hd is one vector), sliding windows, soft-capping and two
+ * ratios (1, 2, 3, 4, 8: each head's values alone, or 2, 4 and 8 heads side
+ * by side when hd is one vector), sliding windows, soft-capping and two
  * sequences:
  *   5. every element against ops_attention_ref (double) within
  *      TOL_ATTENTION_REF; a 1e-3 change of one cached value is detected;
@@ -313,7 +313,8 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
                                       {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9},
                                       /* hd of one vector (8 or 16 lanes), 2 and 4 heads per KV head: the
                                        * heads' value chains side by side (stories260K: hd 8, 8 heads, 4 KV) */
-                                      {8, 8, 4, 0, 0, 27}, {16, 8, 2, 3, 0, 21}};
+                                      {8, 8, 4, 0, 0, 27}, {8, 8, 2, 0, 0, 19}, {8, 16, 2, 4, 0, 17},
+                                      {16, 8, 2, 3, 0, 21}};
         enum { N_CFG = sizeof cfgs / sizeof cfgs[0] };
         long n_el = 0, n_out = 0, n_bitwise_bad = 0;
         double worst = 0.0;
