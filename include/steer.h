@@ -85,6 +85,11 @@ STEER_API const char *steer_cpu_features(void); /* e.g. "avx2 fma f16c" (static 
 /* Use path name from now on (process-wide). STEER_EUNSUPPORTED if the CPU
  * lacks it, STEER_EARG for an unknown name. Not while a forward pass runs. */
 STEER_API int steer_cpu_set_path(const char *name);
+/* The integer dot products quantized weights use at fast precision, which
+ * follow the kernel path: "scalar", "avx2", or "avx512vnni" (the avx2
+ * kernels with VPDPBUSD for the legacy types, on the avx512 paths where the
+ * CPU has AVX512_VNNI). Static string. */
+STEER_API const char *steer_cpu_quant_path(void);
 
 /* How quantized weights (STEER_DTYPE_Q8_0 … Q6_K) are multiplied:
  *   STEER_PRECISION_FAST  (the default) as llama.cpp does it: each input row

@@ -9,6 +9,8 @@
 #   cmake, pkg-config, gcc         build
 #   clang, libclang-rt-dev         libFuzzer + sanitizer runtimes for scripts/fuzz.sh
 #   libomp-dev                     OpenMP for clang (the fuzz build)
+#   libsimde-dev                   SIMDe (header only): test_qdot runs the avx512vnni kernels' code on any
+#                                  AVX2 CPU with its portable VPDPBUSD (the library does not use it)
 #   libmicrohttpd-dev              `steer serve`'s HTTP server: GNU, small C API, thread-per-connection
 #                                  mode (handlers may block on a request), kept up in Debian
 #   nodejs                         runs the official OpenAI Node SDK client of tests/cli/cli_serve.sh
@@ -27,7 +29,7 @@
 #                                  docs/SCALING.md; Debian's Slurm and Open MPI meet through PMIx (pmi2 does
 #                                  not work with Debian's Open MPI); it uses no system service or /etc config
 set -euo pipefail
-PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev clang libclang-rt-dev libomp-dev libmicrohttpd-dev nodejs python3-numpy python3-pytest python3-matplotlib python3-pip python3-setuptools python3-wheel python3-venv libopenmpi-dev openmpi-bin slurmctld slurmd slurm-client munge"
+PKGS="build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev libcairo2-dev libsimde-dev clang libclang-rt-dev libomp-dev libmicrohttpd-dev nodejs python3-numpy python3-pytest python3-matplotlib python3-pip python3-setuptools python3-wheel python3-venv libopenmpi-dev openmpi-bin slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -87,8 +87,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("steer %s\nkernel path: %s (CPU features: %s); quantized weights: %s precision\n", STEER_VERSION,
-               steer_cpu_path(), steer_cpu_features(), steer_precision_name(steer_get_precision()));
+        printf("steer %s\nkernel path: %s (CPU features: %s); quantized weights: %s precision (%s dot products)\n",
+               STEER_VERSION, steer_cpu_path(), steer_cpu_features(), steer_precision_name(steer_get_precision()),
+               steer_cpu_quant_path());
         return 0;
     }
     for (int i = 0; i < n_commands; i++) {

@@ -207,13 +207,6 @@ static inline __attribute__((always_inline)) void mm_pairs(const int MI, const i
                                                            const void *w, size_t ldw, int kl, float *acc, size_t lda,
                                                            int first)
 {
-    if (VW == 8 && MI >= 2 && MR == 3) { /* rows 0-1, then row 2: on AVX2 a 4 x 3 tile's 12 accumulators,
-                                          * its weight vectors and the widening's temporary would not fit
-                                          * 16 registers (AVX-512 has 32) */
-        mm_pairs(MI, 2, x, ldx, w, ldw, kl, acc, lda, first);
-        mm_pairs(MI, 1, x, ldx, (const uint16_t *)w + 2 * ldw, ldw, kl, acc + 2 * VW, lda, first);
-        return;
-    }
     const uint16_t *wb = w;
     vf a[MM_MI][MM_GV];
 #pragma GCC unroll 4
@@ -255,11 +248,21 @@ static inline __attribute__((always_inline)) void mm_pairs(const int MI, const i
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) vf_store(acc + (i * lda + (size_t)r) * VW, a[i][r]);
 }
+/* MI x 3 tiles with MI >= 2 on 8 lanes run as rows 0-1, then row 2: on
+ * AVX2 a 4 x 3 tile's 12 accumulators, its weight vectors and the widening's
+ * temporary would not fit 16 registers (AVX-512 has 32). Split here, not
+ * inside mm_pairs: an always-inline function may not call itself (GCC
+ * refuses it at -O0). */
 #define MM_PAIRS_DEF(MI, MR)                                                                                     \
     static void mm_pairs_##MI##x##MR(const float *x, size_t ldx, const void *w, size_t ldw, int kl, float *acc, \
                                      size_t lda, int first)                                                      \
     {                                                                                                            \
-        mm_pairs(MI, MR, x, ldx, w, ldw, kl, acc, lda, first);                                                   \
+        if (VW == 8 && (MI) >= 2 && (MR) == 3) {                                                                 \
+            mm_pairs(MI, 2, x, ldx, w, ldw, kl, acc, lda, first);                                                \
+            mm_pairs(MI, 1, x, ldx, (const uint16_t *)w + 2 * ldw, ldw, kl, acc + 2 * VW, lda, first);          \
+        } else {                                                                                                 \
+            mm_pairs(MI, MR, x, ldx, w, ldw, kl, acc, lda, first);                                               \
+        }                                                                                                        \
     }
 MM_PAIRS_DEF(1, 1) MM_PAIRS_DEF(1, 2) MM_PAIRS_DEF(1, 3) MM_PAIRS_DEF(2, 1) MM_PAIRS_DEF(2, 2) MM_PAIRS_DEF(2, 3)
 MM_PAIRS_DEF(3, 1) MM_PAIRS_DEF(3, 2) MM_PAIRS_DEF(3, 3) MM_PAIRS_DEF(4, 1) MM_PAIRS_DEF(4, 2) MM_PAIRS_DEF(4, 3)

@@ -2,7 +2,7 @@
  * qdot.c — the quantized-activation matmul (qdot.h): activation row
  * layouts, the driver that quantizes the inputs and splits the weight rows
  * between threads, and the choice of implementation (qdot_scalar.c,
- * qdot_avx2.c).
+ * qdot_avx2.c, qdot_avx512vnni.c).
  */
 #include "qdot.h"
 #include "kern.h"
@@ -59,7 +59,7 @@ void qdot_act_dequant(qdot_act at, const void *row, float *x, int K)
 
 /* ---------------------------------------------------------------- implementations */
 
-static const qdot_impl *const impls[] = {&qdot_scalar, &qdot_avx2};
+static const qdot_impl *const impls[] = {&qdot_scalar, &qdot_avx2, &qdot_avx512vnni};
 #define N_IMPLS ((int)(sizeof impls / sizeof impls[0]))
 
 const qdot_impl *const *qdot_all(int *n)
@@ -77,12 +77,17 @@ int qdot_supported(const qdot_impl *q)
     return ops_kern_supported(&probe);
 }
 
-const qdot_impl *qdot_cur(void)
+const qdot_impl *qdot_for_path(const char *path)
 {
-    const char *k = ops_kern()->name;
-    if ((!strcmp(k, "avx2") || !strcmp(k, "avx512")) && qdot_supported(&qdot_avx2)) return &qdot_avx2;
+    const int wide = !strcmp(path, "avx512") || !strcmp(path, "avx512bf16");
+    if (wide && qdot_supported(&qdot_avx512vnni)) return &qdot_avx512vnni;
+    if ((wide || !strcmp(path, "avx2")) && qdot_supported(&qdot_avx2)) return &qdot_avx2;
     return &qdot_scalar;
 }
+
+const qdot_impl *qdot_cur(void) { return qdot_for_path(ops_kern()->name); }
+
+const char *steer_cpu_quant_path(void) { return qdot_cur()->name; }
 
 int qdot_can(const steer_mat *W)
 {

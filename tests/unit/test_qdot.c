@@ -1,7 +1,8 @@
 /*
  * test_qdot.c — the quantized-activation matmul (src/model/qdot.h) of every
- * implementation (scalar, avx2; one the CPU lacks is printed as SKIPPED with
- * its name), for every block type, odd row counts, K = 256·k and for the
+ * implementation (scalar, avx2, avx512vnni; one the CPU lacks is printed as
+ * SKIPPED with its name; and the avx512vnni code on any AVX2 CPU with
+ * SIMDe's VPDPBUSD, qdot_emu_vnni.c), for every block type, odd row counts, K = 256·k and for the
  * legacy types also 32·k that is not a multiple of 256, on weights made by
  * q_quantize_row and on raw random blocks (every bit pattern of the level,
  * scale and min fields):
@@ -18,7 +19,9 @@
  *   4. every SIMD implementation equal to scalar, bitwise;
  *   5. batch invariance, bitwise: a batch of 70 rows against the same rows in
  *      chunks of every size 1..9; 1 thread against 2 threads;
- *   6. dispatch: qdot_cur() follows the kernel path in use.
+ *   6. dispatch: qdot_cur() follows the kernel path in use, and each path
+ *      name chooses the best implementation its instruction sets allow
+ *      (avx512 and avx512bf16: avx512vnni, else avx2 — never scalar).
  */
 #include "model.h"
 #include "kern.h"
@@ -466,13 +469,20 @@ static void test_dispatch(void)
     const ops_kernels *keep = ops_kern();
     int n;
     const ops_kernels *const *paths = ops_kern_all(&n);
+    /* what each kernel path should take on this CPU: the best the path's
+     * instruction sets allow (a wide path never falls back to scalar) */
+    const char *wide = qdot_supported(&qdot_avx512vnni) ? "avx512vnni" : qdot_supported(&qdot_avx2) ? "avx2" : "scalar";
     for (int i = 0; i < n; i++) {
+        const char *p = paths[i]->name;
+        const char *want = !strcmp(p, "scalar")                                   ? "scalar"
+                           : !strcmp(p, "avx2")                                   ? (qdot_supported(&qdot_avx2) ? "avx2" : "scalar")
+                                                                                  : wide;
+        const qdot_impl *q = qdot_for_path(p); /* also for a path this CPU lacks */
+        printf("kernel path %-10s -> qdot %s\n", p, q->name);
+        CHECK(!strcmp(q->name, want), "path %s chooses qdot %s, want %s", p, q->name, want);
         if (!ops_kern_supported(paths[i])) continue;
         ops_kern_set(paths[i]);
-        const qdot_impl *q = qdot_cur();
-        const char *want = strcmp(paths[i]->name, "scalar") ? "avx2" : "scalar";
-        printf("kernel path %-6s -> qdot %s\n", paths[i]->name, q->name);
-        CHECK(!strcmp(q->name, want), "path %s uses qdot %s, want %s", paths[i]->name, q->name, want);
+        CHECK(qdot_cur() == q, "path %s in use: qdot_cur() %s, want %s", p, qdot_cur()->name, q->name);
     }
     ops_kern_set(keep);
     /* qdot_matmul = qdot_matmul_with(qdot_cur()) */
@@ -506,6 +516,19 @@ int main(void)
         test_accuracy(all[i]);
         test_invariance(all[i]);
     }
+#ifdef STEER_HAVE_SIMDE
+    /* the avx512vnni kernels' code with SIMDe's VPDPBUSD (qdot_emu_vnni.c):
+     * bitwise = scalar (test_accuracy) on any AVX2 CPU */
+    extern const qdot_impl qdot_emu_vnni;
+    if (qdot_supported(&qdot_emu_vnni)) {
+        test_accuracy(&qdot_emu_vnni);
+        test_invariance(&qdot_emu_vnni);
+    } else {
+        printf("SKIPPED qdot %s: this CPU lacks some of: %s\n", qdot_emu_vnni.name, qdot_emu_vnni.needs);
+    }
+#else
+    printf("SKIPPED qdot emulated-avx512vnni: built without SIMDe (libsimde-dev)\n");
+#endif
     test_dispatch();
     if (tu_failures) {
         fprintf(stderr, "%d check(s) failed\n", tu_failures);

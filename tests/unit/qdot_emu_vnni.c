@@ -1,0 +1,17 @@
+/*
+ * qdot_emu_vnni.c — the avx512vnni implementation's code
+ * (src/model/qdot_avx2_body.h with QDOT_DPBUSD) on any AVX2 CPU: VPDPBUSD
+ * comes from SIMDe (Debian's libsimde-dev), whose portable version computes
+ * each int32 lane as the instruction's definition says, independently of
+ * the avx2 path's vpmaddubsw/vpmaddwd. So test_qdot checks everywhere that
+ * the VNNI path's kernels give the scalar path's bits, and on a VNNI CPU
+ * also runs the real one. Linked into test_qdot only.
+ */
+#include <simde/x86/avx512/dpbusd.h>
+
+#define QDOT_TABLE qdot_emu_vnni
+#define QDOT_NAME "emulated-avx512vnni"
+#define QDOT_NEEDS "avx2 fma f16c"
+#define QDOT_DPBUSD(u, s) simde_mm256_dpbusd_epi32(simde_mm256_setzero_si256(), (u), (s))
+
+#include "qdot_avx2_body.h"
