@@ -8,9 +8,11 @@
 #include "kern.h"
 #include "formats.h"
 
+#ifndef KERN_TABLE /* (tests/unit/kern_simde512*.c: this source over SIMDe, under its own name) */
 #define KERN_TABLE ops_kern_avx512
 #define KERN_NAME "avx512"
 #define KERN_NEEDS "avx512f avx512vl avx512bw avx512dq fma f16c"
+#endif
 #include "kern_avx512_layer.h"
 
 #include "kern_body.h"

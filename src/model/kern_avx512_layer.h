@@ -4,6 +4,9 @@
  * files (AVX-512 flags).
  */
 #include <immintrin.h>
+/* (tests/unit/kern_simde512.c includes this layer over SIMDe's portable
+ * AVX-512, whose vectors are not register types: it defines VF_IN_REG and
+ * KERN_BH first.) */
 
 #define VW 16
 typedef __m512 vf;
@@ -12,7 +15,9 @@ static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf vf_set1(float f) { return _mm512_set1_ps(f); }
+#ifndef VF_IN_REG
 #define VF_IN_REG(v) __asm__("" : "+v"(v))
+#endif
 /* lanes (j, j+8) added, then the avx2 tree on the 8 sums */
 static inline float vf_hsum(vf v)
 {
