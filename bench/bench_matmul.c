@@ -85,7 +85,7 @@ int main(int argc, char **argv)
            min_time, rounds);
     printf("FMA peak (10 independent 8-lane FMA chains per thread, all threads, best of 5): %.1f GFLOP/s\n",
            bench_fma_peak());
-    printf("memory read bandwidth (sum of 512 MiB, all threads, best of 5): %.1f GB/s\n", bench_read_bandwidth());
+    printf("memory read bandwidth (sum of 512 MiB, all threads, 1 and 8 streams a thread, best of 5 each): %.1f GB/s\n", bench_read_bandwidth());
     printf("err = max|ours - blas| / max|blas| (bf16/f16: blas on the same rounded weights)\n");
     printf("other = CPU time of other processes (and hypervisor steal) during the row, %% of all CPUs\n\n");
     printf("kernel path: %s; sc = the scalar path (plain C, the avx2 order); f32/sc, bf16/sc = speedup over it\n",
