@@ -4,7 +4,7 @@
  * files (AVX-512 flags).
  */
 #include <immintrin.h>
-/* (tests/unit/kern_simde512.c includes this layer over SIMDe's portable
+/* (tests/unit/kern_simde512.h includes this layer over SIMDe's portable
  * AVX-512, whose vectors are not register types: it defines VF_IN_REG and
  * KERN_BH first.) */
 
