@@ -86,9 +86,10 @@ STEER_API const char *steer_cpu_features(void); /* e.g. "avx2 fma f16c" (static 
  * lacks it, STEER_EARG for an unknown name. Not while a forward pass runs. */
 STEER_API int steer_cpu_set_path(const char *name);
 /* The integer dot products quantized weights use at fast precision, which
- * follow the kernel path: "scalar", "avx2", or "avx512vnni" (the avx2
- * kernels with VPDPBUSD for the legacy types, on the avx512 paths where the
- * CPU has AVX512_VNNI). Static string. */
+ * follow the kernel path: "scalar", "avx2", "avxvnni" (the avx2 kernels
+ * with VEX VPDPBUSD/VPDPWSSD, where the CPU has AVX-VNNI) or "avx512vnni"
+ * (the same with the EVEX forms, on the avx512 paths where the CPU has
+ * AVX512_VNNI). Static string. */
 STEER_API const char *steer_cpu_quant_path(void);
 
 /* How quantized weights (STEER_DTYPE_Q8_0 … Q6_K) are multiplied:

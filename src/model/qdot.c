@@ -2,7 +2,7 @@
  * qdot.c — the quantized-activation matmul (qdot.h): activation row
  * layouts, the driver that quantizes the inputs and splits the weight rows
  * between threads, and the choice of implementation (qdot_scalar.c,
- * qdot_avx2.c, qdot_avx512vnni.c).
+ * qdot_avx2.c, qdot_avxvnni.c, qdot_avx512vnni.c).
  */
 #include "qdot.h"
 #include "kern.h"
@@ -59,7 +59,7 @@ void qdot_act_dequant(qdot_act at, const void *row, float *x, int K)
 
 /* ---------------------------------------------------------------- implementations */
 
-static const qdot_impl *const impls[] = {&qdot_scalar, &qdot_avx2, &qdot_avx512vnni};
+static const qdot_impl *const impls[] = {&qdot_scalar, &qdot_avx2, &qdot_avxvnni, &qdot_avx512vnni};
 #define N_IMPLS ((int)(sizeof impls / sizeof impls[0]))
 
 const qdot_impl *const *qdot_all(int *n)
@@ -80,9 +80,10 @@ int qdot_supported(const qdot_impl *q)
 const qdot_impl *qdot_for_path(const char *path)
 {
     const int wide = !strcmp(path, "avx512") || !strcmp(path, "avx512bf16");
+    if (!wide && strcmp(path, "avx2")) return &qdot_scalar;
     if (wide && qdot_supported(&qdot_avx512vnni)) return &qdot_avx512vnni;
-    if ((wide || !strcmp(path, "avx2")) && qdot_supported(&qdot_avx2)) return &qdot_avx2;
-    return &qdot_scalar;
+    if (qdot_supported(&qdot_avxvnni)) return &qdot_avxvnni;
+    return qdot_supported(&qdot_avx2) ? &qdot_avx2 : &qdot_scalar;
 }
 
 const qdot_impl *qdot_cur(void) { return qdot_for_path(ops_kern()->name); }

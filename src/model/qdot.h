@@ -103,7 +103,7 @@ typedef void (*qdot_tile_fn)(int K, const void *w, size_t ldw, int nrows, const 
 #define QDOT_NR 8 /* activation rows per tile, at most                         */
 
 typedef struct {
-    const char *name;  /* "scalar", "avx2", "avx512vnni"                          */
+    const char *name;  /* "scalar", "avx2", "avxvnni", "avx512vnni"               */
     const char *needs; /* CPU features, as ops_kernels.needs                      */
     qdot_quant_fn quant[3];                 /* by qdot_act                       */
     qdot_tile_fn tile[STEER_DTYPE_COUNT];   /* by weight dtype (block types)      */
@@ -111,7 +111,7 @@ typedef struct {
     int nr[STEER_DTYPE_COUNT];
 } qdot_impl;
 
-extern const qdot_impl qdot_scalar, qdot_avx2, qdot_avx512vnni;
+extern const qdot_impl qdot_scalar, qdot_avx2, qdot_avxvnni, qdot_avx512vnni;
 
 /* The scalar tiles by name (the SIMD tables use them for the types they have
  * no kernel of their own for). */
@@ -126,10 +126,11 @@ QDOT_SCALAR_DECL(q5_k) QDOT_SCALAR_DECL(q6_k)
 const qdot_impl *const *qdot_all(int *n);
 /* 1 if this CPU can run q. */
 int qdot_supported(const qdot_impl *q);
-/* The implementation for kernel path `path` (an ops_kernels name): scalar
- * for "scalar" (and names it does not know), avx2 for "avx2", and for
- * "avx512" and "avx512bf16" avx512vnni where the CPU has it, else avx2
- * (else scalar). So STEER_CPU=avx2 also forces the avx2 dot products. */
+/* The implementation for kernel path `path` (an ops_kernels name), the
+ * best of those its instruction sets allow that the CPU has: scalar for
+ * "scalar" (and names it does not know); for "avx2" avxvnni, else avx2;
+ * for "avx512" and "avx512bf16" avx512vnni, else avxvnni, else avx2 (else
+ * scalar). */
 const qdot_impl *qdot_for_path(const char *path);
 /* qdot_for_path(the kernel path in use, ops_kern()). */
 const qdot_impl *qdot_cur(void);

@@ -9,8 +9,10 @@
  * The including file defines QDOT_TABLE, QDOT_NAME, QDOT_NEEDS (the
  * qdot_impl object, its name and CPU features) and, for VNNI,
  * QDOT_DPBUSD(u, s): the 8 int32 sums of 4 products u8(u)·s8(s) (what
- * VPDPBUSD adds to a zero accumulator). Without it those sums are formed as
- * ggml's AVX2 kernels do (vpmaddubsw, then vpmaddwd by 1). Both give the
+ * VPDPBUSD adds to a zero accumulator), and QDOT_DPWSSD(acc, a, b): acc +
+ * the 8 int32 sums of 2 int16 products (VPDPWSSD). Without them those sums
+ * are formed as ggml's AVX2 kernels do (vpmaddubsw, then vpmaddwd by 1; or
+ * vpmaddwd by the group scales, then vpaddd). Both give the
  * same integers: the pairs vpmaddubsw adds never leave int16 here (|w| <=
  * 128, |y| <= 127 for signed levels; unsigned levels <= 31), so the VNNI
  * path's bits equal the avx2 path's (test_qdot).
@@ -22,8 +24,9 @@
  * vcvtdq2ps and one FMA with the product of the two block scales per lane:
  * exactly qdot.h's lane contract, so the same bits as qdot_scalar.c. With
  * VNNI the legacy types' block sums (× 1) take one VPDPBUSD instead of the
- * two multiplies, as llama.cpp does on such CPUs; the K types keep their
- * group scales in vpmaddwd.
+ * two multiplies, as llama.cpp does on such CPUs, and the K types' products
+ * by their group scales are added to the block sum by VPDPWSSD (one
+ * instruction instead of vpmaddwd and vpaddd).
  *
  * Each kernel is a tile of MR weight rows × NR activation rows (compile-time
  * constants in each instantiation): each weight block is loaded and decoded
@@ -65,6 +68,18 @@ AI __m256i dot_us8(__m256i u, __m256i s)
     return QDOT_DPBUSD(u, s);
 #else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* acc + the 8 int32 sums of 2 products a·b (int16 lanes): VPDPWSSD where
+ * the path has it (QDOT_DPWSSD), else vpmaddwd and vpaddd. The same
+ * integers either way (no sum here leaves int32). */
+AI __m256i madd_acc(__m256i acc, __m256i a, __m256i b)
+{
+#ifdef QDOT_DPWSSD
+    return QDOT_DPWSSD(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
 #endif
 }
 
@@ -345,11 +360,10 @@ static void gemv_q4_k(int K, const uint8_t *w, const uint8_t *x, float *out)
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * c));
             const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)(y->qs + 64 * c))),
-                                                 _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c)));
-            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(y->qs + 64 * c + 32))),
-                                                 _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c + 1)));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            sumi = madd_acc(sumi, _mm256_maddubs_epi16(lo, _mm256_load_si256((const __m256i *)(y->qs + 64 * c))),
+                            _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c)));
+            sumi = madd_acc(sumi, _mm256_maddubs_epi16(hi, _mm256_load_si256((const __m256i *)(y->qs + 64 * c + 32))),
+                            _mm256_shuffle_epi8(s256, SHUF_K4B(2 * c + 1)));
         }
         const __m256i M = _mm256_madd_epi16(_mm256_shuffle_epi8(s256, SHUF_K4M), _mm256_load_si256((const __m256i *)y->s32));
         /* [d·dy, −(dmin·dy)] */
@@ -417,9 +431,8 @@ AI void tile_k4(const steer_dtype T, const int MR, const int NR, int K, const ui
                 const __m256i yh = _mm256_load_si256((const __m256i *)(y->qs + 64 * c + 32));
                 #pragma GCC unroll 8
                 for (int r = 0; r < MR; r++) {
-                    const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], yl), sv[r][2 * c]);
-                    const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], yh), sv[r][2 * c + 1]);
-                    sumi[r][i] = _mm256_add_epi32(sumi[r][i], _mm256_add_epi32(pl, ph));
+                    sumi[r][i] = madd_acc(sumi[r][i], _mm256_maddubs_epi16(lo[r], yl), sv[r][2 * c]);
+                    sumi[r][i] = madd_acc(sumi[r][i], _mm256_maddubs_epi16(hi[r], yh), sv[r][2 * c + 1]);
                 }
             }
         }
@@ -541,7 +554,7 @@ AI void tile_v16(const steer_dtype T, const int MR, const int NR, int K, const u
                 for (int r = 0; r < MR; r++) {
                     __m256i p16 = _mm256_maddubs_epi16(q[r], yv);
                     if (T == STEER_DTYPE_Q3_K) p16 = _mm256_sub_epi16(p16, _mm256_maddubs_epi16(q4[r], yv));
-                    sumi[r][i] = _mm256_add_epi32(sumi[r][i], _mm256_madd_epi16(p16, sv[r][v]));
+                    sumi[r][i] = madd_acc(sumi[r][i], p16, sv[r][v]);
                 }
             }
         }
@@ -605,7 +618,7 @@ static void gemv_q6_k(int K, const uint8_t *w, const uint8_t *x, float *out)
                 const int v = 4 * h + p;
                 const __m256i sv = _mm256_shuffle_epi8(v < 4 ? scl : sch, shuf_q6s(v));
                 const __m256i d16 = _mm256_maddubs_epi16(q[p], _mm256_load_si256((const __m256i *)(y->qs + 32 * v)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(d16, sv));
+                sumi = madd_acc(sumi, d16, sv);
             }
         }
         sumi = _mm256_sub_epi32(sumi, corr);

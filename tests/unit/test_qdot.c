@@ -1,6 +1,6 @@
 /*
  * test_qdot.c — the quantized-activation matmul (src/model/qdot.h) of every
- * implementation (scalar, avx2, avx512vnni; one the CPU lacks is printed as
+ * implementation (scalar, avx2, avxvnni, avx512vnni; one the CPU lacks is printed as
  * SKIPPED with its name; and the avx512vnni code on any AVX2 CPU with
  * SIMDe's VPDPBUSD, qdot_emu_vnni.c), for every block type, odd row counts, K = 256·k and for the
  * legacy types also 32·k that is not a multiple of 256, on weights made by
@@ -21,7 +21,8 @@
  *      chunks of every size 1..9; 1 thread against 2 threads;
  *   6. dispatch: qdot_cur() follows the kernel path in use, and each path
  *      name chooses the best implementation its instruction sets allow
- *      (avx512 and avx512bf16: avx512vnni, else avx2 — never scalar).
+ *      (avx2: avxvnni, else avx2; avx512 and avx512bf16: avx512vnni, else
+ *      avxvnni, else avx2 — never scalar).
  */
 #include "model.h"
 #include "kern.h"
@@ -471,12 +472,11 @@ static void test_dispatch(void)
     const ops_kernels *const *paths = ops_kern_all(&n);
     /* what each kernel path should take on this CPU: the best the path's
      * instruction sets allow (a wide path never falls back to scalar) */
-    const char *wide = qdot_supported(&qdot_avx512vnni) ? "avx512vnni" : qdot_supported(&qdot_avx2) ? "avx2" : "scalar";
+    const char *narrow = qdot_supported(&qdot_avxvnni) ? "avxvnni" : qdot_supported(&qdot_avx2) ? "avx2" : "scalar";
+    const char *wide = qdot_supported(&qdot_avx512vnni) ? "avx512vnni" : narrow;
     for (int i = 0; i < n; i++) {
         const char *p = paths[i]->name;
-        const char *want = !strcmp(p, "scalar")                                   ? "scalar"
-                           : !strcmp(p, "avx2")                                   ? (qdot_supported(&qdot_avx2) ? "avx2" : "scalar")
-                                                                                  : wide;
+        const char *want = !strcmp(p, "scalar") ? "scalar" : !strcmp(p, "avx2") ? narrow : wide;
         const qdot_impl *q = qdot_for_path(p); /* also for a path this CPU lacks */
         printf("kernel path %-10s -> qdot %s\n", p, q->name);
         CHECK(!strcmp(q->name, want), "path %s chooses qdot %s, want %s", p, q->name, want);
