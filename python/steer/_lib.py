@@ -311,6 +311,8 @@ _CORE = [
     ("steer_vecset_save", I, P, S), ("steer_vecset_load_llamacpp", I, S, I, I, C.POINTER(P)),
     ("steer_vecset_save_llamacpp", I, P, S, S), ("steer_vecset_check_model", I, P, P, S),
     ("steer_vecset_apply", I, P, P, F),
+    ("steer_cpu_path", S), ("steer_cpu_features", S), ("steer_cpu_quant_path", S),
+    ("steer_get_precision", I), ("steer_precision_name", S, I),
 ]
 for _p in _CORE:
     _proto(lib, *_p)

@@ -225,3 +225,15 @@ def test_returned_arrays_interop(model):
     assert L.flags.c_contiguous and L.flags.owndata and np.asarray(L) is L
     cap = model.capture(["The cat"], layers=[0])
     assert np.asarray(cap["resid_post", 0]).flags.c_contiguous
+
+
+def test_cpu_info_matches_the_cli():
+    """steer.cpu_info() says what `steer --version` of the same build says
+    (each reads libsteer's choice independently: the CLI in its own process)."""
+    info = steer.cpu_info()
+    line = cli("--version").decode().splitlines()[1]
+    want = "kernel path: %s (CPU features: %s); quantized weights: %s precision (%s dot products)" % (
+        info["path"], info["features"], info["precision"], info["quant_path"])
+    assert line == want
+    assert info["path"] in ("scalar", "avx2", "avx512", "avx512bf16")
+    assert info["quant_path"] in ("scalar", "avx2", "avxvnni", "avx512vnni")
