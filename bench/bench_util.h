@@ -139,18 +139,21 @@ static inline double bench_fma_peak(void)
  * reading its part as one stream, and as 8 streams side by side (its part
  * cut in 8, read together, as a GEMV reads several weight rows at once).
  * On the 2-vCPU AMD EPYC VM of docs/PERFORMANCE.md one stream read 27-28
- * GB/s and 4-12 streams 34-37 (2026-12-07): a single stream understates
- * what the memory gives, so the better of the two is the bound. The
- * ceiling for generation, which reads every weight once per token. */
+ * GB/s and 2-12 streams 32.6-37.1 (2026-12-07): a single stream
+ * understates what the memory gives, so the better of the two is the
+ * bound. The ceiling for generation, which reads every weight once per
+ * token. bench_read_pass: one pass, GB/s of the floats it read. */
 static inline double bench_read_pass(const float *a, size_t nf, int streams)
 {
     float total = 0.0f;
+    size_t bytes = 0; /* read, every thread's every stream */
     const double t0 = now_s();
-#pragma omp parallel reduction(+ : total)
+#pragma omp parallel reduction(+ : total, bytes)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const size_t part = nf / (size_t)nt, lo = (size_t)t * part;
         const size_t seg = (part / (size_t)streams) & ~(size_t)31; /* each stream's floats */
+        bytes += (size_t)streams * seg * sizeof(float);
 #if defined(__AVX2__)
         __m256 acc[8];
         for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();
@@ -174,7 +177,7 @@ static inline double bench_read_pass(const float *a, size_t nf, int streams)
     static volatile float sink;
     sink = total;
     (void)sink;
-    return dt;
+    return (double)bytes / dt * 1e-9;
 }
 
 static inline double bench_read_bandwidth(void)
@@ -184,21 +187,14 @@ static inline double bench_read_bandwidth(void)
     if (!a) return 0.0;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nf; i++) a[i] = (float)(i & 7);
-    double best = 1e30;
-    int nt = 1;
-#pragma omp parallel
-#pragma omp single
-    nt = omp_get_num_threads();
+    double best = 0.0;
     for (int pass = 0; pass < 5; pass++) /* the two patterns alternate: a slow spell hits both */
         for (int streams = 1; streams <= 8; streams += 7) {
-            const double t = bench_read_pass(a, nf, streams);
-            /* bytes read: every stream's whole segments */
-            const double bytes = (double)nt * (double)streams * (double)(((nf / (size_t)nt) / (size_t)streams) & ~(size_t)31) * sizeof(float);
-            const double s_per_byte = t / bytes;
-            if (s_per_byte < best) best = s_per_byte;
+            const double gbs = bench_read_pass(a, nf, streams);
+            if (gbs > best) best = gbs;
         }
     free(a);
-    return 1e-9 / best;
+    return best;
 }
 
 /* max|a − ref| / max|ref| over m floats (a NaN difference is kept): the

@@ -7,6 +7,7 @@ docs/PYTHON.md.
     m = steer.Model.load("models/stories260K/stories260K.bin")
     m.generate("Once upon a time", max_tokens=32)
 """
+from . import _lib
 from ._lib import LIBRARY_PATH
 from .errors import (SteerError, SteerIOError, FormatError, ArgumentError, OutOfMemoryError, UnsupportedError,
                      NaNError, ContextError, CancelledError)
@@ -31,7 +32,6 @@ def cpu_info():
         >>> steer.cpu_info()["path"]
         'avx2'
     """
-    from . import _lib
     l = _lib.lib
     d = lambda b: b.decode("utf-8", "replace")  # noqa: E731
     return {"path": d(l.steer_cpu_path()), "features": d(l.steer_cpu_features()),

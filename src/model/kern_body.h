@@ -440,7 +440,7 @@ static void kern_matmul(float *out, const float *in, const steer_mat *W, int n)
     /* bf16: the inputs in the pairs' layout, once per call */
     float *xs = NULL;
     if (dt == STEER_DTYPE_BF16) {
-        xs = malloc((size_t)n * W->cols * sizeof(float) + 1);
+        xs = malloc((size_t)n * W->cols * sizeof(float) + 1); /* + 1: never malloc(0) */
         if (!xs) { /* no memory for them: NaN, never a wrong number */
             for (size_t e = 0; e < (size_t)n * rows; e++) out[e] = NAN;
             return;

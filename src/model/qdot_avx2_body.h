@@ -1,10 +1,10 @@
 /*
  * qdot_avx2_body.h — the x86 quantized-activation dot products (qdot.h),
  * written once with AVX2 intrinsics and included by each implementation's
- * translation unit: qdot_avx2.c (AVX2 + FMA + F16C) and qdot_avx512vnni.c
- * (the same plus AVX512_VNNI/VL), compiled with those flags
- * (CMakeLists.txt) and called only when the CPU has them. Not a header for
- * anyone else.
+ * translation unit: qdot_avx2.c (AVX2 + FMA + F16C), qdot_avxvnni.c (the
+ * same plus AVX-VNNI) and qdot_avx512vnni.c (plus AVX512_VNNI/VL), compiled
+ * with those flags (CMakeLists.txt) and called only when the CPU has them.
+ * Not a header for anyone else.
  *
  * The including file defines QDOT_TABLE, QDOT_NAME, QDOT_NEEDS (the
  * qdot_impl object, its name and CPU features) and, for VNNI,
@@ -211,8 +211,7 @@ static void quant_q8_k(const float *x, void *dst, int K)
         /* group sums: 16 of 16 (bsums) and 8 of 32 */
         const __m256i ones8 = _mm256_set1_epi8(1);
         for (int j = 0; j < 256; j += 32) {
-            __m256i p = _mm256_maddubs_epi16(ones8, _mm256_load_si256((const __m256i *)(y->qs + j))); /* 16 pair sums */
-            __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1)); /* 8 sums of 4 */
+            const __m256i s = dot_us8(ones8, _mm256_load_si256((const __m256i *)(y->qs + j))); /* 8 sums of 4 */
             int32_t s4[8];
             _mm256_storeu_si256((__m256i *)s4, s);
             const int g0 = s4[0] + s4[1] + s4[2] + s4[3], g1 = s4[4] + s4[5] + s4[6] + s4[7];

@@ -4,7 +4,8 @@
  * kern_body.h) over SIMDe's portable AVX-512 (Debian's libsimde-dev), so
  * test_ops runs that code on a CPU without AVX-512 and checks it against
  * the 16-lane emulation (kern_emu16*.c) bitwise. SIMDe computes each
- * intrinsic as its definition says (FMA fused) from narrower instructions.
+ * intrinsic from narrower instructions, FMA fused; its VDPBF16PS adds in
+ * another order than the SDM's (test_ops says how).
  * Included by kern_simde512.c and kern_simde512bf16.c only.
  *
  * SIMDe 0.7.4 (Debian 12) lacks two of the intrinsics the layer uses; they

@@ -151,8 +151,7 @@ static void test_dot2(const ops_kernels *k, const ops_kernels *emu)
     CHECK(n_bad == 0, "%s: %ld elements outside TOL_MATMUL_DOT2", k->name, n_bad);
     printf("%-60s %ld of 84 differ\n", "bf16 pair dots: batch of 70 vs chunks, 1 and 2 threads (bitwise)", n_batch_bad);
     CHECK(n_batch_bad == 0, "%s: bf16 pair dots depend on the batch or threads in %ld cases", k->name, n_batch_bad);
-    if (emu)
-    {
+    if (emu) {
         char label[96];
         snprintf(label, sizeof label, "bf16 pair dots: %s vs %s", k->name, emu->name);
         printf("%-60s %ld of 28 shapes differ (informational)\n", label, n_emu_diff);
@@ -315,7 +314,7 @@ static void test_path(const ops_kernels *k, const ops_kernels *same)
         static const int cfgs[][6] = {/* hd, nh, nkv, window, softcap, n_ctx */
                                       {64, 8, 2, 0, 0, 40}, {8, 4, 4, 0, 0, 23}, {12, 6, 3, 5, 0, 31},
                                       {72, 4, 1, 0, 30, 37}, {130, 2, 2, 7, 50, 29}, {3, 3, 1, 0, 0, 9},
-                                      /* hd of one vector (8 or 16 lanes), 2 and 4 heads per KV head: the
+                                      /* hd of one vector (8 or 16 lanes), 2, 4 and 8 heads per KV head: the
                                        * heads' value chains side by side (stories260K: hd 8, 8 heads, 4 KV) */
                                       {8, 8, 4, 0, 0, 27}, {8, 8, 2, 0, 0, 19}, {8, 16, 2, 4, 0, 17},
                                       {16, 8, 2, 3, 0, 21}};
