@@ -26,7 +26,9 @@
  *     times itself: hook_share = time inside the hook / time of the forward.
  *
  * pp_last: the same prompt with logits for its last row only (what
- *     llama.cpp's llama-bench measures as pp; the head runs once).
+ *     llama.cpp's llama-bench measures as pp). steer_forward then prunes
+ *     the last layer's q, attention, o and MLP to that row and runs the
+ *     head once; its GFLOP/s and of_peak count that work only.
  * machine: the FMA peak and the read bandwidth of this machine are measured
  *     first (bench_util.h, every thread); pp and pp_last report their share
  *     of the peak (of_peak), tg its weight traffic (bytes of every layer
@@ -320,8 +322,14 @@ int main(int argc, char **argv)
     double tg_att = 0.0;
     for (int g = 0; g < gen; g++) tg_att += n_prompt + g + 1;
     const double tg_flop = gen * 2.0 * (mat_w + head_w) + att_coef * tg_att;
-    /* pp_last: the head once */
-    const double ppl_flop = n_prompt * 2.0 * mat_w + 2.0 * head_w + att_coef * (double)n_prompt * (n_prompt + 1) / 2.0;
+    /* pp_last: the work steer_forward does for logits of the last row only
+     * (pruned, forward.c): every layer but the last in full; in the last, k
+     * and v of every row, but q, attention, o and the MLP of the last row
+     * only; the head once. (Counting the full pass here, as before
+     * 2026-12-07, put of_peak above 1.) */
+    const double last_row_w = qd * d + d * qd + 3.0 * ff * d, att_layer = att_coef / cfg->n_layer;
+    const double ppl_flop = n_prompt * 2.0 * (mat_w - last_row_w) + 2.0 * last_row_w + 2.0 * head_w +
+                            att_layer * ((cfg->n_layer - 1) * (double)n_prompt * (n_prompt + 1) / 2.0 + n_prompt);
     /* bytes read per generated token: every layer matrix and the head, once */
     const double tok_bytes = token_weight_bytes(m);
 
@@ -339,8 +347,9 @@ int main(int argc, char **argv)
     printf("machine: FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s (%d threads, measured in a child process; "
            "bench_util.h)\n", peak, bw, omp_get_max_threads());
     printf("flops: per token 2*(layer matmul weights %.4g + head %.4g) + attention 4*n_head*head_dim*ctx_len per "
-           "layer; pp %d tokens = %.4g GFLOP, tg %d tokens = %.4g GFLOP; norms/rope/softmax/silu not counted\n",
-           mat_w, head_w, n_prompt, pp_flop * 1e-9, gen, tg_flop * 1e-9);
+           "layer; pp %d tokens = %.4g GFLOP, pp_last (the last layer's q, attention, o and MLP and the head for "
+           "the last row only) = %.4g GFLOP, tg %d tokens = %.4g GFLOP; norms/rope/softmax/silu not counted\n",
+           mat_w, head_w, n_prompt, pp_flop * 1e-9, ppl_flop * 1e-9, gen, tg_flop * 1e-9);
     printf("timing: 1 warm-up + best of %d (unhooked, capture and copy-hook runs rotated on one context; "
            "hook_ratio: median over the rounds); "
            "pp = one steer_eval of %d tokens (logits for all rows); tg = %d steer_forward calls of 1 token after "
