@@ -9,8 +9,9 @@
 #   cmake, pkg-config, gcc         build
 #   clang, libclang-rt-dev         libFuzzer + sanitizer runtimes for scripts/fuzz.sh
 #   libomp-dev                     OpenMP for clang (the fuzz build)
-#   libsimde-dev                   SIMDe (header only): test_qdot runs the avx512vnni kernels' code on any
-#                                  AVX2 CPU with its portable VPDPBUSD (the library does not use it)
+#   libsimde-dev                   SIMDe (header only): on any AVX2 CPU test_qdot runs the VNNI kernels' code
+#                                  with its portable VPDPBUSD/VPDPWSSD and test_ops the AVX-512 paths' sources
+#                                  over its AVX-512 (tests only; the library does not use it)
 #   libmicrohttpd-dev              `steer serve`'s HTTP server: GNU, small C API, thread-per-connection
 #                                  mode (handlers may block on a request), kept up in Debian
 #   nodejs                         runs the official OpenAI Node SDK client of tests/cli/cli_serve.sh

@@ -1,8 +1,8 @@
 /*
  * test_qdot.c — the quantized-activation matmul (src/model/qdot.h) of every
  * implementation (scalar, avx2, avxvnni, avx512vnni; one the CPU lacks is printed as
- * SKIPPED with its name; and the avx512vnni code on any AVX2 CPU with
- * SIMDe's VPDPBUSD, qdot_emu_vnni.c), for every block type, odd row counts, K = 256·k and for the
+ * SKIPPED with its name; and the VNNI code on any AVX2 CPU with SIMDe's
+ * VPDPBUSD and VPDPWSSD, qdot_emu_vnni.c), for every block type, odd row counts, K = 256·k and for the
  * legacy types also 32·k that is not a multiple of 256, on weights made by
  * q_quantize_row and on raw random blocks (every bit pattern of the level,
  * scale and min fields):
@@ -517,7 +517,7 @@ int main(void)
         test_invariance(all[i]);
     }
 #ifdef STEER_HAVE_SIMDE
-    /* the avx512vnni kernels' code with SIMDe's VPDPBUSD (qdot_emu_vnni.c):
+    /* the VNNI kernels' code with SIMDe's VPDPBUSD and VPDPWSSD (qdot_emu_vnni.c):
      * bitwise = scalar (test_accuracy) on any AVX2 CPU */
     extern const qdot_impl qdot_emu_vnni;
     if (qdot_supported(&qdot_emu_vnni)) {
