@@ -23,9 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef STEER_BUILD_COMMIT
-#define STEER_BUILD_COMMIT "unknown"
-#endif
+#include "steer_build_commit.h" /* STEER_BUILD_COMMIT: generated at build time (cmake/build_commit.cmake) */
 
 #define BENCH_MAX_VALUES 16
 

@@ -68,6 +68,21 @@ else
     fail "json: $(cat "$TMP/check.txt")"
 fi
 
+# build_commit: the commit the binary was built from (git describe at build
+# time, cmake/build_commit.cmake), not the one CMake was configured at. Only
+# in a git checkout; "-dirty" is left out of the comparison (a tree edited
+# after the build).
+if want_commit=$(git -C "$REPO" describe --always --abbrev=8 2>/dev/null); then
+    got_commit=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["build_commit"])' "$TMP/b.json")
+    if [ "${got_commit%-dirty}" = "$want_commit" ]; then
+        pass "json: build_commit $got_commit is the checkout's commit"
+    else
+        fail "json: build_commit $got_commit, the checkout is at $want_commit (built before the last commit?)"
+    fi
+else
+    echo "SKIP build_commit check: $REPO is not a git checkout"
+fi
+
 # comma lists, two models, -r 1: models, then threads, then pp tests, then tg tests
 ok "bench lists -o json" "$STEER" bench -m "$M" -m "$B" -p 4,8 -n 0,2 -r 1 -t 1,2 -o json -q
 want=""
