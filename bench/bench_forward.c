@@ -315,7 +315,7 @@ int main(int argc, char **argv)
                  kvd = (double)cfg->n_kv_head * cfg->head_dim, ff = cfg->d_ff;
     const double layer_w = qd * d + 2.0 * kvd * d + d * qd + 3.0 * ff * d;
     const double mat_w = cfg->n_layer * layer_w, head_w = (double)cfg->n_vocab * d;
-    const double att_coef = 4.0 * cfg->n_head * cfg->head_dim * cfg->n_layer; /* × ctx_len */
+    const double att_layer = 4.0 * cfg->n_head * cfg->head_dim, att_coef = att_layer * cfg->n_layer; /* × ctx_len */
     /* pp: N tokens, each with logits, token i attends i+1 positions */
     const double pp_flop = n_prompt * 2.0 * (mat_w + head_w) + att_coef * (double)n_prompt * (n_prompt + 1) / 2.0;
     /* tg: tokens at positions N..N+G-1, each attends pos+1 */
@@ -327,7 +327,7 @@ int main(int argc, char **argv)
      * and v of every row, but q, attention, o and the MLP of the last row
      * only; the head once. (Counting the full pass here, as before
      * 2026-12-07, put of_peak above 1.) */
-    const double last_row_w = qd * d + d * qd + 3.0 * ff * d, att_layer = att_coef / cfg->n_layer;
+    const double last_row_w = layer_w - 2.0 * kvd * d; /* the last layer's weights but k and v */
     const double ppl_flop = n_prompt * 2.0 * (mat_w - last_row_w) + 2.0 * last_row_w + 2.0 * head_w +
                             att_layer * ((cfg->n_layer - 1) * (double)n_prompt * (n_prompt + 1) / 2.0 + n_prompt);
     /* bytes read per generated token: every layer matrix and the head, once */
